@@ -1,0 +1,86 @@
+/**
+ * Frame preprocessing: grey -> resize -> Gaussian blur -> CLAHE -> float tensor.
+ *
+ * This is the single implementation: the daemon runs it on every frame and the training data is
+ * prepared through it (src/tools/prepare-dataset.ts), so the model is trained on exactly the
+ * pixels it will be served. Parameters come from the model card.
+ */
+import sharp from 'sharp';
+import type { Preprocessing } from './model-card.js';
+
+export interface GreyFrame {
+  width: number;
+  height: number;
+  /** one byte per pixel, row-major */
+  data: Uint8Array;
+}
+
+/** Decode any image sharp reads (PNG/JPEG, grey or colour) into a grey frame at the model size. */
+export async function decodeToModelGrey(input: Buffer | string, spec: Preprocessing): Promise<GreyFrame> {
+  const { data, info } = await sharp(input)
+    .removeAlpha()
+    .greyscale()
+    .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resizeKernel })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/** Resize an already grey raw frame (e.g. from ffmpeg) to the model size, if it is not already. */
+export async function resizeGrey(frame: GreyFrame, spec: Preprocessing): Promise<GreyFrame> {
+  if (frame.width === spec.width && frame.height === spec.height) return frame;
+  const { data, info } = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 1 } })
+    .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resizeKernel })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/** Gaussian filter then CLAHE, on a grey frame already at the model size. Returns grey levels. */
+export async function enhance(frame: GreyFrame, spec: Preprocessing): Promise<GreyFrame> {
+  if (frame.width !== spec.width || frame.height !== spec.height) {
+    throw new Error(`enhance: frame is ${frame.width}x${frame.height}, model expects ${spec.width}x${spec.height}`);
+  }
+  // Two explicit stages: sharp fixes its own operation order inside one pipeline, and we want
+  // blur strictly before CLAHE, as in the design.
+  // Every stage ends in .greyscale(): libvips otherwise hands back 3-channel sRGB from 1-channel raw.
+  const blurred = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 1 } })
+    .blur(spec.gaussianSigma)
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(blurred.data, {
+    raw: { width: frame.width, height: frame.height, channels: blurred.info.channels },
+  })
+    .clahe({ width: spec.clahe.tileWidth, height: spec.clahe.tileHeight, maxSlope: spec.clahe.maxSlope })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/** Grey levels -> normalised float32 NCHW data (N=1). Reuses `out` when given (hot path). */
+export function toInputTensorData(frame: GreyFrame, spec: Preprocessing, out?: Float32Array): Float32Array {
+  const n = frame.width * frame.height;
+  const dst = out && out.length === n ? out : new Float32Array(n);
+  const scale = 1 / (255 * spec.std);
+  const offset = spec.mean / spec.std;
+  const src = frame.data;
+  for (let i = 0; i < n; i++) dst[i] = (src[i] as number) * scale - offset;
+  return dst;
+}
+
+/** Full preprocessing of an encoded image file or buffer to enhanced grey levels. */
+export async function preprocessImage(input: Buffer | string, spec: Preprocessing): Promise<GreyFrame> {
+  return enhance(await decodeToModelGrey(input, spec), spec);
+}
+
+function onlyFirstChannel(data: Buffer, channels: number): Uint8Array {
+  // After .greyscale() all channels are equal; take the first.
+  if (channels === 1) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const n = data.length / channels;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = data[i * channels] as number;
+  return out;
+}

@@ -1,0 +1,42 @@
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SPEC = {"width": 128, "height": 128, "resizeKernel": "linear", "gaussianSigma": 1.0,
+        "clahe": {"tileWidth": 16, "tileHeight": 16, "maxSlope": 3}, "mean": 0.5, "std": 0.25}
+
+
+def write_prepared(folder: Path, n_train: int = 4, n_val: int = 2, size: int = 128, seed: int = 0) -> Path:
+    """A small prepared dataset in the format of src/tools/prepare-dataset.ts: dark ellipses on speckle."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_val
+    yy, xx = np.mgrid[0:size, 0:size]
+    images = np.zeros((n, size, size), np.uint8)
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        cy, cx = rng.uniform(0.3, 0.7, 2) * size
+        ry, rx = rng.uniform(0.1, 0.2, 2) * size
+        m = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        img = rng.normal(150, 25, (size, size))
+        img[m] = rng.normal(60, 15, m.sum())
+        images[i] = np.clip(img, 0, 255)
+        masks[i] = m
+    folder.mkdir(parents=True, exist_ok=True)
+    images.tofile(folder / "images.u8")
+    masks.tofile(folder / "masks.u8")
+    rows = [{"id": f"s{i}", "split": "train" if i < n_train else "val"} for i in range(n)]
+    spec = dict(SPEC, width=size, height=size)
+    meta = {"source": "synthetic", "sourceSha256": "0" * 64, "splitSha256": "0" * 64, "width": size,
+            "height": size, "preprocessing": spec, "rows": rows}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture
+def prepared(tmp_path: Path) -> Path:
+    return write_prepared(tmp_path / "data")

@@ -1,0 +1,1 @@
+"""Training, export, quantization and evaluation of the thyroid-nodule segmentation model."""

@@ -1,0 +1,46 @@
+"""Segmentation metrics on binary masks (numpy), per image and pooled over a set."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int, int]:
+    p = pred.astype(bool)
+    g = gt.astype(bool)
+    tp = int(np.count_nonzero(p & g))
+    fp = int(np.count_nonzero(p & ~g))
+    fn = int(np.count_nonzero(~p & g))
+    tn = int(p.size - tp - fp - fn)
+    return tp, fp, fn, tn
+
+
+def iou(tp: int, fp: int, fn: int) -> float:
+    denom = tp + fp + fn
+    return 1.0 if denom == 0 else tp / denom  # both empty: a perfect answer
+
+
+def dice(tp: int, fp: int, fn: int) -> float:
+    denom = 2 * tp + fp + fn
+    return 1.0 if denom == 0 else 2 * tp / denom
+
+
+def summarize(preds: list[np.ndarray] | np.ndarray, gts: list[np.ndarray] | np.ndarray) -> dict[str, float]:
+    """Mean per-image IoU/Dice, pooled IoU/Dice, sensitivity, specificity and pixel accuracy."""
+    per_iou, per_dice = [], []
+    TP = FP = FN = TN = 0
+    for p, g in zip(preds, gts):
+        tp, fp, fn, tn = confusion(p, g)
+        per_iou.append(iou(tp, fp, fn))
+        per_dice.append(dice(tp, fp, fn))
+        TP += tp; FP += fp; FN += fn; TN += tn
+    n = len(per_iou)
+    return {
+        "images": n,
+        "meanIoU": float(np.mean(per_iou)) if n else 0.0,
+        "meanDice": float(np.mean(per_dice)) if n else 0.0,
+        "pooledIoU": iou(TP, FP, FN),
+        "pooledDice": dice(TP, FP, FN),
+        "sensitivity": TP / (TP + FN) if TP + FN else 1.0,
+        "specificity": TN / (TN + FP) if TN + FP else 1.0,
+        "pixelAccuracy": (TP + TN) / max(TP + TN + FP + FN, 1),
+    }

@@ -1,0 +1,54 @@
+"""Static INT8 quantization (QDQ, per-channel weights) calibrated on training frames.
+
+Saturation note (onnxruntime's quantization docs): x86-64 CPUs with AVX2/AVX-512 but without VNNI
+compute u8 x s8 products with an instruction that can saturate 16-bit intermediate sums. With
+`reduce_range` the weights use 7 bits, which rules that out at a small cost in resolution. ARM
+(the target box) has no such issue; the flag is recorded in the model card and measured.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+
+class FrameReader(CalibrationDataReader):
+    def __init__(self, frames: np.ndarray):
+        self.frames = frames
+        self.i = 0
+
+    def get_next(self):
+        if self.i >= len(self.frames):
+            return None
+        x = self.frames[self.i:self.i + 1].astype(np.float32)
+        self.i += 1
+        return {"image": x}
+
+    def rewind(self):
+        self.i = 0
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray, *, reduce_range: bool = True,
+                  method: str = "minmax", keep_float: list[str] | None = None) -> dict:
+    out_path = Path(out_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre), str(out_path), FrameReader(calib),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                              "percentile": CalibrationMethod.Percentile}[method],
+            nodes_to_exclude=keep_float or [],
+        )
+    return {"format": "QDQ", "perChannel": True, "reduceRange": reduce_range, "activations": "uint8",
+            "weights": "int8", "calibration": method, "calibrationFrames": int(len(calib)),
+            "keptFloat": keep_float or []}

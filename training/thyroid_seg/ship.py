@@ -1,0 +1,176 @@
+"""From a checkpoint to the shipped files: ONNX FP32 export, INT8 quantization, evaluation of
+PyTorch FP32 / ONNX FP32 / ONNX INT8 on val and test, and the model card.
+
+  python -m thyroid_seg.ship --ckpt runs/improved-256-s0/best.pt --data ../data/ddti-256 \
+      --out-dir ../models --name thyroid-nodule-int8
+
+Every figure in the card is computed here, on the very file that is shipped.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from .data import load_prepared, normalize
+from .export import export_onnx, load_checkpoint, onnx_logits, onnx_session, parity
+from .metrics import summarize
+from .model import count_macs, count_params
+from .quantize import quantize_int8
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except Exception:  # noqa: BLE001 - a card from an exported tree without git still ships
+        return None
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def choose_threshold(probs: np.ndarray, gts: np.ndarray) -> float:
+    """The threshold with the best mean per-image IoU on val (never on test)."""
+    grid = np.round(np.arange(0.2, 0.81, 0.05), 2)
+    scores = [summarize(probs > t, gts)["meanIoU"] for t in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
+def ms_per_frame(sess: ort.InferenceSession, x: np.ndarray, reps: int = 10) -> float:
+    one = x[:1].astype(np.float32)
+    sess.run(["logits"], {"image": one})
+    t = time.perf_counter()
+    for _ in range(reps):
+        sess.run(["logits"], {"image": one})
+    return (time.perf_counter() - t) / reps * 1000
+
+
+def ship(a: argparse.Namespace) -> dict:
+    torch.set_num_threads(a.threads)
+    model, ck = load_checkpoint(a.ckpt)
+    ds = load_prepared(a.data)
+    pp = ds.meta["preprocessing"]
+    h, w = ds.meta["height"], ds.meta["width"]
+    out_dir = Path(a.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32_path = out_dir / f"{a.name}.fp32.onnx" if a.keep_fp32 else Path(a.work) / f"{a.name}.fp32.onnx"
+    int8_path = out_dir / f"{a.name}.onnx"
+    Path(a.work).mkdir(parents=True, exist_ok=True)
+
+    export_onnx(model, fp32_path, h, w)
+    xtr, _, _ = ds.subset("train", a.calib_frames)
+    xcal = normalize(xtr, pp["mean"], pp["std"]).numpy()
+    quant = quantize_int8(fp32_path, int8_path, xcal, reduce_range=a.reduce_range, method=a.calib_method,
+                          keep_float=a.keep_float)
+    s32, s8 = onnx_session(fp32_path, a.threads), onnx_session(int8_path, a.threads)
+
+    splits = {}
+    for split in ("val", "test"):
+        xu8, y, ids = ds.subset(split, a.limit)
+        x = normalize(xu8, pp["mean"], pp["std"])
+        with torch.no_grad():
+            pt = np.concatenate([model(x[i:i + 8]).numpy() for i in range(0, len(x), 8)])[:, 0]
+        o32 = onnx_logits(s32, x.numpy())[:, 0]
+        o8 = onnx_logits(s8, x.numpy())[:, 0]
+        splits[split] = {"y": y, "probs": {"pytorch_fp32": sigmoid(pt), "onnx_fp32": sigmoid(o32), "onnx_int8": sigmoid(o8)},
+                         "n": len(ids)}
+
+    threshold = a.threshold if a.threshold is not None else choose_threshold(
+        splits["val"]["probs"]["onnx_int8"], splits["val"]["y"])
+    metrics: dict = {"threshold": threshold, "thresholdChosenOn": "val" if a.threshold is None else "fixed"}
+    for split, d in splits.items():
+        metrics[split] = {k: summarize(p > threshold, d["y"]) for k, p in d["probs"].items()}
+    xpar = normalize(ds.subset("val", 4)[0], pp["mean"], pp["std"]).numpy()
+    metrics["parity"] = {"maxAbsLogitDiffPytorchVsOnnxFp32": parity(model, s32, xpar)}
+    metrics["int8MinusFp32TestMeanIoU"] = (metrics["test"]["onnx_int8"]["meanIoU"]
+                                           - metrics["test"]["onnx_fp32"]["meanIoU"])
+    metrics["cpuMsPerFrame"] = {"onnx_fp32": ms_per_frame(s32, xpar), "onnx_int8": ms_per_frame(s8, xpar),
+                                "threads": a.threads, "note": "python onnxruntime on the machine that ran ship"}
+
+    train_json = Path(a.ckpt).parent / "train.json"
+    train_info = json.loads(train_json.read_text()) if train_json.exists() else {}
+    card = {
+        "schemaVersion": 1,
+        "name": a.name,
+        "file": int8_path.name,
+        "sha256": sha256(int8_path),
+        "fileBytes": int8_path.stat().st_size,
+        "precision": "int8",
+        "architecture": {
+            **ck["config"],
+            "params": count_params(model),
+            "gmacsAt512": round(count_macs(model, 512) / 1e9, 3),
+            "gmacsAtInput": round(count_macs(model, h) / 1e9, 3) if h == w else None,
+            "fp32OnnxBytes": fp32_path.stat().st_size,
+        },
+        "input": {"name": "image", "dtype": "float32", "shape": [None, 1, h, w]},
+        "output": {"name": "logits", "dtype": "float32", "shape": [None, 1, h, w]},
+        "preprocessing": pp,
+        "threshold": threshold,
+        "quantization": quant,
+        "metrics": metrics,
+        "dataset": {**{k: ds.meta[k] for k in ("source", "sourceSha256", "splitSha256", "width", "height")},
+                    "frames": {s: splits[s]["n"] for s in splits}, "preparedBy": ds.meta.get("preparedBy")},
+        "training": {
+            "command": train_info.get("command"),
+            "bestEpoch": ck.get("epoch"),
+            "bestValIoU": ck.get("valIoU"),
+            "epochsRun": train_info.get("epochsRun"),
+            "stoppedByTimeBudgetAfterEpoch": train_info.get("stoppedByTimeBudgetAfterEpoch"),
+            "seconds": train_info.get("seconds"),
+            "seed": train_info.get("args", {}).get("seed"),
+            "hardware": a.hardware,
+        },
+        "shipCommand": "python -m thyroid_seg.ship " + " ".join(shlex.quote(x) for x in a.argv),
+        "gitCommit": git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
+    }
+    card_path = out_dir / f"{a.name}.json"
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return card
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--name", default="thyroid-nodule-int8")
+    p.add_argument("--work", default="runs/ship-work", help="where the FP32 ONNX goes unless --keep-fp32")
+    p.add_argument("--keep-fp32", action="store_true", help="also write <name>.fp32.onnx next to the INT8 file")
+    p.add_argument("--calib-frames", type=int, default=64)
+    p.add_argument("--calib-method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    p.add_argument("--no-reduce-range", dest="reduce_range", action="store_false")
+    p.add_argument("--keep-float", nargs="*", default=[], help="node names to leave in float (justify in README)")
+    p.add_argument("--threshold", type=float, default=None, help="fixed threshold; default: best on val")
+    p.add_argument("--limit", type=int, default=None, help="at most n frames per split (tests)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--hardware", default="cpu (2 cores)")
+    a = p.parse_args(argv)
+    a.argv = argv
+    return a
+
+
+if __name__ == "__main__":
+    c = ship(parse_args(sys.argv[1:]))
+    m = c["metrics"]
+    print(json.dumps({"file": c["file"], "bytes": c["fileBytes"], "threshold": c["threshold"],
+                      "test": {k: round(v["meanIoU"], 4) for k, v in m["test"].items()},
+                      "val": {k: round(v["meanIoU"], 4) for k, v in m["val"].items()}}, indent=1))
