@@ -15,9 +15,18 @@ export interface GreyFrame {
   data: Uint8Array;
 }
 
-/** Decode any image sharp reads (PNG/JPEG, grey or colour) into a grey frame at the model size. */
-export async function decodeToModelGrey(input: Buffer | string, spec: Preprocessing): Promise<GreyFrame> {
-  const { data, info } = await sharp(input)
+/**
+ * Decode any image sharp reads (PNG/JPEG, grey or colour) into a grey frame at the model size,
+ * cropped first to `roi` when given (the header outside the imaging area is never processed).
+ */
+export async function decodeToModelGrey(
+  input: Buffer | string,
+  spec: Preprocessing,
+  roi?: { x: number; y: number; width: number; height: number },
+): Promise<GreyFrame> {
+  let img = sharp(input);
+  if (roi) img = img.extract({ left: roi.x, top: roi.y, width: roi.width, height: roi.height });
+  const { data, info } = await img
     .removeAlpha()
     .greyscale()
     .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resizeKernel })
@@ -83,4 +92,22 @@ function onlyFirstChannel(data: Buffer, channels: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = data[i * channels] as number;
   return out;
+}
+
+/** Crop a raw grey screen to the ROI and resize it to the model size (phantom, calibrate). */
+export async function cropResizeGrey(
+  screen: Uint8Array,
+  screenWidth: number,
+  screenHeight: number,
+  roi: { x: number; y: number; width: number; height: number },
+  spec: Preprocessing,
+  kernel: Preprocessing['resizeKernel'] | 'nearest' = spec.resizeKernel,
+): Promise<GreyFrame> {
+  const { data, info } = await sharp(screen, { raw: { width: screenWidth, height: screenHeight, channels: 1 } })
+    .extract({ left: roi.x, top: roi.y, width: roi.width, height: roi.height })
+    .resize(spec.width, spec.height, { fit: 'fill', kernel })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
 }

@@ -1,0 +1,153 @@
+/**
+ * Capture through an ffmpeg child process: ffmpeg crops the ROI, scales to the model size, converts
+ * to grey and writes raw frames to stdout, which are read in exact frame-sized chunks.
+ * Used by the v4l2 (capture dongle) and file sources. When ffmpeg exits or fails, the source
+ * restarts it with backoff; the daemon never crashes on it.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { Backoff, sleep } from './backoff.js';
+import type { CaptureStatus, Frame, FrameSource, Rect } from './frame-source.js';
+
+export interface FfmpegOutputSpec {
+  roi: Rect;
+  sourceWidth: number;
+  sourceHeight: number;
+  width: number;
+  height: number;
+}
+
+/** The -vf filter chain: crop to the imaging area first, so nothing outside it is ever processed. */
+export function videoFilter(out: FfmpegOutputSpec): string {
+  const r = out.roi;
+  return `crop=${r.width}:${r.height}:${r.x}:${r.y},scale=${out.width}:${out.height}:flags=bilinear,format=gray`;
+}
+
+export function outputArgs(out: FfmpegOutputSpec): string[] {
+  return ['-an', '-sn', '-vf', videoFilter(out), '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'];
+}
+
+export interface FfmpegSourceOptions {
+  name: string;
+  ffmpegPath: string;
+  /** everything before the output: input options and -i */
+  inputArgs: () => string[];
+  output: FfmpegOutputSpec;
+  /** restart when ffmpeg ends normally (a loop over a file, a live device); false = end */
+  restartOnEnd: boolean;
+  logger: Logger;
+  backoff?: Backoff;
+}
+
+export class FfmpegSource implements FrameSource {
+  readonly name: string;
+  private child: ChildProcessByStdio<null, Readable, Readable> | null = null;
+  private readonly abort = new AbortController();
+  private seq = 0;
+  private readonly st: CaptureStatus;
+  private readonly backoff: Backoff;
+
+  constructor(private readonly opts: FfmpegSourceOptions) {
+    this.name = opts.name;
+    this.backoff = opts.backoff ?? new Backoff();
+    this.st = { state: 'idle', source: opts.name, framesCaptured: 0, badFrames: 0, restarts: 0 };
+  }
+
+  status(): CaptureStatus {
+    return { ...this.st };
+  }
+
+  args(): string[] {
+    return ['-hide_banner', '-loglevel', 'error', '-nostdin', ...this.opts.inputArgs(), ...outputArgs(this.opts.output)];
+  }
+
+  async *frames(): AsyncIterable<Frame> {
+    const { width, height } = this.opts.output;
+    const frameBytes = width * height;
+    while (!this.abort.signal.aborted) {
+      this.st.state = this.st.restarts > 0 ? 'retrying' : 'starting';
+      let exitReason = '';
+      let produced = 0;
+      try {
+        const child = spawn(this.opts.ffmpegPath, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+        this.child = child;
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => {
+          stderr = (stderr + d.toString()).slice(-2000);
+        });
+        const exited = new Promise<string>((resolve) => {
+          child.on('error', (err) => resolve(`cannot start ffmpeg: ${err.message}`));
+          child.on('close', (code, signal) =>
+            resolve(code === 0 ? '' : `ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.trim().split('\n').pop() ?? ''}`),
+          );
+        });
+        // Reassemble stdout into exact frame-sized chunks.
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
+        let t0 = performance.now();
+        for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          while (pendingBytes >= frameBytes) {
+            const all = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+            const data = new Uint8Array(frameBytes);
+            data.set(all.subarray(0, frameBytes));
+            const rest = all.subarray(frameBytes);
+            pending = rest.length ? [Buffer.from(rest)] : [];
+            pendingBytes = rest.length;
+            this.st.state = 'running';
+            this.st.framesCaptured++;
+            produced++;
+            if (produced === 1) this.backoff.reset();
+            const now = performance.now();
+            yield {
+              seq: ++this.seq,
+              capturedAt: Date.now(),
+              width,
+              height,
+              data,
+              roi: this.opts.output.roi,
+              sourceWidth: this.opts.output.sourceWidth,
+              sourceHeight: this.opts.output.sourceHeight,
+              decodeMs: now - t0,
+            };
+            t0 = performance.now();
+          }
+        }
+        exitReason = await exited;
+        if (pendingBytes > 0) {
+          // a partial frame at the end of the stream is a corrupt frame: skip and count it
+          this.st.badFrames++;
+          this.opts.logger.warn({ source: this.name, bytes: pendingBytes }, 'partial frame dropped');
+        }
+      } finally {
+        this.killChild();
+      }
+      if (this.abort.signal.aborted) break;
+      if (!exitReason && !this.opts.restartOnEnd) {
+        this.st.state = 'ended';
+        return;
+      }
+      if (exitReason) {
+        this.st.lastError = exitReason;
+        this.opts.logger.warn({ source: this.name, err: exitReason, produced }, 'capture failed, retrying');
+      }
+      this.st.restarts++;
+      this.st.state = 'retrying';
+      await sleep(exitReason ? this.backoff.next() : 0, this.abort.signal);
+    }
+    this.st.state = 'stopped';
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.killChild();
+    this.st.state = 'stopped';
+  }
+
+  private killChild(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.child = null;
+  }
+}

@@ -1,0 +1,51 @@
+/** The one interface every capture source implements, and the frame it yields. */
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface Frame {
+  /** increasing per source, starting at 1; gaps mean frames lost before they reached us */
+  seq: number;
+  /** wall-clock capture time, ms since the epoch */
+  capturedAt: number;
+  /** grey ROI image at the model input size, one byte per pixel */
+  width: number;
+  height: number;
+  data: Uint8Array;
+  /** where the ROI sits in the original capture frame, to map results back */
+  roi: Rect;
+  sourceWidth: number;
+  sourceHeight: number;
+  /** ground-truth nodule mask at width x height (phantom only; 0/1) */
+  truth?: Uint8Array;
+  /** milliseconds spent producing/decoding this frame inside the source */
+  decodeMs?: number;
+}
+
+export type CaptureState = 'idle' | 'starting' | 'running' | 'retrying' | 'ended' | 'stopped';
+
+export interface CaptureStatus {
+  state: CaptureState;
+  source: string;
+  framesCaptured: number;
+  badFrames: number;
+  restarts: number;
+  lastError?: string;
+}
+
+export interface FrameSource {
+  readonly name: string;
+  /** frames until the source ends or stop() is called; faults are retried inside */
+  frames(): AsyncIterable<Frame>;
+  stop(): Promise<void>;
+  status(): CaptureStatus;
+}
+
+/** Scales a model-space rect or point back into capture-frame pixels. */
+export function toCaptureCoords(frame: Pick<Frame, 'roi' | 'width' | 'height'>, x: number, y: number): [number, number] {
+  return [frame.roi.x + (x * frame.roi.width) / frame.width, frame.roi.y + (y * frame.roi.height) / frame.height];
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/** thyroid-edge command line: run, infer, check-config, calibrate. */
+import { Command, Option } from 'commander';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import sharp from 'sharp';
+import { createSource } from './capture/create-source.js';
+import { findImagingArea } from './capture/calibrate.js';
+import { grabFullFrame } from './capture/grab.js';
+import { ConfigError, loadConfig, modelCardPath } from './daemon/config/load.js';
+import { runDaemon } from './daemon/run.js';
+import { FrameProcessor } from './inference/frame-processor.js';
+import { encodePng, encodeRle } from './inference/mask-encoding.js';
+import { loadModelCard } from './inference/model-card.js';
+import { decodeToModelGrey } from './inference/preprocess.js';
+import { Segmenter } from './inference/segmenter.js';
+import { iou } from './inference/scoring.js';
+import { createLogger } from './util/logger.js';
+import { ProgressBar } from './util/progress.js';
+import { VERSION } from './version.js';
+import { PhantomSource } from './capture/phantom-source.js';
+import type { Frame } from './capture/frame-source.js';
+import { DEFAULT_PHANTOM } from './capture/phantom.js';
+
+const program = new Command('thyroid-edge').version(VERSION, '-V, --version').description('Thyroid-nodule segmentation at the edge');
+
+program
+  .command('run')
+  .description('run the daemon')
+  .option('-c, --config <file>', 'config file (YAML or JSON)')
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await runDaemon(config, createLogger(config.logLevel));
+  });
+
+program
+  .command('check-config')
+  .description('validate a config file and print the effective config')
+  .argument('<file>')
+  .action(async (file: string) => {
+    const config = await loadConfig(file);
+    console.log(JSON.stringify(config, null, 2));
+    console.error(`${file}: OK`);
+  });
+
+program
+  .command('infer')
+  .description('segment image files (or phantom frames) without a broker: mask PNG + JSON per image and a summary line')
+  .argument('[images...]')
+  .option('-c, --config <file>', 'config file (model, thresholds)')
+  .option('-o, --out <dir>', 'output folder for masks and JSON')
+  .option('--truth <dir>', 'folder of ground-truth masks with the same names: report IoU')
+  .addOption(new Option('--phantom <n>', 'segment n phantom frames and score them against their ground truth').argParser((v) => Number.parseInt(v, 10)))
+  .option('--phantom-seed <n>', 'phantom seed', (v) => Number.parseInt(v, 10), 1)
+  .option('--quiet', 'no progress bar')
+  .action(async (images: string[], o: { config?: string; out?: string; truth?: string; phantom?: number; phantomSeed: number; quiet?: boolean }) => {
+    const config = await loadConfig(o.config);
+    const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, true);
+    const card = await loadModelCard(modelCardPath(config));
+    const seg = await Segmenter.create({ modelPath: config.model.path, card, executionProviders: config.model.executionProviders, intraOpThreads: config.model.threads, logger });
+    const proc = new FrameProcessor(seg, { minAreaPx: config.postprocess.minAreaPx, pixelSpacingMm: config.postprocess.pixelSpacingMm });
+    if (o.out) await mkdir(o.out, { recursive: true });
+    const phantom = o.phantom ? new PhantomSource({ ...DEFAULT_PHANTOM, seed: o.phantomSeed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: o.phantom }, card.preprocessing) : null;
+    const items = phantom ? Array.from({ length: o.phantom ?? 0 }, (_, i) => `phantom-${String(i).padStart(4, '0')}`) : images;
+    if (items.length === 0) throw new ConfigError('infer: give image files or --phantom N');
+    const bar = new ProgressBar('infer', items.length, o.quiet || items.length < 2);
+    const ious: number[] = [];
+    let nodules = 0;
+    let ms = 0;
+    for (const [i, item] of items.entries()) {
+      const name = phantom ? item : basename(item, extname(item));
+      const frame: Frame = phantom
+        ? await phantom.renderFrame(i)
+        : await (async () => {
+            const bytes = await readFile(item);
+            const meta = await sharp(bytes).metadata();
+            const g = await decodeToModelGrey(bytes, card.preprocessing);
+            return { seq: i + 1, capturedAt: Date.now(), ...g, roi: { x: 0, y: 0, width: meta.width ?? g.width, height: meta.height ?? g.height }, sourceWidth: meta.width ?? g.width, sourceHeight: meta.height ?? g.height };
+          })();
+      const t0 = performance.now();
+      const r = await proc.process(frame);
+      ms += performance.now() - t0;
+      nodules += r.nodules.length;
+      let score: number | null = null;
+      let truth = frame.truth;
+      if (!truth && o.truth) {
+        const t = await decodeTruth(join(o.truth, basename(item)), card.preprocessing.width, card.preprocessing.height);
+        truth = t;
+      }
+      if (truth) {
+        score = iou(r.mask, truth);
+        ious.push(score);
+      }
+      if (o.out) {
+        await writeFile(join(o.out, `${name}.mask.png`), await encodePng(r.mask, r.width, r.height));
+        await writeFile(join(o.out, `${name}.json`), JSON.stringify({ input: item, seq: r.seq, width: r.width, height: r.height, roi: r.roi, nodules: r.nodules, iou: score, rle: encodeRle(r.mask, r.width, r.height) }, null, 1));
+      }
+      bar.tick(name);
+    }
+    bar.done();
+    const meanIoU = ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : null;
+    console.log(JSON.stringify({ images: items.length, nodules, meanIoU: meanIoU === null ? null : Math.round(meanIoU * 10000) / 10000, scored: ious.length, msPerImage: Math.round((ms / items.length) * 10) / 10, provider: seg.provider, model: card.name }));
+    await seg.release();
+  });
+
+program
+  .command('calibrate')
+  .description('grab a full frame from the configured source, find the imaging area, print the ROI and write a PNG with it drawn')
+  .option('-c, --config <file>', 'config file')
+  .option('-o, --out <file>', 'PNG with the ROI drawn', 'calibrate.png')
+  .action(async (o: { config?: string; out: string }) => {
+    const config = await loadConfig(o.config);
+    const logger = createLogger('warn', true);
+    const card = await loadModelCard(modelCardPath(config));
+    const full = await grabFullFrame(config.capture, card.preprocessing, logger, createSource);
+    const roi = findImagingArea(full.data, full.width, full.height);
+    await writeRoiPng(full, roi, o.out);
+    console.log(`# imaging area found on a ${full.width}x${full.height} frame; paste into the config:`);
+    console.log(`capture:\n  roi: { x: ${roi.x}, y: ${roi.y}, width: ${roi.width}, height: ${roi.height} }`);
+    console.error(`wrote ${o.out}`);
+  });
+
+async function writeRoiPng(full: { width: number; height: number; data: Uint8Array }, roi: { x: number; y: number; width: number; height: number }, out: string): Promise<void> {
+  const rgb = Buffer.alloc(full.width * full.height * 3);
+  for (let i = 0; i < full.width * full.height; i++) rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = full.data[i] as number;
+  const paint = (x: number, y: number) => {
+    if (x < 0 || y < 0 || x >= full.width || y >= full.height) return;
+    const i = (y * full.width + x) * 3;
+    rgb[i] = 255; rgb[i + 1] = 200; rgb[i + 2] = 0;
+  };
+  for (let t = 0; t < 2; t++) {
+    for (let x = roi.x; x < roi.x + roi.width; x++) { paint(x, roi.y + t); paint(x, roi.y + roi.height - 1 - t); }
+    for (let y = roi.y; y < roi.y + roi.height; y++) { paint(roi.x + t, y); paint(roi.x + roi.width - 1 - t, y); }
+  }
+  await sharp(rgb, { raw: { width: full.width, height: full.height, channels: 3 } }).png().toFile(out);
+}
+
+async function decodeTruth(path: string, width: number, height: number): Promise<Uint8Array> {
+  const m = await sharp(path).removeAlpha().greyscale().resize(width, height, { fit: 'fill', kernel: 'nearest' }).raw().toBuffer();
+  const out = new Uint8Array(width * height);
+  for (let i = 0; i < out.length; i++) out[i] = (m[i] as number) > 127 ? 1 : 0;
+  return out;
+}
+
+program.parseAsync().catch((err: unknown) => {
+  const e = err as Error;
+  console.error(`thyroid-edge: ${e.message}`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+});

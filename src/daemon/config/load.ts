@@ -1,0 +1,106 @@
+/** Loading, environment overrides and validation of the config; errors name the key and the reason. */
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import YAML from 'yaml';
+import { Value } from '@sinclair/typebox/value';
+import { compileSchema, makeAjv, formatErrors } from '../../util/schema.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {}
+
+const ENV_PREFIX = 'THYROID_EDGE__';
+
+const validate = compileSchema(ConfigSchema, makeAjv({ useDefaults: true }));
+
+/**
+ * Environment overrides: THYROID_EDGE__capture__source=images sets capture.source. Values are
+ * parsed as JSON when they parse (numbers, booleans, arrays), otherwise taken as strings.
+ */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith(ENV_PREFIX) || v === undefined) continue;
+    const path = k.slice(ENV_PREFIX.length).split('__').filter(Boolean);
+    if (path.length === 0) continue;
+    let node: Record<string, unknown> = out;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    let value: unknown = v;
+    try {
+      value = JSON.parse(v);
+    } catch {
+      /* a plain string */
+    }
+    node[path[path.length - 1] as string] = value;
+  }
+  return out;
+}
+
+/** Validate an already parsed object; fills defaults; throws ConfigError with key paths. */
+export function validateConfig(raw: unknown, where = 'config'): Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where}: the top level must be a mapping of keys`);
+  }
+  const cfg = structuredClone(raw);
+  if (!validate(cfg)) throw new ConfigError(`${where}: ${formatErrors(validate.errors)}`);
+  checkSemantics(cfg as Config, where);
+  return cfg as Config;
+}
+
+/** Rules a schema cannot say: which keys a source needs. */
+function checkSemantics(c: Config, where: string): void {
+  const problems: string[] = [];
+  const src = c.capture.source;
+  if ((src === 'v4l2' || src === 'file') && !c.capture.roi) {
+    problems.push(`capture.roi: is required for source "${src}" (run \`thyroid-edge calibrate\`)`);
+  }
+  if (src === 'file' && !c.capture.file.path) problems.push('capture.file.path: is required for source "file"');
+  if (src === 'images' && !c.capture.images.dir) problems.push('capture.images.dir: is required for source "images"');
+  if (c.capture.roi && src === 'v4l2') {
+    const { x, y, width, height } = c.capture.roi;
+    if (x + width > c.capture.v4l2.width || y + height > c.capture.v4l2.height) {
+      problems.push(`capture.roi: lies outside the ${c.capture.v4l2.width}x${c.capture.v4l2.height} capture frame`);
+    }
+  }
+  if (c.capture.roi && src === 'file') {
+    const { x, y, width, height } = c.capture.roi;
+    if (x + width > c.capture.file.width || y + height > c.capture.file.height) {
+      problems.push(`capture.roi: lies outside the ${c.capture.file.width}x${c.capture.file.height} video frame`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`${where}: ${problems.join('; ')}`);
+}
+
+export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let raw: unknown = {};
+  if (path) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+    }
+    try {
+      raw = extname(path) === '.json' ? JSON.parse(text) : (YAML.parse(text) ?? {});
+    } catch (err) {
+      throw new ConfigError(`${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(`${path}: the top level must be a mapping of keys`);
+    }
+  }
+  return validateConfig(applyEnvOverrides(raw as Record<string, unknown>, env), path ?? 'config');
+}
+
+export function defaultConfig(): Config {
+  return validateConfig({});
+}
+
+export function modelCardPath(c: Config): string {
+  return c.model.card ?? c.model.path.replace(/\.onnx$/i, '') + '.json';
+}
+
+export { Value };

@@ -1,0 +1,118 @@
+/**
+ * The daemon's configuration: one TypeBox schema that types the code, validates files (with
+ * defaults) and generates docs/config.md.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Obj = <T extends Record<string, TSchema>>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, description, default: {} });
+
+export const RectSchema = Type.Object(
+  {
+    x: Type.Integer({ minimum: 0 }),
+    y: Type.Integer({ minimum: 0 }),
+    width: Type.Integer({ minimum: 16 }),
+    height: Type.Integer({ minimum: 16 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    deviceId: Type.String({
+      pattern: '^[A-Za-z0-9_-]{1,64}$',
+      default: 'box-01',
+      description: 'Identifies this box in MQTT topics (<base>/<deviceId>/...). Letters, digits, _ and - only.',
+    }),
+    logLevel: Type.Union(
+      ['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'Log level of the structured (JSON) log on stdout.' },
+    ),
+    stateDir: Type.String({
+      default: 'state',
+      description: 'Writable directory for the MQTT outbox and installed model slots (systemd: StateDirectory).',
+    }),
+    model: Obj(
+      {
+        path: Type.String({ default: 'models/thyroid-nodule-int8.onnx', description: 'ONNX model file.' }),
+        card: Type.Optional(
+          Type.String({ description: 'Model card JSON. Default: the model path with .json instead of .onnx.' }),
+        ),
+        executionProviders: Type.Array(Type.String({ minLength: 1 }), {
+          default: ['cpu'],
+          minItems: 1,
+          description:
+            'onnxruntime execution providers in order of preference (e.g. ["xnnpack","cpu"]). Unavailable ones are skipped with a warning; CPU is always the last resort.',
+        }),
+        threads: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'intra-op threads for inference.' }),
+      },
+      'The segmentation model.',
+    ),
+    capture: Obj(
+      {
+        source: Type.Union([Type.Literal('phantom'), Type.Literal('v4l2'), Type.Literal('file'), Type.Literal('images')], {
+          default: 'phantom',
+          description: 'Which frame source feeds the pipeline.',
+        }),
+        roi: Type.Union([RectSchema, Type.Null()], {
+          default: null,
+          description:
+            'Imaging area in capture pixels (x, y, width, height). Everything outside (the header with patient data) is cropped away before any processing. Required for v4l2 and file; `thyroid-edge calibrate` proposes one. null for phantom (uses its own) and images (whole image).',
+        }),
+        ffmpegPath: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary.' }),
+        v4l2: Obj(
+          {
+            device: Type.String({ default: '/dev/video0', description: 'V4L2 device of the capture dongle.' }),
+            inputFormat: Type.Union([Type.Literal('mjpeg'), Type.Literal('yuyv422')], { default: 'mjpeg' }),
+            width: Type.Integer({ minimum: 16, maximum: 7680, default: 1920, description: 'capture width' }),
+            height: Type.Integer({ minimum: 16, maximum: 4320, default: 1080, description: 'capture height' }),
+            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 30 }),
+          },
+          'V4L2 capture dongle (source: v4l2).',
+        ),
+        file: Obj(
+          {
+            path: Type.String({ default: '', description: 'Any video file ffmpeg reads.' }),
+            width: Type.Integer({ minimum: 16, default: 1920, description: 'video width (for ROI checks)' }),
+            height: Type.Integer({ minimum: 16, default: 1080, description: 'video height' }),
+            realtime: Type.Boolean({ default: true, description: 'true: at the file\'s own rate; false: as fast as possible.' }),
+            loop: Type.Boolean({ default: true }),
+          },
+          'Video file (source: file).',
+        ),
+        images: Obj(
+          {
+            dir: Type.String({ default: '', description: 'Folder of PNG/JPEG frames, played in name order.' }),
+            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 5 }),
+            loop: Type.Boolean({ default: true }),
+          },
+          'Image folder (source: images).',
+        ),
+        phantom: Obj(
+          {
+            seed: Type.Integer({ default: 1 }),
+            fps: Type.Number({ minimum: 0, maximum: 240, default: 15, description: '0 = as fast as consumed.' }),
+            nodules: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
+            cycleFrames: Type.Integer({ minimum: 0, default: 150, description: 'frames per appear/disappear cycle of each nodule; 0 = always visible' }),
+            visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.6 }),
+          },
+          'Synthetic B-mode phantom (source: phantom).',
+        ),
+      },
+      'Where frames come from.',
+    ),
+    postprocess: Obj(
+      {
+        minAreaPx: Type.Integer({ minimum: 0, default: 40, description: 'Components smaller than this (model pixels) are dropped as specks.' }),
+        pixelSpacingMm: Type.Union(
+          [Type.Object({ x: Type.Number({ exclusiveMinimum: 0 }), y: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false }), Type.Null()],
+          { default: null, description: 'mm per capture pixel, to report nodule areas in mm^2.' },
+        ),
+      },
+      'Turning the model output into nodules.',
+    ),
+  },
+  { additionalProperties: false, $id: 'thyroid-edge-config' },
+);
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,55 @@
+/**
+ * "Latest frame wins": a one-place mailbox between capture and inference. Putting a frame while
+ * one is pending replaces it and counts a drop, so memory stays flat at any source rate and the
+ * result always describes the newest image.
+ */
+export class LatestFrameSlot<T> {
+  private pending: T | null = null;
+  private waiter: ((v: T | null) => void) | null = null;
+  private closed = false;
+  dropped = 0;
+  accepted = 0;
+
+  /** Returns true when a pending item was replaced (dropped). */
+  put(item: T): boolean {
+    if (this.closed) return false;
+    this.accepted++;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w(item);
+      return false;
+    }
+    const replaced = this.pending !== null;
+    if (replaced) this.dropped++;
+    this.pending = item;
+    return replaced;
+  }
+
+  /** Resolves with the newest item, or null once closed and empty. */
+  take(): Promise<T | null> {
+    if (this.pending !== null) {
+      const p = this.pending;
+      this.pending = null;
+      return Promise.resolve(p);
+    }
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending = null;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w(null);
+    }
+  }
+
+  get size(): number {
+    return this.pending === null ? 0 : 1;
+  }
+}

@@ -1,0 +1,73 @@
+/** One frame through preprocess -> model -> post-process, with per-stage timings. */
+import type { Frame } from '../capture/frame-source.js';
+import type { Preprocessing } from './model-card.js';
+import { postprocess, type Nodule } from './postprocess.js';
+import { enhance, toInputTensorData, type GreyFrame } from './preprocess.js';
+import type { Segmenter } from './segmenter.js';
+
+export interface FrameResult {
+  seq: number;
+  capturedAt: number;
+  processedAt: number;
+  width: number;
+  height: number;
+  roi: Frame['roi'];
+  sourceWidth: number;
+  sourceHeight: number;
+  nodules: Nodule[];
+  /** 0/1 per model pixel */
+  mask: Uint8Array;
+  /** the enhanced grey ROI frame the model saw (for the live view and snapshots) */
+  image: GreyFrame;
+  timingsMs: { decode: number; preprocess: number; inference: number; postprocess: number };
+  truth?: Uint8Array;
+}
+
+export interface ProcessorOptions {
+  minAreaPx: number;
+  pixelSpacingMm: { x: number; y: number } | null;
+}
+
+export class FrameProcessor {
+  private input: Float32Array | undefined;
+
+  constructor(
+    private readonly segmenter: Segmenter,
+    private readonly opts: ProcessorOptions,
+  ) {}
+
+  get spec(): Preprocessing {
+    return this.segmenter.card.preprocessing;
+  }
+
+  async process(frame: Frame): Promise<FrameResult> {
+    const spec = this.spec;
+    const t0 = performance.now();
+    const enhanced = await enhance({ width: frame.width, height: frame.height, data: frame.data }, spec);
+    this.input = toInputTensorData(enhanced, spec, this.input);
+    const t1 = performance.now();
+    const seg = await this.segmenter.run(this.input);
+    const t2 = performance.now();
+    const pp = postprocess(seg.logits, { width: seg.width, height: seg.height, roi: frame.roi }, {
+      threshold: this.segmenter.card.threshold,
+      minAreaPx: this.opts.minAreaPx,
+      pixelSpacingMm: this.opts.pixelSpacingMm,
+    });
+    const t3 = performance.now();
+    return {
+      seq: frame.seq,
+      capturedAt: frame.capturedAt,
+      processedAt: Date.now(),
+      width: seg.width,
+      height: seg.height,
+      roi: frame.roi,
+      sourceWidth: frame.sourceWidth,
+      sourceHeight: frame.sourceHeight,
+      nodules: pp.nodules,
+      mask: pp.mask,
+      image: enhanced,
+      timingsMs: { decode: frame.decodeMs ?? 0, preprocess: t1 - t0, inference: t2 - t1, postprocess: t3 - t2 },
+      truth: frame.truth,
+    };
+  }
+}
