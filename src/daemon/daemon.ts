@@ -66,6 +66,9 @@ export class Daemon {
     });
     const p = new Pipeline(source, processor, this.logger);
     p.onResult((r) => {
+      if (this.logger.isLevelEnabled('debug')) {
+        this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
+      }
       for (const l of this.listeners) l(r);
     });
     this.pipeline = p;

@@ -39,9 +39,16 @@ export class LatestFrameSlot<T> {
     });
   }
 
-  close(): void {
+  /**
+   * No more puts. A pending item is still handed out by take() (a source that ended naturally),
+   * unless `discard` is set (stopping): then it counts as dropped.
+   */
+  close(discard = false): void {
     this.closed = true;
-    this.pending = null;
+    if (discard && this.pending !== null) {
+      this.pending = null;
+      this.dropped++;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;

@@ -47,7 +47,9 @@ export class Pipeline {
     if (!this.running) return;
     this.running = false;
     await this.source.stop();
-    this.slot.close();
+    const before = this.slot.dropped;
+    this.slot.close(true);
+    this.stats.dropped += this.slot.dropped - before;
     await Promise.allSettled([this.pumpDone, this.workerDone]);
   }
 

@@ -1,0 +1,226 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { FfmpegSource, outputArgs, videoFilter } from '../src/capture/ffmpeg-source.js';
+import { createFileSource, fileInputArgs } from '../src/capture/file-source.js';
+import type { Frame, FrameSource } from '../src/capture/frame-source.js';
+import { ImagesSource } from '../src/capture/images-source.js';
+import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
+import { PhantomSource } from '../src/capture/phantom-source.js';
+import { createV4l2Source, v4l2InputArgs } from '../src/capture/v4l2-source.js';
+import { findImagingArea } from '../src/capture/calibrate.js';
+import { Backoff } from '../src/capture/backoff.js';
+import { SMALL_SPEC, logger, tempDir } from './helpers/fixtures.js';
+
+async function take(src: FrameSource, n: number, timeoutMs = 20_000): Promise<Frame[]> {
+  const out: Frame[] = [];
+  const timer = setTimeout(() => void src.stop(), timeoutMs);
+  for await (const f of src.frames()) {
+    out.push(f);
+    if (out.length >= n) break;
+  }
+  clearTimeout(timer);
+  await src.stop();
+  return out;
+}
+
+/** Writes a short grey test video with ffmpeg's own test source (real ffmpeg, real file). */
+function makeVideo(path: string, frames: number, w = 160, h = 120): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${w}x${h}:rate=25`, '-frames:v', String(frames), '-pix_fmt', 'yuv420p', path]);
+}
+
+describe('phantom', () => {
+  it('is deterministic for a seed and differs between seeds', () => {
+    const a = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: 5 }).render(3);
+    const b = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: 5 }).render(3);
+    const c = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: 6 }).render(3);
+    expect(Buffer.from(a.screen).equals(Buffer.from(b.screen))).toBe(true);
+    expect(Buffer.from(a.screen).equals(Buffer.from(c.screen))).toBe(false);
+    expect(Buffer.from(a.mask).equals(Buffer.from(b.mask))).toBe(true);
+  });
+
+  it('draws a header band outside the ROI and hypoechoic nodules inside it that drift', () => {
+    const o = { ...DEFAULT_PHANTOM, nodules: 1 };
+    const g = new PhantomGenerator(o);
+    const f0 = g.render(0);
+    const f50 = g.render(50);
+    const headerLit = f0.screen.subarray(0, o.screenWidth * o.roi.y).filter((v) => v > 200).length;
+    expect(headerLit).toBeGreaterThan(500); // the pseudo-text
+    const area = f0.mask.reduce((a, b) => a + b, 0);
+    expect(area / f0.mask.length).toBeGreaterThan(0.01);
+    // nodule darker than the tissue around it
+    let inSum = 0, inN = 0, outSum = 0, outN = 0;
+    for (let y = 0; y < o.roi.height; y++) {
+      for (let x = 0; x < o.roi.width; x++) {
+        const v = f0.screen[(o.roi.y + y) * o.screenWidth + o.roi.x + x] as number;
+        if (f0.mask[y * o.roi.width + x]) { inSum += v; inN++; } else if (y > o.roi.height * 0.25 && y < o.roi.height * 0.8) { outSum += v; outN++; }
+      }
+    }
+    expect(inSum / inN).toBeLessThan(0.75 * (outSum / outN));
+    expect(Buffer.from(f0.mask).equals(Buffer.from(f50.mask))).toBe(false); // it moved
+  });
+
+  it('nodules appear and clear on the configured cycle', () => {
+    const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 1, cycleFrames: 10, visibleFraction: 0.5 });
+    const visible = Array.from({ length: 20 }, (_, i) => g.render(i).visible);
+    expect(visible).toEqual([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+  });
+
+  it('as a source yields ROI frames at the model size with ground truth, sequence and timestamps', async () => {
+    const src = new PhantomSource({ ...DEFAULT_PHANTOM, fps: 0, maxFrames: 3 }, SMALL_SPEC);
+    const frames = await take(src, 5);
+    expect(frames.map((f) => f.seq)).toEqual([1, 2, 3]);
+    for (const f of frames) {
+      expect(f.data.length).toBe(64 * 64);
+      expect(f.truth?.length).toBe(64 * 64);
+      expect(f.roi).toEqual(DEFAULT_PHANTOM.roi);
+      expect(f.capturedAt).toBeGreaterThan(Date.now() - 60_000);
+    }
+    expect(src.status().state).toBe('stopped');
+  });
+
+  it('calibrate finds the phantom imaging area below the header', () => {
+    const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 1 });
+    const r = findImagingArea(g.render(0).screen, DEFAULT_PHANTOM.screenWidth, DEFAULT_PHANTOM.screenHeight);
+    const t = DEFAULT_PHANTOM.roi;
+    expect(r.y).toBeGreaterThanOrEqual(t.y - 2);
+    expect(Math.abs(r.x - t.x)).toBeLessThanOrEqual(3);
+    expect(Math.abs(r.width - t.width)).toBeLessThanOrEqual(6);
+    expect(r.height).toBeGreaterThan(t.height * 0.75);
+    expect(r.y + r.height).toBeLessThanOrEqual(t.y + t.height + 2);
+  });
+});
+
+describe('images source', () => {
+  it('plays a folder at its rate, skips and counts a broken frame', async () => {
+    const dir = await tempDir();
+    for (let i = 0; i < 3; i++) {
+      const px = Buffer.alloc(80 * 60 * 3, 40 + i * 50);
+      await sharp(px, { raw: { width: 80, height: 60, channels: 3 } }).png().toFile(join(dir, `f${i}.png`));
+    }
+    await writeFile(join(dir, 'f1b.png'), 'this is not a png');
+    const src = new ImagesSource({ dir, fps: 50, loop: false }, SMALL_SPEC, logger);
+    const t0 = performance.now();
+    const frames = await take(src, 10);
+    expect(frames).toHaveLength(3);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(3 * 20 - 5); // paced at 50 fps
+    expect(frames.map((f) => f.data[0])).toEqual([40, 90, 140]);
+    expect(frames[0]!.roi).toEqual({ x: 0, y: 0, width: 80, height: 60 });
+    expect(src.status().badFrames).toBe(1);
+    expect(src.status().lastError).toMatch(/f1b\.png/);
+  });
+
+  it('crops the ROI before anything else', async () => {
+    const dir = await tempDir();
+    const px = Buffer.alloc(100 * 100, 0);
+    for (let y = 50; y < 100; y++) for (let x = 0; x < 100; x++) px[y * 100 + x] = 200;
+    await sharp(px, { raw: { width: 100, height: 100, channels: 1 } }).png().toFile(join(dir, 'a.png'));
+    const src = new ImagesSource({ dir, fps: 100, loop: false, roi: { x: 10, y: 50, width: 80, height: 50 } }, SMALL_SPEC, logger);
+    const [f] = await take(src, 1);
+    expect(Math.min(...f!.data)).toBe(200); // the dark "header" half never reaches the frame
+  });
+
+  it('reports a missing folder and retries instead of crashing', async () => {
+    const src = new ImagesSource({ dir: '/nonexistent/frames', fps: 10, loop: true }, SMALL_SPEC, logger);
+    const it = src.frames()[Symbol.asyncIterator]();
+    const next = it.next();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(src.status().state).toBe('retrying');
+    expect(src.status().lastError).toMatch(/nonexistent/);
+    await src.stop();
+    expect((await next).done).toBe(true);
+  });
+});
+
+describe('ffmpeg sources', () => {
+  const out = { roi: { x: 20, y: 10, width: 120, height: 100 }, sourceWidth: 160, sourceHeight: 120, width: 64, height: 64 };
+
+  it('builds v4l2 arguments: device, format, size, fps, then ROI crop, scale, grey, raw on stdout', () => {
+    const args = v4l2InputArgs({ device: '/dev/video2', inputFormat: 'mjpeg', captureWidth: 1920, captureHeight: 1080, fps: 30 });
+    expect(args).toEqual(['-f', 'v4l2', '-input_format', 'mjpeg', '-video_size', '1920x1080', '-framerate', '30', '-fflags', 'nobuffer', '-i', '/dev/video2']);
+    expect(videoFilter(out)).toBe('crop=120:100:20:10,scale=64:64:flags=bilinear,format=gray');
+    expect(outputArgs(out).slice(-5)).toEqual(['-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1']);
+    expect(fileInputArgs({ path: 'a.mp4', realtime: true, loop: true })).toEqual(['-re', '-stream_loop', '-1', '-i', 'a.mp4']);
+  });
+
+  it('reads a video file in exact frame-sized chunks', async () => {
+    const dir = await tempDir();
+    const video = join(dir, 'clip.mp4');
+    makeVideo(video, 12);
+    const src = createFileSource({ path: video, realtime: false, loop: false }, out, 'ffmpeg', logger);
+    const frames = await take(src, 100);
+    expect(frames).toHaveLength(12);
+    expect(frames.every((f) => f.data.length === 64 * 64)).toBe(true);
+    expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(src.status().badFrames).toBe(0);
+  });
+
+  it('loops a file when asked', async () => {
+    const dir = await tempDir();
+    const video = join(dir, 'clip.mp4');
+    makeVideo(video, 5);
+    const src = createFileSource({ path: video, realtime: false, loop: true }, out, 'ffmpeg', logger);
+    const frames = await take(src, 12);
+    expect(frames).toHaveLength(12);
+  });
+
+  it('restarts ffmpeg killed mid-stream, with backoff, and keeps counting frames', async () => {
+    const dir = await tempDir();
+    const video = join(dir, 'clip.mp4');
+    makeVideo(video, 50);
+    const src = new FfmpegSource({
+      name: 'test', ffmpegPath: 'ffmpeg', inputArgs: () => ['-re', '-i', video], output: out, restartOnEnd: false, logger,
+      backoff: new Backoff(50, 200),
+    });
+    const frames: Frame[] = [];
+    let killed = false;
+    for await (const f of src.frames()) {
+      frames.push(f);
+      if (frames.length === 5 && !killed) {
+        killed = true;
+        (src as unknown as { child: { kill: (s: string) => void } }).child.kill('SIGKILL');
+      }
+      if (frames.length >= 20) break;
+    }
+    await src.stop();
+    const st = src.status();
+    expect(st.restarts).toBeGreaterThanOrEqual(1);
+    expect(st.lastError).toMatch(/ffmpeg exited with SIGKILL/);
+    // sequence numbers keep rising across the restart
+    expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('a missing capture device is reported and retried, never thrown', async () => {
+    const src = createV4l2Source({ device: '/dev/video-missing', inputFormat: 'mjpeg', captureWidth: 160, captureHeight: 120, fps: 30 }, out, 'ffmpeg', logger);
+    const it = src.frames()[Symbol.asyncIterator]();
+    const next = it.next();
+    for (let i = 0; i < 50 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(src.status().state).toBe('retrying');
+    expect(src.status().lastError).toMatch(/ffmpeg exited/);
+    await src.stop();
+    expect((await next).done).toBe(true);
+  });
+
+  it('an unreadable file is reported and retried', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'x'));
+    await writeFile(join(dir, 'broken.mp4'), 'not a video at all');
+    const src = createFileSource({ path: join(dir, 'broken.mp4'), realtime: false, loop: false }, out, 'ffmpeg', logger);
+    const next = src.frames()[Symbol.asyncIterator]().next();
+    for (let i = 0; i < 50 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(src.status().lastError).toMatch(/ffmpeg exited/);
+    await src.stop();
+    expect((await next).done).toBe(true);
+  });
+
+  it('a missing ffmpeg binary is reported, not thrown', async () => {
+    const src = createFileSource({ path: 'x.mp4', realtime: false, loop: false }, out, '/nonexistent/ffmpeg', logger);
+    const next = src.frames()[Symbol.asyncIterator]().next();
+    for (let i = 0; i < 50 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(src.status().lastError).toMatch(/cannot start ffmpeg/);
+    await src.stop();
+    expect((await next).done).toBe(true);
+  });
+});

@@ -1,0 +1,72 @@
+/** The built CLI as a user runs it (npm test builds dist/ first). */
+import { spawn, spawnSync } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers/fixtures.js';
+
+const CLI = 'dist/src/cli.js';
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync('node', [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+}
+
+describe('thyroid-edge CLI', () => {
+  it('--version', () => {
+    const r = cli(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('check-config: a good file prints the effective config; a bad one exits 2 naming the key', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'ok.yaml'), 'deviceId: ward-7\n');
+    const ok = cli(['check-config', join(dir, 'ok.yaml')]);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout).deviceId).toBe('ward-7');
+    await writeFile(join(dir, 'bad.yaml'), 'capture:\n  phantom:\n    fps: fast\n');
+    const bad = cli(['check-config', join(dir, 'bad.yaml')]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('capture.phantom.fps: must be number');
+  });
+
+  it('infer on phantom frames writes a mask PNG + JSON per frame and a summary line scored against ground truth', async () => {
+    const out = await tempDir();
+    const r = cli(['infer', '--phantom', '4', '--out', out, '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(summary.images).toBe(4);
+    expect(summary.scored).toBe(4);
+    expect(summary.provider).toBe('cpu');
+    const files = (await readdir(out)).sort();
+    expect(files).toContain('phantom-0000.mask.png');
+    const j = JSON.parse(await readFile(join(out, 'phantom-0000.json'), 'utf8'));
+    expect(j.rle.size).toEqual([j.height, j.width]);
+    expect(Array.isArray(j.nodules)).toBe(true);
+  });
+
+  it('calibrate prints a ROI to paste and writes the PNG', async () => {
+    const out = join(await tempDir(), 'roi.png');
+    const r = cli(['calibrate', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/roi: \{ x: \d+, y: \d+, width: \d+, height: \d+ \}/);
+    expect((await readFile(out)).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('run: processes frames, and SIGTERM finishes the frame in flight and exits 0', async () => {
+    const dir = await tempDir();
+    const child = spawn('node', [CLI, 'run'], {
+      env: { ...process.env, THYROID_EDGE__stateDir: dir, THYROID_EDGE__capture__phantom__fps: '10', THYROID_EDGE__logLevel: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    for (let i = 0; i < 300 && !log.includes('"frame processed"'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(log).toContain('"frame processed"');
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+    expect(log).toContain('"stopped"');
+  });
+});

@@ -1,0 +1,76 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, applyEnvOverrides, loadConfig, validateConfig, modelCardPath } from '../src/daemon/config/load.js';
+import { configMarkdown } from '../src/daemon/config/docs.js';
+import { readFileSync } from 'node:fs';
+import { tempDir } from './helpers/fixtures.js';
+
+function errorOf(raw: unknown): string {
+  try {
+    validateConfig(raw);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('an empty config gets every default and runs the phantom', () => {
+    const c = validateConfig({});
+    expect(c.capture.source).toBe('phantom');
+    expect(c.model.executionProviders).toEqual(['cpu']);
+    expect(modelCardPath(c)).toBe('models/thyroid-nodule-int8.json');
+  });
+
+  it.each([
+    [{ bogus: 1 }, 'bogus: unknown key'],
+    [{ capture: { phantom: { speed: 2 } } }, 'capture.phantom.speed: unknown key'],
+    [{ model: { threads: 'two' } }, 'model.threads: must be integer'],
+    [{ model: { threads: 0 } }, 'model.threads: must be >= 1'],
+    [{ capture: { source: 'webcam' } }, 'capture.source'],
+    [{ capture: { v4l2: { fps: -5 } } }, 'capture.v4l2.fps: must be > 0'],
+    [{ deviceId: 'box 1/#' }, 'deviceId: must match pattern'],
+    [{ capture: { roi: { x: 0, y: 0, width: 8, height: 100 } } }, 'capture.roi'],
+    [{ capture: { source: 'v4l2' } }, 'capture.roi: is required for source "v4l2"'],
+    [{ capture: { source: 'v4l2', roi: { x: 1800, y: 0, width: 400, height: 400 } } }, 'capture.roi: lies outside the 1920x1080'],
+    [{ capture: { source: 'file', roi: { x: 0, y: 0, width: 100, height: 100 } } }, 'capture.file.path: is required'],
+    [{ capture: { source: 'images' } }, 'capture.images.dir: is required'],
+    [{ postprocess: { pixelSpacingMm: { x: 0, y: 0.1 } } }, 'postprocess.pixelSpacingMm'],
+    [[1, 2], 'top level must be a mapping'],
+  ])('%j is refused naming its key', (raw, key) => {
+    expect(errorOf(raw)).toContain(key);
+  });
+
+  it('reads YAML and JSON files and names the file in errors', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a.yaml'), 'deviceId: ward-3\ncapture:\n  phantom:\n    fps: 5\n');
+    const c = await loadConfig(join(dir, 'a.yaml'), {});
+    expect(c.deviceId).toBe('ward-3');
+    expect(c.capture.phantom.fps).toBe(5);
+    await writeFile(join(dir, 'b.json'), '{"deviceId": ');
+    await expect(loadConfig(join(dir, 'b.json'), {})).rejects.toThrow(/b\.json: not valid JSON/);
+    await writeFile(join(dir, 'c.yaml'), 'model:\n  treads: 2\n');
+    await expect(loadConfig(join(dir, 'c.yaml'), {})).rejects.toThrow(/c\.yaml: model\.treads: unknown key/);
+    await expect(loadConfig(join(dir, 'missing.yaml'), {})).rejects.toThrow(/cannot read config/);
+  });
+
+  it('environment overrides win over the file and are validated too', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a.yaml'), 'capture:\n  source: phantom\n');
+    const env = { THYROID_EDGE__capture__source: 'images', THYROID_EDGE__capture__images__dir: '/data', THYROID_EDGE__model__threads: '4' };
+    const c = await loadConfig(join(dir, 'a.yaml'), env);
+    expect(c.capture.source).toBe('images');
+    expect(c.capture.images.dir).toBe('/data');
+    expect(c.model.threads).toBe(4);
+    await expect(loadConfig(undefined, { THYROID_EDGE__model__threads: 'many' })).rejects.toThrow(/model\.threads/);
+    expect(applyEnvOverrides({ a: 1 }, { OTHER: 'x' })).toEqual({ a: 1 });
+  });
+
+  it('docs/config.md is generated from the schema and up to date', () => {
+    const md = configMarkdown();
+    expect(md).toContain('| `capture.v4l2.device` | string | `"/dev/video0"` |');
+    expect(readFileSync('docs/config.md', 'utf8')).toBe(md);
+  });
+});

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { PhantomSource } from '../src/capture/phantom-source.js';
+import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
+import { FrameProcessor } from '../src/inference/frame-processor.js';
+import { ModelCardError, loadModelCard, parseModelCard } from '../src/inference/model-card.js';
+import { decodeToModelGrey, enhance, preprocessImage, toInputTensorData } from '../src/inference/preprocess.js';
+import { iou } from '../src/inference/scoring.js';
+import { ModelMismatchError, Segmenter } from '../src/inference/segmenter.js';
+import { prepareDataset } from '../src/tools/prepare-dataset.js';
+import { CARD, MODEL, SMALL_SPEC, logger, shippedCard, tempDir } from './helpers/fixtures.js';
+
+async function testImage(): Promise<Buffer> {
+  const w = 96, h = 80;
+  const px = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = 60 + Math.round((40 * x) / w) + (((x >> 3) + (y >> 3)) % 2) * 20;
+    px.fill(v, (y * w + x) * 3, (y * w + x) * 3 + 3);
+  }
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+}
+
+function std(a: Uint8Array): number {
+  const m = a.reduce((s, v) => s + v, 0) / a.length;
+  return Math.sqrt(a.reduce((s, v) => s + (v - m) ** 2, 0) / a.length);
+}
+
+describe('preprocessing', () => {
+  it('matches golden values (sharp/libvips pinned in package-lock)', async () => {
+    const g = await preprocessImage(await testImage(), SMALL_SPEC);
+    expect([g.width, g.height, g.data.length]).toEqual([64, 64, 4096]);
+    expect([0, 100, 2000, 4095].map((i) => g.data[i])).toEqual([49, 81, 103, 85]);
+    expect(createHash('sha256').update(g.data).digest('hex')).toBe('8dfdfad438a67dc7e0ef57896986ac4aa1b3afe424dd254647bd6990e81cc48d');
+  });
+
+  it('CLAHE raises contrast of a flat image; the Gaussian smooths it first', async () => {
+    const grey = await decodeToModelGrey(await testImage(), SMALL_SPEC);
+    const out = await enhance(grey, SMALL_SPEC);
+    expect(std(out.data)).toBeGreaterThan(std(grey.data) * 1.5);
+    const noSmoothing = await enhance(grey, { ...SMALL_SPEC, gaussianSigma: 0.3 });
+    expect(Buffer.from(noSmoothing.data).equals(Buffer.from(out.data))).toBe(false);
+    await expect(enhance({ width: 10, height: 10, data: new Uint8Array(100) }, SMALL_SPEC)).rejects.toThrow(/64x64/);
+  });
+
+  it('normalises grey levels with the card mean/std into a reused buffer', () => {
+    const f = { width: 2, height: 2, data: Uint8Array.from([0, 255, 128, 64]) };
+    const out = toInputTensorData(f, SMALL_SPEC);
+    expect(Array.from(out).map((v) => Math.round(v * 1e4) / 1e4)).toEqual([-2, 2, 0.0078, -0.9961]);
+    expect(toInputTensorData(f, SMALL_SPEC, out)).toBe(out);
+  });
+
+  it('training data is prepared by this very code (prepare-dataset == preprocessImage, byte for byte)', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'images'));
+    await mkdir(join(dir, 'masks'));
+    const img = await testImage();
+    await writeFile(join(dir, 'images', 'a.png'), img);
+    await sharp(Buffer.alloc(96 * 80, 255), { raw: { width: 96, height: 80, channels: 1 } }).png().toFile(join(dir, 'masks', 'a.png'));
+    await writeFile(join(dir, 'split.json'), JSON.stringify({ train: ['a'], val: [], test: [] }));
+    await prepareDataset({ data: dir, spec: SMALL_SPEC, out: join(dir, 'out'), quiet: true });
+    const prepared = await readFile(join(dir, 'out', 'images.u8'));
+    const direct = await preprocessImage(img, SMALL_SPEC);
+    expect(Buffer.from(direct.data).equals(prepared)).toBe(true);
+    const masks = await readFile(join(dir, 'out', 'masks.u8'));
+    expect(masks.every((v) => v === 1)).toBe(true);
+    const meta = JSON.parse(await readFile(join(dir, 'out', 'meta.json'), 'utf8'));
+    expect(meta.preprocessing).toEqual(SMALL_SPEC);
+  });
+
+  it.skipIf(!existsSync('../shared/datasets/ddti/images/7_1.png'))('on a real DDTI frame: prepared bytes equal the daemon path (skips without ../shared)', async () => {
+    const card = await shippedCard();
+    const bytes = await readFile('../shared/datasets/ddti/images/7_1.png');
+    const a = await preprocessImage(bytes, card.preprocessing);
+    const b = await enhance(await decodeToModelGrey(bytes, card.preprocessing), card.preprocessing);
+    let maxDiff = 0;
+    for (let i = 0; i < a.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs((a.data[i] as number) - (b.data[i] as number)));
+    expect(maxDiff).toBe(0);
+  });
+});
+
+describe('model card', () => {
+  it('the shipped card validates and its sha256 matches the file', async () => {
+    const card = await loadModelCard(CARD);
+    const sha = createHash('sha256').update(await readFile(MODEL)).digest('hex');
+    expect(card.sha256).toBe(sha);
+    expect(card.input.name).toBe('image');
+    expect(card.output.name).toBe('logits');
+  });
+
+  it('rejects a card whose preprocessing disagrees with its input shape', async () => {
+    const card = JSON.parse(await readFile(CARD, 'utf8'));
+    card.input.shape = [null, 1, 128, 128];
+    expect(() => parseModelCard(card, 'x.json')).toThrow(ModelCardError);
+    delete card.threshold;
+    expect(() => parseModelCard(card, 'x.json')).toThrow(/threshold/);
+  });
+});
+
+describe('segmenter (real onnxruntime-node)', () => {
+  it('falls back to CPU when a requested provider is not there, and reports it', async () => {
+    const warnings: unknown[] = [];
+    const spy = { ...logger, warn: (o: unknown) => warnings.push(o), info: () => {} } as unknown as typeof logger;
+    const seg = await Segmenter.create({ modelPath: MODEL, card: await shippedCard(), executionProviders: ['cuda', 'no-such-ep'], intraOpThreads: 1, logger: spy });
+    expect(seg.provider).toBe('cpu');
+    expect(JSON.stringify(warnings)).toMatch(/cuda/);
+    await seg.release();
+  });
+
+  it('refuses a model whose input does not match its card', async () => {
+    const card = await shippedCard();
+    const wrong = { ...card, input: { ...card.input, name: 'pixels' } };
+    await expect(Segmenter.create({ modelPath: MODEL, card: wrong, executionProviders: ['cpu'], intraOpThreads: 1, logger })).rejects.toThrow(ModelMismatchError);
+    const wrongShape = { ...card, input: { ...card.input, shape: [null, 1, 320, 320] as (number | null)[] } };
+    await expect(Segmenter.create({ modelPath: MODEL, card: wrongShape, executionProviders: ['cpu'], intraOpThreads: 1, logger })).rejects.toThrow(/input shape/);
+  });
+
+  it('a corrupt model file is a clear error', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'bad.onnx'), 'not onnx');
+    await expect(Segmenter.create({ modelPath: join(dir, 'bad.onnx'), card: await shippedCard(), executionProviders: ['cpu'], intraOpThreads: 1, logger })).rejects.toThrow(/could not load/);
+  });
+
+  it('the shipped model finds the phantom nodules (floor the model reaches; figure in README)', async () => {
+    const card = await shippedCard();
+    const seg = await Segmenter.create({ modelPath: MODEL, card, executionProviders: ['cpu'], intraOpThreads: 2, logger });
+    const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
+    const src = new PhantomSource({ ...DEFAULT_PHANTOM, seed: 1, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: 0 }, card.preprocessing);
+    const ious: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const f = await src.renderFrame(i * 5);
+      const r = await proc.process(f);
+      ious.push(iou(r.mask, f.truth!));
+      expect(r.timingsMs.inference).toBeGreaterThan(0);
+    }
+    const mean = ious.reduce((a, b) => a + b, 0) / ious.length;
+    expect(mean).toBeGreaterThan(PHANTOM_IOU_FLOOR);
+    await seg.release();
+  });
+});
+
+/** Measured with the shipped model by `thyroid-edge infer --phantom 40` (see README); kept a margin below. */
+const PHANTOM_IOU_FLOOR = 0.1;
