@@ -83,6 +83,27 @@ export class Daemon {
     this.startPipeline();
   }
 
+  /** Apply a validated config: the pipeline restarts with it (model settings need a restart). */
+  async applyConfig(next: Config): Promise<void> {
+    this.logger.info('applying new config');
+    await this.restartPipeline(next);
+  }
+
+  /** The next processed frame, or an error after timeoutMs. */
+  nextResult(timeoutMs: number): Promise<FrameResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`no frame processed within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onResult((r) => {
+        clearTimeout(timer);
+        off();
+        resolve(r);
+      });
+    });
+  }
+
   onResult(l: (r: FrameResult) => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);

@@ -71,6 +71,11 @@ function checkSemantics(c: Config, where: string): void {
       problems.push(`capture.roi: lies outside the ${c.capture.file.width}x${c.capture.file.height} video frame`);
     }
   }
+  if (c.alerts.k > c.alerts.n) problems.push(`alerts.k: must be <= alerts.n (${c.alerts.n})`);
+  if (c.mqtt.reconnectMinMs > c.mqtt.reconnectMaxMs) problems.push('mqtt.reconnectMinMs: must be <= mqtt.reconnectMaxMs');
+  if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
+    problems.push(`mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`);
+  }
   if (problems.length) throw new ConfigError(`${where}: ${problems.join('; ')}`);
 }
 

@@ -111,6 +111,60 @@ export const ConfigSchema = Type.Object(
       },
       'Turning the model output into nodules.',
     ),
+    mqtt: Obj(
+      {
+        url: Type.Union([Type.String({ pattern: '^(mqtts?|wss?|tcp|ssl)://' }), Type.Null()], {
+          default: null,
+          description:
+            'Broker URL (mqtt://, mqtts://, ws://, wss://). null: run an embedded broker on 127.0.0.1 (out-of-the-box mode). A configured URL always wins.',
+        }),
+        embeddedPort: Type.Integer({ minimum: 1, maximum: 65535, default: 1883, description: 'Port of the embedded broker (only when url is null).' }),
+        baseTopic: Type.String({ pattern: '^[A-Za-z0-9_/-]+$', default: 'thyroid-edge', description: 'Topics are <baseTopic>/<deviceId>/...' }),
+        clientId: Type.Optional(Type.String({ minLength: 1, description: 'MQTT client id. Default: the deviceId (broker ACLs match on it).' })),
+        protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], { default: 5, description: 'MQTT 5 (message expiry, content type, response topics) or 3.1.1. The embedded broker speaks 3.1.1.' }),
+        username: Type.Optional(Type.String()),
+        password: Type.Optional(Type.String({ description: 'Prefer THYROID_EDGE__mqtt__password in the environment (systemd credentials) over the file.' })),
+        caFile: Type.Optional(Type.String({ description: 'CA certificate (PEM) to verify the broker (mqtts/wss).' })),
+        certFile: Type.Optional(Type.String({ description: 'Client certificate (PEM) for mTLS.' })),
+        keyFile: Type.Optional(Type.String({ description: 'Client private key (PEM) for mTLS.' })),
+        allowInsecure: Type.Boolean({ default: false, description: 'Allow plain TCP/WebSocket to a non-loopback broker. Off: such a URL is refused.' }),
+        keepaliveS: Type.Integer({ minimum: 5, maximum: 600, default: 30 }),
+        reconnectMinMs: Type.Integer({ minimum: 100, default: 1000, description: 'First reconnect delay; doubles up to reconnectMaxMs.' }),
+        reconnectMaxMs: Type.Integer({ minimum: 100, default: 30000 }),
+        resultExpiryS: Type.Integer({ minimum: 1, default: 10, description: 'MQTT 5 message expiry of result messages.' }),
+        telemetryIntervalS: Type.Number({ minimum: 1, maximum: 3600, default: 10 }),
+        maxCommandBytes: Type.Integer({ minimum: 256, maximum: 1048576, default: 65536, description: 'Larger command payloads are answered with an error.' }),
+        mask: Obj(
+          {
+            mode: Type.Union([Type.Literal('off'), Type.Literal('png'), Type.Literal('rle')], {
+              default: 'off',
+              description: 'off; png: PNG bytes on <base>/<id>/mask; rle: COCO RLE inside result.',
+            }),
+            maxPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 60, default: 2, description: 'Rate limit for masks.' }),
+          },
+          'Mask publishing (off by default).',
+        ),
+        outbox: Obj(
+          {
+            maxMessages: Type.Integer({ minimum: 10, default: 10000 }),
+            maxBytes: Type.Integer({ minimum: 10000, default: 50000000 }),
+          },
+          'On-disk outbox for alerts and command responses. When full the oldest command responses go first, then the oldest alerts; every drop is counted in telemetry.',
+        ),
+      },
+      'MQTT connection and contract.',
+    ),
+    alerts: Obj(
+      {
+        k: Type.Integer({ minimum: 1, default: 3, description: 'A track starts once seen in k ...' }),
+        n: Type.Integer({ minimum: 1, default: 5, description: '... of the last n frames.' }),
+        m: Type.Integer({ minimum: 1, default: 5, description: 'A track ends after m frames absent.' }),
+        minAreaPx: Type.Integer({ minimum: 0, default: 80, description: 'Nodules smaller than this (model px) do not count for alerts.' }),
+        growthFraction: Type.Number({ exclusiveMinimum: 0, default: 0.25, description: 'nodule_updated when the area grew by this fraction since the last event.' }),
+        matchDistance: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.15, description: 'Max centroid distance (fraction of the frame diagonal) to continue a track.' }),
+      },
+      'Temporal alert state machine.',
+    ),
   },
   { additionalProperties: false, $id: 'thyroid-edge-config' },
 );

@@ -1,0 +1,169 @@
+/**
+ * Persistent on-disk outbox for messages that must not be lost (alerts, command responses).
+ * One file per message, named by a zero-padded sequence number, written atomically (temp file,
+ * fsync, rename, fsync of the directory), so a kill -9 leaves either the whole message or none.
+ * Delivered oldest first and removed only after the broker acknowledged it.
+ *
+ * Bounded by count and bytes. When full, the oldest command response is dropped first (a caller
+ * can ask again), then the oldest alert; every drop is counted and logged.
+ */
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type OutboxKind = 'alert' | 'response';
+
+export interface OutboxMessage {
+  seq: number;
+  kind: OutboxKind;
+  topic: string;
+  payload: string;
+  /** extra MQTT 5 delivery, e.g. a request's response topic with its correlation data (base64) */
+  alsoTo?: { topic: string; correlationData?: string };
+  createdAt: number;
+}
+
+interface Entry {
+  seq: number;
+  kind: OutboxKind;
+  bytes: number;
+}
+
+export interface OutboxLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+const NAME = /^(\d{16})\.(alert|response)\.json$/;
+
+export class Outbox {
+  private entries: Entry[] = [];
+  private nextSeq = 1;
+  private bytes = 0;
+  dropped = 0;
+  private readonly waiters = new Set<() => void>();
+  /** adds run one at a time so files land on disk in sequence order */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly limits: OutboxLimits,
+  ) {}
+
+  static async open(dir: string, limits: OutboxLimits): Promise<Outbox> {
+    await mkdir(dir, { recursive: true });
+    const o = new Outbox(dir, limits);
+    const names = (await readdir(dir)).sort();
+    for (const n of names) {
+      const m = NAME.exec(n);
+      if (!m) {
+        // a temp file from a write interrupted by a crash: never renamed, so never acknowledged
+        if (n.endsWith('.tmp')) await unlink(join(dir, n)).catch(() => undefined);
+        continue;
+      }
+      const text = await readFile(join(dir, n), 'utf8').catch(() => null);
+      if (text === null) continue;
+      o.entries.push({ seq: Number(m[1]), kind: m[2] as OutboxKind, bytes: Buffer.byteLength(text) });
+      o.bytes += Buffer.byteLength(text);
+    }
+    o.entries.sort((a, b) => a.seq - b.seq);
+    o.nextSeq = (o.entries.at(-1)?.seq ?? 0) + 1;
+    return o;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  private file(e: { seq: number; kind: OutboxKind }): string {
+    return join(this.dir, `${String(e.seq).padStart(16, '0')}.${e.kind}.json`);
+  }
+
+  /** Durably stores a message; resolves once it is on disk. Returns the dropped messages, if any. */
+  add(m: Omit<OutboxMessage, 'seq' | 'createdAt'>): Promise<number> {
+    const run = this.chain.then(() => this.addNow(m));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async addNow(m: Omit<OutboxMessage, 'seq' | 'createdAt'>): Promise<number> {
+    const msg: OutboxMessage = { ...m, seq: this.nextSeq++, createdAt: Date.now() };
+    const text = JSON.stringify(msg);
+    const bytes = Buffer.byteLength(text);
+    let droppedNow = 0;
+    while (this.entries.length > 0 && (this.entries.length + 1 > this.limits.maxMessages || this.bytes + bytes > this.limits.maxBytes)) {
+      const victim = this.entries.find((e) => e.kind === 'response') ?? (this.entries[0] as Entry);
+      await this.remove(victim);
+      this.dropped++;
+      droppedNow++;
+    }
+    const final = this.file(msg);
+    const tmp = `${final}.tmp`;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, final);
+    await this.syncDir();
+    this.entries.push({ seq: msg.seq, kind: msg.kind, bytes });
+    this.bytes += bytes;
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+    return droppedNow;
+  }
+
+  /** The oldest message, or null. */
+  async peek(): Promise<OutboxMessage | null> {
+    for (;;) {
+      const e = this.entries[0];
+      if (!e) return null;
+      try {
+        return JSON.parse(await readFile(this.file(e), 'utf8')) as OutboxMessage;
+      } catch {
+        // unreadable (disk fault): drop it rather than block delivery forever
+        await this.remove(e);
+        this.dropped++;
+      }
+    }
+  }
+
+  /** Removes a delivered message. */
+  async ack(seq: number): Promise<void> {
+    const e = this.entries.find((x) => x.seq === seq);
+    if (e) await this.remove(e);
+  }
+
+  /** Resolves when a message is added (for the delivery loop). */
+  waitForMessage(): Promise<void> {
+    if (this.entries.length) return Promise.resolve();
+    return new Promise((r) => this.waiters.add(r));
+  }
+
+  wakeAll(): void {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  private async remove(e: Entry): Promise<void> {
+    this.entries = this.entries.filter((x) => x !== e);
+    this.bytes -= e.bytes;
+    await unlink(this.file(e)).catch(() => undefined);
+  }
+
+  private async syncDir(): Promise<void> {
+    const d = await open(this.dir, 'r');
+    try {
+      await d.sync();
+    } catch {
+      /* some filesystems refuse fsync on directories */
+    } finally {
+      await d.close();
+    }
+  }
+}

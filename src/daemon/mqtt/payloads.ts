@@ -1,0 +1,147 @@
+/**
+ * Every MQTT payload the daemon publishes or accepts, as TypeBox schemas: the TypeScript types the
+ * code uses, the validators the tests run on every message, and the JSON Schemas in docs/mqtt.md.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() });
+const Point = Type.Object({ x: Type.Number(), y: Type.Number() });
+const Millis = Type.Integer({ description: 'ms since the Unix epoch' });
+
+export const StatusPayload = Type.Object(
+  {
+    state: Type.Union([Type.Literal('online'), Type.Literal('degraded'), Type.Literal('offline')]),
+    deviceId: Type.String(),
+    version: Type.String(),
+    model: Type.Union([Type.Object({ name: Type.String(), sha256: Type.String(), provider: Type.String() }), Type.Null()]),
+    capture: Type.Union([
+      Type.Object({
+        state: Type.String(),
+        source: Type.String(),
+        framesCaptured: Type.Integer(),
+        badFrames: Type.Integer(),
+        restarts: Type.Integer(),
+        lastError: Type.Optional(Type.String()),
+      }),
+      Type.Null(),
+    ]),
+    reason: Type.Union([Type.String(), Type.Null()], { description: 'why degraded/offline, else null' }),
+    since: Type.String({ description: 'ISO time the daemon started (or, for the Last Will, connected)' }),
+    time: Millis,
+  },
+  { $id: 'status', description: 'retained; "offline" is the Last Will' },
+);
+export type StatusPayload = Static<typeof StatusPayload>;
+
+const StageStat = Type.Object({ p50: Type.Union([Type.Number(), Type.Null()]), p99: Type.Union([Type.Number(), Type.Null()]) });
+
+export const TelemetryPayload = Type.Object(
+  {
+    deviceId: Type.String(),
+    time: Millis,
+    processedFps: Type.Number(),
+    droppedFps: Type.Number(),
+    processed: Type.Integer(),
+    dropped: Type.Integer(),
+    frameErrors: Type.Integer(),
+    stagesMs: Type.Record(Type.String(), StageStat),
+    outbox: Type.Object({ messages: Type.Integer(), bytes: Type.Integer(), dropped: Type.Integer() }),
+    resultsDroppedOffline: Type.Integer(),
+    cpu: Type.Object({ loadPercent: Type.Union([Type.Number(), Type.Null()]), temperatureC: Type.Union([Type.Number(), Type.Null()]) }),
+    memory: Type.Object({ rssBytes: Type.Integer(), systemUsedBytes: Type.Union([Type.Integer(), Type.Null()]), systemTotalBytes: Type.Union([Type.Integer(), Type.Null()]) }),
+    disk: Type.Union([Type.Object({ mount: Type.String(), usedBytes: Type.Integer(), sizeBytes: Type.Integer() }), Type.Null()]),
+  },
+  { $id: 'telemetry' },
+);
+export type TelemetryPayload = Static<typeof TelemetryPayload>;
+
+export const NoduleSchema = Type.Object({
+  id: Type.Integer(),
+  bbox: Rect,
+  centroid: Point,
+  areaPx: Type.Integer(),
+  areaFraction: Type.Number(),
+  areaMm2: Type.Union([Type.Number(), Type.Null()]),
+  meanProb: Type.Number(),
+  maxProb: Type.Number(),
+  capture: Type.Object({ bbox: Rect, centroid: Point }, { description: 'the same in original capture-frame pixels' }),
+});
+
+export const RleSchema = Type.Object(
+  { size: Type.Tuple([Type.Integer(), Type.Integer()]), counts: Type.Array(Type.Integer()) },
+  { description: 'COCO uncompressed RLE, [height, width], column-major, first run is background' },
+);
+
+export const ResultPayload = Type.Object(
+  {
+    deviceId: Type.String(),
+    seq: Type.Integer({ description: 'frame sequence number of the source' }),
+    capturedAt: Millis,
+    processedAt: Millis,
+    width: Type.Integer({ description: 'model frame width (the ROI scaled)' }),
+    height: Type.Integer(),
+    roi: Rect,
+    nodules: Type.Array(NoduleSchema),
+    latencyMs: Type.Number({ description: 'capture to result' }),
+    mask: Type.Optional(RleSchema),
+  },
+  { $id: 'result', description: 'QoS 0, not retained, MQTT 5 message expiry' },
+);
+export type ResultPayload = Static<typeof ResultPayload>;
+
+export const AlertPayload = Type.Object(
+  {
+    messageId: Type.String({ description: 'unique per message: deduplicate on it (QoS 1 may redeliver)' }),
+    deviceId: Type.String(),
+    event: Type.Union([Type.Literal('nodule_detected'), Type.Literal('nodule_updated'), Type.Literal('nodule_cleared')]),
+    trackId: Type.Integer(),
+    frameSeq: Type.Integer(),
+    time: Millis,
+    peakProb: Type.Number(),
+    largestAreaPx: Type.Integer(),
+    largestAreaFraction: Type.Number(),
+    largestAreaMm2: Type.Union([Type.Number(), Type.Null()]),
+    firstSeenAt: Millis,
+    lastSeenAt: Millis,
+    bbox: Rect,
+    centroid: Point,
+  },
+  { $id: 'alert', description: 'QoS 1, not retained, delivered through the on-disk outbox in order' },
+);
+export type AlertPayload = Static<typeof AlertPayload>;
+
+export const RequestPayload = Type.Object(
+  {
+    transaction: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number()])),
+    config: Type.Optional(Type.Unknown({ description: 'set_config: a partial config merged over the current one' })),
+  },
+  { $id: 'request', additionalProperties: true, description: 'on <base>/<id>/request/<command>' },
+);
+export type RequestPayload = Static<typeof RequestPayload>;
+
+export const COMMANDS = ['ping', 'get_config', 'set_config', 'snapshot', 'restart_pipeline'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export const ResponsePayload = Type.Object(
+  {
+    messageId: Type.String(),
+    deviceId: Type.String(),
+    command: Type.String(),
+    transaction: Type.Union([Type.String(), Type.Number(), Type.Null()]),
+    ok: Type.Boolean(),
+    time: Millis,
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(Type.String()),
+  },
+  { $id: 'response', description: 'on <base>/<id>/response/<command>, and on the MQTT 5 response topic when given' },
+);
+export type ResponsePayload = Static<typeof ResponsePayload>;
+
+export const PAYLOADS: Record<string, TSchema> = {
+  status: StatusPayload,
+  telemetry: TelemetryPayload,
+  result: ResultPayload,
+  alert: AlertPayload,
+  'request/<command>': RequestPayload,
+  'response/<command>': ResponsePayload,
+};

@@ -1,0 +1,366 @@
+/**
+ * The MQTT side of the daemon: connection (TLS, mTLS, credentials, Last Will, birth on every
+ * connect, reconnect with backoff), results and masks (best effort), alerts and command
+ * responses (through the on-disk outbox, in order), telemetry and commands.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { FrameResult } from '../../inference/frame-processor.js';
+import { encodePng, encodeRle } from '../../inference/mask-encoding.js';
+import { AlertTracker } from '../alerts/tracker.js';
+import { ConfigError } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { Daemon } from '../daemon.js';
+import { CommandRouter, type CommandTarget } from './commands.js';
+import { EmbeddedBroker } from './embedded-broker.js';
+import { Outbox } from './outbox.js';
+import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload } from './payloads.js';
+import { readSystem } from './telemetry.js';
+import { Topics } from './topics.js';
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/** Refuses plain TCP/WebSocket to a non-loopback host unless explicitly allowed. */
+export function checkTransport(url: string, allowInsecure: boolean): void {
+  const u = new URL(url);
+  const plain = ['mqtt:', 'tcp:', 'ws:'].includes(u.protocol);
+  const loopback = LOOPBACK.has(u.hostname) || u.hostname.startsWith('127.');
+  if (plain && !loopback && !allowInsecure) {
+    throw new ConfigError(`mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused (patient data would cross the network unencrypted); use mqtts:// or wss://, or set mqtt.allowInsecure: true`);
+  }
+}
+
+export function clientOptions(c: Config, topics: Topics, since: string): IClientOptions {
+  const m = c.mqtt;
+  const will: StatusPayload = { state: 'offline', deviceId: c.deviceId, version: '', model: null, capture: null, reason: 'connection lost (Last Will)', since, time: Date.now() };
+  const o: IClientOptions = {
+    clientId: m.clientId ?? c.deviceId,
+    protocolVersion: m.protocolVersion,
+    clean: true,
+    keepalive: m.keepaliveS,
+    reconnectPeriod: m.reconnectMinMs,
+    connectTimeout: 10_000,
+    queueQoSZero: false, // results are best effort: never pile them up while offline
+    will: { topic: topics.status, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+  };
+  if (m.username) o.username = m.username;
+  if (m.password) o.password = m.password;
+  if (m.caFile) o.ca = readFileSync(m.caFile);
+  if (m.certFile) o.cert = readFileSync(m.certFile);
+  if (m.keyFile) o.key = readFileSync(m.keyFile);
+  if (m.caFile || m.certFile) o.rejectUnauthorized = true;
+  return o;
+}
+
+export class MqttService {
+  private client: MqttClient | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private outbox!: Outbox;
+  private readonly topics: Topics;
+  private tracker: AlertTracker;
+  private router: CommandRouter;
+  private running = false;
+  private delivery: Promise<void> | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private lastStatusKey = '';
+  private lastMaskAt = 0;
+  private backoffMs: number;
+  resultsDroppedOffline = 0;
+  resultsPublished = 0;
+  private offResult: (() => void) | null = null;
+  private readonly alertListeners = new Set<(a: AlertPayload) => void>();
+  readonly since = new Date().toISOString();
+  url = '';
+
+  constructor(
+    private config: Config,
+    private readonly daemon: Daemon,
+    private readonly logger: Logger,
+  ) {
+    this.topics = new Topics(config.mqtt.baseTopic, config.deviceId);
+    this.tracker = new AlertTracker(config.alerts);
+    this.backoffMs = config.mqtt.reconnectMinMs;
+    const target: CommandTarget = {
+      config: () => this.config,
+      applyConfig: async (c) => {
+        this.config = c;
+        this.tracker = new AlertTracker(c.alerts);
+        this.logger.level = c.logLevel;
+        await this.daemon.applyConfig(c);
+      },
+      snapshot: (ms) => this.snapshot(ms),
+      restartPipeline: () => this.daemon.restartPipeline(),
+    };
+    this.router = new CommandRouter(target, config.mqtt.maxCommandBytes);
+  }
+
+  /** Observe alerts as they enter the outbox (live view, tests). */
+  onAlert(l: (a: AlertPayload) => void): () => void {
+    this.alertListeners.add(l);
+    return () => this.alertListeners.delete(l);
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  get outboxSize(): number {
+    return this.outbox?.size ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const m = this.config.mqtt;
+    this.outbox = await Outbox.open(join(this.config.stateDir, 'outbox'), m.outbox);
+    if (this.outbox.size) this.logger.info({ messages: this.outbox.size }, 'outbox holds undelivered messages from an earlier run');
+    let url = m.url;
+    let protocolVersion = m.protocolVersion;
+    if (!url) {
+      try {
+        this.broker = await EmbeddedBroker.start(m.embeddedPort);
+        url = `mqtt://127.0.0.1:${this.broker.port}`;
+        protocolVersion = 4;
+        this.logger.info({ url }, `no mqtt.url configured: embedded broker on 127.0.0.1:${this.broker.port}. Subscribe with: mosquitto_sub -h 127.0.0.1 -p ${this.broker.port} -t '${this.config.mqtt.baseTopic}/#' -v`);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'embedded broker could not start; running without MQTT until it can');
+        url = `mqtt://127.0.0.1:${m.embeddedPort}`;
+        protocolVersion = 4;
+      }
+    }
+    checkTransport(url, m.allowInsecure);
+    this.url = url;
+    const opts = { ...clientOptions(this.config, this.topics, this.since), protocolVersion };
+    this.running = true;
+    const client = mqtt.connect(url, opts);
+    this.client = client;
+    client.on('connect', () => {
+      this.backoffMs = m.reconnectMinMs;
+      client.options.reconnectPeriod = this.backoffMs;
+      this.logger.info({ url }, 'mqtt connected');
+      void this.onConnect();
+    });
+    client.on('close', () => {
+      // exponential backoff between reconnect attempts
+      this.backoffMs = Math.min(m.reconnectMaxMs, this.backoffMs * 2);
+      client.options.reconnectPeriod = this.backoffMs;
+    });
+    client.on('offline', () => this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'));
+    client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet.properties));
+    this.offResult = this.daemon.onResult((r) => void this.onResult(r));
+    this.delivery = this.deliver();
+    this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
+    this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
+    for (const t of this.timers) t.unref();
+  }
+
+  /** Birth message (retained) and subscriptions, on every (re)connect. */
+  private async onConnect(): Promise<void> {
+    try {
+      await this.publishStatus(true);
+      await this.client?.subscribeAsync(this.topics.requests, { qos: 1 });
+      this.outbox.wakeAll();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'birth/subscribe failed');
+    }
+  }
+
+  statusPayload(state?: StatusPayload['state']): StatusPayload {
+    const s = this.daemon.status();
+    let computed: StatusPayload['state'] = 'online';
+    let reason: string | null = null;
+    const cap = s.capture;
+    if (!s.model) {
+      computed = 'degraded';
+      reason = 'no model loaded';
+    } else if (cap && cap.state !== 'running' && cap.state !== 'starting') {
+      computed = 'degraded';
+      reason = `capture ${cap.state}${cap.lastError ? `: ${cap.lastError}` : ''}`;
+    }
+    return {
+      state: state ?? computed,
+      deviceId: this.config.deviceId,
+      version: s.version,
+      model: s.model ? { name: s.model.name, sha256: s.model.sha256, provider: s.model.provider } : null,
+      capture: cap,
+      reason,
+      since: s.since,
+      time: Date.now(),
+    };
+  }
+
+  private async publishStatus(force = false, state?: StatusPayload['state']): Promise<void> {
+    const p = this.statusPayload(state);
+    const key = `${p.state}|${p.reason}|${p.capture?.state}|${p.model?.sha256}|${p.model?.provider}`;
+    if (!force && key === this.lastStatusKey) return;
+    this.lastStatusKey = key;
+    if (!this.connected) return;
+    await this.client!.publishAsync(this.topics.status, JSON.stringify(p), { qos: 1, retain: true });
+  }
+
+  private async publishStatusIfChanged(): Promise<void> {
+    try {
+      await this.publishStatus(false);
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'status publish failed');
+    }
+  }
+
+  private v5<T extends IClientPublishOptions['properties']>(props: T): { properties?: T } {
+    return this.client?.options.protocolVersion === 5 ? { properties: props } : {};
+  }
+
+  private async onResult(r: FrameResult): Promise<void> {
+    // alerts first: they must never depend on the best-effort path
+    for (const ev of this.tracker.update({ seq: r.seq, capturedAt: r.capturedAt, width: r.width, height: r.height, nodules: r.nodules })) {
+      const payload: AlertPayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...ev };
+      const dropped = await this.outbox.add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(payload) });
+      for (const l of this.alertListeners) l(payload);
+      this.logger.info({ event: ev.event, trackId: ev.trackId, seq: ev.frameSeq }, 'alert');
+      if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
+    }
+    if (!this.connected) {
+      this.resultsDroppedOffline++;
+      return;
+    }
+    const maskMode = this.config.mqtt.mask.mode;
+    const maskDue = maskMode !== 'off' && Date.now() - this.lastMaskAt >= 1000 / this.config.mqtt.mask.maxPerSecond;
+    if (maskDue) this.lastMaskAt = Date.now();
+    const result: ResultPayload = {
+      deviceId: this.config.deviceId,
+      seq: r.seq,
+      capturedAt: r.capturedAt,
+      processedAt: r.processedAt,
+      width: r.width,
+      height: r.height,
+      roi: r.roi,
+      nodules: r.nodules,
+      latencyMs: r.processedAt - r.capturedAt,
+      ...(maskDue && maskMode === 'rle' ? { mask: encodeRle(r.mask, r.width, r.height) } : {}),
+    };
+    const c = this.client!;
+    c.publish(this.topics.result, JSON.stringify(result), { qos: 0, ...this.v5({ messageExpiryInterval: this.config.mqtt.resultExpiryS }) });
+    this.resultsPublished++;
+    if (maskDue && maskMode === 'png') {
+      const png = await encodePng(r.mask, r.width, r.height);
+      c.publish(this.topics.mask, png, {
+        qos: 0,
+        ...this.v5({
+          contentType: 'image/png',
+          messageExpiryInterval: this.config.mqtt.resultExpiryS,
+          userProperties: { seq: String(r.seq), capturedAt: String(r.capturedAt), width: String(r.width), height: String(r.height) },
+        }),
+      });
+    }
+  }
+
+  private async onMessage(topic: string, payload: Buffer, props?: { responseTopic?: string; correlationData?: Buffer }): Promise<void> {
+    const command = this.topics.commandOf(topic);
+    if (command === null) return;
+    try {
+      const reply = await this.router.handle(command, payload);
+      const body: ResponsePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...reply };
+      if (!reply.ok) this.logger.warn({ command, error: reply.error }, 'command refused');
+      // only a response topic under our own root is honoured: a box answers on its own topics
+      const alsoTo = props?.responseTopic && props.responseTopic.startsWith(`${this.topics.root}/`)
+        ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
+        : undefined;
+      await this.outbox.add({ kind: 'response', topic: this.topics.response(command.replace(/[#+]/g, '_')), payload: JSON.stringify(body), alsoTo });
+    } catch (err) {
+      this.logger.error({ command, err: (err as Error).message }, 'command handling failed');
+    }
+  }
+
+  private async snapshot(timeoutMs: number): Promise<unknown> {
+    const r = await this.daemon.nextResult(timeoutMs);
+    return {
+      seq: r.seq,
+      capturedAt: r.capturedAt,
+      width: r.width,
+      height: r.height,
+      roi: r.roi,
+      nodules: r.nodules,
+      maskRle: encodeRle(r.mask, r.width, r.height),
+      maskPngBase64: (await encodePng(r.mask, r.width, r.height)).toString('base64'),
+    };
+  }
+
+  telemetryPayload(sys: Awaited<ReturnType<typeof readSystem>>): TelemetryPayload {
+    const p = this.daemon.status().pipeline;
+    return {
+      deviceId: this.config.deviceId,
+      time: Date.now(),
+      processedFps: p?.processedFps ?? 0,
+      droppedFps: p?.droppedFps ?? 0,
+      processed: p?.processed ?? 0,
+      dropped: p?.dropped ?? 0,
+      frameErrors: p?.errors ?? 0,
+      stagesMs: p?.stagesMs ?? {},
+      outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped },
+      resultsDroppedOffline: this.resultsDroppedOffline,
+      cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
+      memory: { rssBytes: process.memoryUsage().rss, systemUsedBytes: sys.systemUsedBytes, systemTotalBytes: sys.systemTotalBytes },
+      disk: sys.disk,
+    };
+  }
+
+  private async publishTelemetry(): Promise<void> {
+    if (!this.connected) return;
+    try {
+      const payload = this.telemetryPayload(await readSystem(this.config.stateDir));
+      this.client?.publish(this.topics.telemetry, JSON.stringify(payload), { qos: 0 });
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'telemetry failed');
+    }
+  }
+
+  /** Oldest first, one at a time, removed only after PUBACK: order and no loss across outages. */
+  private async deliver(): Promise<void> {
+    while (this.running) {
+      if (!this.connected) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      const msg = await this.outbox.peek();
+      if (!msg) {
+        await Promise.race([this.outbox.waitForMessage(), new Promise((r) => setTimeout(r, 1000))]);
+        continue;
+      }
+      try {
+        const c = this.client!;
+        await c.publishAsync(msg.topic, msg.payload, { qos: 1 });
+        if (msg.alsoTo) {
+          await c.publishAsync(msg.alsoTo.topic, msg.payload, {
+            qos: 1,
+            ...this.v5({ correlationData: msg.alsoTo.correlationData ? Buffer.from(msg.alsoTo.correlationData, 'base64') : undefined }),
+          });
+        }
+        await this.outbox.ack(msg.seq);
+      } catch (err) {
+        if (!this.running) break;
+        this.logger.warn({ err: (err as Error).message }, 'outbox delivery failed; will retry');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.offResult?.();
+    this.outbox?.wakeAll();
+    const c = this.client;
+    if (c) {
+      if (c.connected) {
+        // a clean shutdown says so itself (the Last Will is for crashes)
+        await Promise.race([this.publishStatus(true, 'offline').catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+      }
+      await new Promise<void>((r) => c.end(true, {}, () => r()));
+    }
+    await Promise.race([this.delivery, new Promise((r) => setTimeout(r, 2000))]);
+    await this.broker?.stop();
+  }
+}

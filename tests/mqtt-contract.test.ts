@@ -1,0 +1,139 @@
+/** The MQTT contract against a real mosquitto (Debian's), in-process daemon on the phantom. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { Mosquitto } from './helpers/mosquitto.js';
+import { expectValid, startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
+import { tempDir } from './helpers/fixtures.js';
+import { checkTransport } from '../src/daemon/mqtt/service.js';
+
+describe('MQTT contract (real mosquitto)', () => {
+  let broker: Mosquitto;
+  let d: Awaited<ReturnType<typeof startDaemon>>;
+  let sub: Awaited<ReturnType<typeof subscriber>>;
+  const root = 'thyroid-edge/box-a';
+
+  beforeAll(async () => {
+    broker = await Mosquitto.start(await tempDir('te-mq-'));
+    sub = await subscriber(broker.url, `${root}/#`);
+    d = await startDaemon(await testConfig(broker.url, { mqtt: { mask: { mode: 'png', maxPerSecond: 5 } } }));
+  });
+
+  afterAll(async () => {
+    await d?.stop();
+    sub?.client.end(true);
+    await broker?.stop();
+  });
+
+  const of = (topic: string) => sub.messages.filter((m) => m.topic === `${root}/${topic}`);
+  const json = (m: { payload: Buffer }) => JSON.parse(m.payload.toString());
+
+  it('birth: status online, retained, schema-valid; a late subscriber gets it retained', async () => {
+    const s = await until(() => of('status').find((m) => json(m).state === 'online'), 20_000, 'online status');
+    expectValid('status', json(s));
+    expect(json(s).model.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(json(s).model.provider).toBe('cpu');
+    const late = await subscriber(broker.url, `${root}/status`);
+    const retained = await until(() => late.messages[0], 5000, 'retained status');
+    expect(json(retained).state).toBe('online');
+    late.client.end(true);
+  });
+
+  it('results per frame: QoS 0, MQTT 5 expiry, schema-valid, nodules mapped to the capture frame', async () => {
+    const r = await until(() => of('result').length >= 5 && of('result'), 20_000, 'results');
+    for (const m of r.slice(0, 5)) expectValid('result', json(m));
+    expect(r[0]!.props.messageExpiryInterval).toBe(10);
+    const seqs = r.map((m) => json(m).seq as number);
+    expect(seqs.every((v, i) => i === 0 || v > seqs[i - 1]!)).toBe(true);
+  });
+
+  it('masks: PNG bytes with content type and user properties tying them to the frame, rate limited', async () => {
+    const masks = await until(() => of('mask').length >= 2 && of('mask'), 20_000, 'masks');
+    expect(masks[0]!.payload.subarray(1, 4).toString()).toBe('PNG');
+    expect(masks[0]!.props.contentType).toBe('image/png');
+    const up = masks[0]!.props.userProperties as Record<string, string>;
+    expect(Number(up.seq)).toBeGreaterThan(0);
+    expect(up.width).toBe('256');
+    const results = of('result').length;
+    expect(of('mask').length).toBeLessThan(results); // 5/s against ~7/s processed
+  });
+
+  it('telemetry on its interval, schema-valid', async () => {
+    const t = await until(() => of('telemetry')[0], 10_000, 'telemetry');
+    expectValid('telemetry', json(t));
+    expect(json(t).stagesMs.inference.p50).toBeGreaterThan(0);
+    expect(json(t).memory.rssBytes).toBeGreaterThan(0);
+  });
+
+  it('alerts: nodules detected and cleared as the phantom nodule appears and goes, QoS 1, schema-valid', async () => {
+    const alerts = await until(() => {
+      const a = of('alert').map(json);
+      return a.some((x) => x.event === 'nodule_cleared') && a;
+    }, 40_000, 'a cleared alert');
+    for (const a of alerts) expectValid('alert', a);
+    const first = alerts.find((a) => a.event === 'nodule_cleared');
+    expect(alerts.findIndex((a) => a.trackId === first.trackId && a.event === 'nodule_detected')).toBeLessThan(alerts.indexOf(first));
+    expect(new Set(alerts.map((a) => a.messageId)).size).toBe(alerts.length);
+  });
+
+  async function request(command: string, payload: string | Buffer, opts: { responseTopic?: string; correlationData?: Buffer } = {}) {
+    const before = of(`response/${command}`).length;
+    const c: MqttClient = sub.client;
+    await c.publishAsync(`${root}/request/${command}`, payload, { qos: 1, properties: opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined });
+    const m = await until(() => of(`response/${command}`)[before], 20_000, `response to ${command}`);
+    const body = json(m);
+    expectValid('response/<command>', body);
+    return body;
+  }
+
+  it('ping / get_config answer with the transaction', async () => {
+    expect(await request('ping', JSON.stringify({ transaction: 'tx-1' }))).toMatchObject({ ok: true, transaction: 'tx-1', result: { pong: true } });
+    const cfg = await request('get_config', JSON.stringify({ transaction: 7 }));
+    expect(cfg.transaction).toBe(7);
+    expect(cfg.result.deviceId).toBe('box-a');
+  });
+
+  it('set_config: valid applies; invalid is refused and leaves the config unchanged', async () => {
+    const ok = await request('set_config', JSON.stringify({ transaction: 'a', config: { postprocess: { minAreaPx: 55 } } }));
+    expect(ok.ok).toBe(true);
+    expect((await request('get_config', '{}')).result.postprocess.minAreaPx).toBe(55);
+    const bad = await request('set_config', JSON.stringify({ transaction: 'b', config: { postprocess: { minAreaPx: -3 } } }));
+    expect(bad).toMatchObject({ ok: false, transaction: 'b' });
+    expect(bad.error).toContain('postprocess.minAreaPx');
+    const locked = await request('set_config', JSON.stringify({ config: { deviceId: 'other' } }));
+    expect(locked.error).toContain('cannot be changed at runtime');
+    expect((await request('get_config', '{}')).result.postprocess.minAreaPx).toBe(55);
+    // the pipeline restarted with the new config and still produces results
+    const n = of('result').length;
+    await until(() => of('result').length > n + 2, 20_000, 'results after set_config');
+  });
+
+  it('snapshot returns the next frame with its mask; restart_pipeline restarts', async () => {
+    const s = await request('snapshot', '{"transaction":"s"}');
+    expect(s.ok).toBe(true);
+    expect(Buffer.from(s.result.maskPngBase64, 'base64').subarray(1, 4).toString()).toBe('PNG');
+    expect(s.result.maskRle.size).toEqual([256, 256]);
+    expect((await request('restart_pipeline', '{}')).result).toEqual({ restarted: true });
+  });
+
+  it('errors: unknown command, bad JSON, wrong types, oversized payload — each answered', async () => {
+    expect((await request('reboot', '{}')).error).toMatch(/unknown command "reboot"/);
+    expect((await request('ping', '{not json')).error).toMatch(/not JSON/);
+    expect((await request('ping', '[1,2]')).error).toMatch(/JSON object/);
+    expect((await request('ping', '{"transaction": {"a":1}}')).error).toMatch(/transaction/);
+    expect((await request('ping', Buffer.alloc(70_000, 32))).error).toMatch(/exceeds the limit/);
+  });
+
+  it('MQTT 5 response topic and correlation data are honoured', async () => {
+    const corr = Buffer.from('c0ffee', 'hex');
+    await request('ping', '{}', { responseTopic: `${root}/replies/me`, correlationData: corr });
+    const r = await until(() => of('replies/me')[0], 10_000, 'reply on the response topic');
+    expect(Buffer.from(r.props.correlationData as Buffer).equals(corr)).toBe(true);
+  });
+
+  it('refuses plain TCP to a remote broker unless allowInsecure', () => {
+    expect(() => checkTransport('mqtt://broker.hospital.example:1883', false)).toThrow(/mqtt\.url: plain mqtt/);
+    expect(() => checkTransport('mqtt://broker.hospital.example:1883', true)).not.toThrow();
+    expect(() => checkTransport('mqtts://broker.hospital.example:8883', false)).not.toThrow();
+    expect(() => checkTransport('mqtt://127.0.0.1:1883', false)).not.toThrow();
+  });
+});
