@@ -12,6 +12,7 @@ export async function testConfig(url: string | null, patch: Record<string, unkno
   const stateDir = await tempDir('te-state-');
   const base = {
     deviceId: 'box-a',
+    logLevel: 'fatal', // set_config re-applies it to the (shared, silent) test logger
     stateDir,
     capture: { phantom: { fps: 20, cycleFrames: 40, visibleFraction: 0.5, nodules: 1 } },
     alerts: { k: 2, n: 3, m: 3, minAreaPx: 40 },

@@ -21,6 +21,7 @@ import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, Telem
 import { readSystem } from './telemetry.js';
 import { Topics } from './topics.js';
 
+const MAX_PENDING_COMMANDS = 2000;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 /** Refuses plain TCP/WebSocket to a non-loopback host unless explicitly allowed. */
@@ -148,7 +149,7 @@ export class MqttService {
     });
     client.on('offline', () => this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'));
     client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
-    client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet.properties));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
     this.offResult = this.daemon.onResult((r) => void this.onResult(r));
     this.delivery = this.deliver();
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
@@ -159,8 +160,9 @@ export class MqttService {
   /** Birth message (retained) and subscriptions, on every (re)connect. */
   private async onConnect(): Promise<void> {
     try {
-      await this.publishStatus(true);
+      // subscribe before the birth message: whoever sees "online" can send commands at once
       await this.client?.subscribeAsync(this.topics.requests, { qos: 1 });
+      await this.publishStatus(true);
       this.outbox.wakeAll();
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'birth/subscribe failed');
@@ -256,11 +258,27 @@ export class MqttService {
     }
   }
 
-  private async onMessage(topic: string, payload: Buffer, props?: { responseTopic?: string; correlationData?: Buffer }): Promise<void> {
+  /** Commands run one at a time, in arrival order: two set_config never race a pipeline restart. */
+  private commandChain: Promise<void> = Promise.resolve();
+  private commandsPending = 0;
+
+  private onMessage(topic: string, payload: Buffer, props?: { responseTopic?: string; correlationData?: Buffer }): void {
     const command = this.topics.commandOf(topic);
     if (command === null) return;
+    this.commandsPending++;
+    const busy = this.commandsPending > MAX_PENDING_COMMANDS;
+    this.commandChain = this.commandChain
+      .then(() => this.runCommand(command, payload, props, busy))
+      .finally(() => {
+        this.commandsPending--;
+      });
+  }
+
+  private async runCommand(command: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer } | undefined, busy: boolean): Promise<void> {
     try {
-      const reply = await this.router.handle(command, payload);
+      const reply = busy
+        ? { command, transaction: null, ok: false, error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again` }
+        : await this.router.handle(command, payload);
       const body: ResponsePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...reply };
       if (!reply.ok) this.logger.warn({ command, error: reply.error }, 'command refused');
       // only a response topic under our own root is honoured: a box answers on its own topics

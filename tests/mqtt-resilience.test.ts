@@ -1,0 +1,163 @@
+/**
+ * Delivery under faults against a real mosquitto: broker down for 30 s while nodules come and go,
+ * the daemon killed (SIGKILL) with a full outbox, the Last Will, and 1000+ malformed commands.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Mosquitto, freePort } from './helpers/mosquitto.js';
+import { startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
+import { tempDir } from './helpers/fixtures.js';
+import { mulberry32 } from '../src/capture/phantom.js';
+
+const root = 'thyroid-edge/box-a';
+
+function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; log: () => string } {
+  let log = '';
+  const proc = spawn('node', ['dist/src/cli.js', 'run'], {
+    env: {
+      ...process.env,
+      THYROID_EDGE__deviceId: 'box-a',
+      THYROID_EDGE__capture__phantom__fps: '20',
+      THYROID_EDGE__capture__phantom__cycleFrames: '30',
+      THYROID_EDGE__capture__phantom__visibleFraction: '0.5',
+      THYROID_EDGE__alerts__k: '2',
+      THYROID_EDGE__alerts__n: '3',
+      THYROID_EDGE__alerts__m: '3',
+      THYROID_EDGE__alerts__minAreaPx: '40',
+      THYROID_EDGE__mqtt__reconnectMinMs: '200',
+      THYROID_EDGE__mqtt__reconnectMaxMs: '1000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  return { proc, log: () => log };
+}
+
+async function kill9(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await done;
+}
+
+describe('delivery under faults (real mosquitto)', () => {
+  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  afterAll(async () => {
+    for (const c of cleanup.reverse()) await c();
+  });
+
+  it('broker stopped for 30 s while nodules appear and clear: every alert arrives once, in order', async () => {
+    const broker = await Mosquitto.start(await tempDir('te-mq-'));
+    cleanup.push(() => broker.stop());
+    // a persistent subscriber session (clean: false, QoS 1) survives the broker restart
+    const sub = await subscriber(broker.url, `${root}/alert`, { clientId: 'hospital-integration', clean: false, protocolVersion: 4 });
+    cleanup.push(() => sub.client.end(true));
+    const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { cycleFrames: 30 } } }));
+    cleanup.push(() => d.stop());
+    const generated: string[] = [];
+    d.mqtt.onAlert((a) => generated.push(a.messageId));
+    await until(() => sub.messages.length >= 1, 30_000, 'first alert');
+    await broker.stop();
+    const atOutage = generated.length;
+    await new Promise((r) => setTimeout(r, 30_000));
+    const duringOutage = generated.length - atOutage;
+    expect(duringOutage).toBeGreaterThanOrEqual(4); // nodules appeared and cleared while the broker was down
+    expect(d.mqtt.connected).toBe(false);
+    expect(d.mqtt.resultsDroppedOffline).toBeGreaterThan(0); // results are best effort, and counted
+    await broker.restart();
+    await until(() => {
+      const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
+      return generated.slice(0, atOutage + duringOutage).every((id) => ids.has(id));
+    }, 30_000, 'all alerts after the outage');
+    await d.stop();
+    const received: string[] = [];
+    for (const m of sub.messages) {
+      const id = JSON.parse(m.payload.toString()).messageId as string;
+      if (!received.includes(id)) received.push(id); // deduplicate by messageId (QoS 1)
+    }
+    expect(received).toEqual(generated.slice(0, received.length));
+    expect(received.length).toBe(generated.length);
+  }, 120_000);
+
+  it('daemon killed (SIGKILL) with undelivered alerts in its outbox: delivered after restart', async () => {
+    const port = await freePort();
+    const stateDir = await tempDir('te-state-');
+    const url = `mqtt://127.0.0.1:${port}`;
+    const first = spawnDaemon({ THYROID_EDGE__stateDir: stateDir, THYROID_EDGE__mqtt__url: url });
+    cleanup.push(() => kill9(first.proc));
+    const outbox = join(stateDir, 'outbox');
+    await until(() => first.log().split('"msg":"alert"').length - 1 >= 6, 60_000, 'six alerts queued with no broker');
+    await kill9(first.proc);
+    const stored = (await readdir(outbox)).filter((f) => f.endsWith('.alert.json')).sort();
+    expect(stored.length).toBeGreaterThanOrEqual(6);
+    const ids = await Promise.all(stored.map(async (f) => JSON.parse(JSON.parse(await readFile(join(outbox, f), 'utf8')).payload).messageId as string));
+    const broker = await Mosquitto.start(await tempDir('te-mq-'), { port });
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker.url, `${root}/alert`);
+    cleanup.push(() => sub.client.end(true));
+    const second = spawnDaemon({ THYROID_EDGE__stateDir: stateDir, THYROID_EDGE__mqtt__url: url });
+    cleanup.push(() => kill9(second.proc));
+    await until(() => {
+      const got = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
+      return ids.every((id) => got.has(id));
+    }, 30_000, 'stored alerts delivered');
+    const order = sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId as string).filter((id) => ids.includes(id));
+    expect([...new Set(order)]).toEqual(ids); // in the order they were raised
+    second.proc.kill('SIGTERM');
+  }, 120_000);
+
+  it('Last Will: status goes offline when the daemon is killed with SIGKILL', async () => {
+    const broker = await Mosquitto.start(await tempDir('te-mq-'));
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker.url, `${root}/status`);
+    cleanup.push(() => sub.client.end(true));
+    const d = spawnDaemon({ THYROID_EDGE__stateDir: await tempDir('te-state-'), THYROID_EDGE__mqtt__url: broker.url });
+    cleanup.push(() => kill9(d.proc));
+    await until(() => sub.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), 30_000, 'online');
+    await kill9(d.proc);
+    const will = await until(() => sub.messages.map((m) => JSON.parse(m.payload.toString())).find((s) => s.state === 'offline'), 20_000, 'Last Will');
+    expect(will.reason).toMatch(/Last Will/);
+  }, 60_000);
+
+  it('1000+ random and malformed command payloads: each answered or rejected, no crash', async () => {
+    const broker = await Mosquitto.start(await tempDir('te-mq-'));
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker.url, `${root}/response/#`);
+    cleanup.push(() => sub.client.end(true));
+    const status = await subscriber(broker.url, `${root}/status`);
+    cleanup.push(() => status.client.end(true));
+    const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { fps: 5 } } }));
+    cleanup.push(() => d.stop());
+    await until(() => status.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), 20_000, 'online');
+    const rnd = mulberry32(7);
+    const commands = ['ping', 'get_config', 'set_config', 'bogus', 'snapshot_', 'x'.repeat(50), 'restart', 'PING'];
+    const gens: (() => Buffer | string)[] = [
+      () => Buffer.from(Array.from({ length: Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256))),
+      () => JSON.stringify({ transaction: rnd() < 0.5 ? Math.floor(rnd() * 1e6) : { nested: true }, config: rnd() < 0.5 ? 'x' : [1] }),
+      () => JSON.stringify({ config: { postprocess: { minAreaPx: Math.floor(rnd() * 200) - 100 } }, transaction: 'fz' }),
+      () => JSON.stringify({ config: { capture: { source: 'nope' } } }),
+      () => JSON.stringify(rnd() < 0.5 ? null : rnd() < 0.5 ? 42 : 'string'),
+      () => '{"transaction": "unterminated',
+      () => JSON.stringify({ transaction: 'x'.repeat(300) }),
+      () => JSON.stringify({ config: { deviceId: 'evil' } }),
+    ];
+    const N = 1000;
+    for (let i = 0; i < N; i++) {
+      const cmd = commands[Math.floor(rnd() * commands.length)]!;
+      const payload = gens[Math.floor(rnd() * gens.length)]!();
+      sub.client.publish(`${root}/request/${cmd}`, payload, { qos: 1 });
+    }
+    await until(() => sub.messages.length >= N, 150_000, `${N} responses`);
+    const bodies = sub.messages.map((m) => JSON.parse(m.payload.toString()));
+    expect(bodies.filter((b) => b.ok === false).length).toBeGreaterThan(N * 0.8);
+    expect(bodies.every((b) => typeof b.ok === 'boolean' && b.deviceId === 'box-a')).toBe(true);
+    // still serving: results keep flowing after the storm, with the last valid config
+    const results = await subscriber(broker.url, `${root}/result`);
+    cleanup.push(() => results.client.end(true));
+    await until(() => results.messages.length >= 2, 30_000, 'results after the fuzz');
+  }, 240_000);
+});
