@@ -40,6 +40,9 @@ export class Mosquitto {
     const m = new Mosquitto(dir, port, opts.extra ?? '');
     const conf = [
       opts.listener ?? `listener ${port} 127.0.0.1\nallow_anonymous true`,
+      // as root, mosquitto would drop to the "mosquitto" user, which cannot read the test's
+      // 0700 temp dirs (certs, password file, persistence); ignored when not root
+      'user root',
       'persistence true',
       `persistence_location ${dir}/`,
       'autosave_interval 1',

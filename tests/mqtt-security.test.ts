@@ -1,0 +1,98 @@
+/** TLS with client certificates and per-device ACLs, against a real mosquitto. */
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Mosquitto, freePort } from './helpers/mosquitto.js';
+import { startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
+import { tempDir } from './helpers/fixtures.js';
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: 'ignore' });
+}
+
+/** A CA, a server certificate for 127.0.0.1/localhost and client certificates, made here. */
+async function makePki(dir: string, clients: string[]): Promise<void> {
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
+  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr'], dir);
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.crt'], dir);
+  for (const c of clients) {
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${c}`, '-keyout', `${c}.key`, '-out', `${c}.csr`], dir);
+    openssl(['x509', '-req', '-in', `${c}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${c}.crt`], dir);
+  }
+}
+
+describe('MQTT security (real mosquitto)', () => {
+  const cleanup: (() => unknown)[] = [];
+  afterAll(async () => {
+    for (const c of cleanup.reverse()) await c();
+  });
+
+  it('mTLS: the daemon connects with its client certificate; a client without one is refused', async () => {
+    const dir = await tempDir('te-pki-');
+    await makePki(dir, ['box-a', 'fleet-manager']);
+    const port = await freePort();
+    const broker = await Mosquitto.start(dir, {
+      port,
+      listener: [`listener ${port} 127.0.0.1`, `cafile ${dir}/ca.crt`, `certfile ${dir}/server.crt`, `keyfile ${dir}/server.key`, 'require_certificate true', 'use_identity_as_username true', 'allow_anonymous false', `acl_file ${process.cwd()}/deploy/mosquitto/acl`].join('\n'),
+    });
+    cleanup.push(() => broker.stop());
+    const url = `mqtts://127.0.0.1:${port}`;
+    const ca = await readFile(join(dir, 'ca.crt'));
+    const fleet = await subscriber(url, 'thyroid-edge/#', { ca, cert: await readFile(join(dir, 'fleet-manager.crt')), key: await readFile(join(dir, 'fleet-manager.key')), clientId: 'fleet-manager' });
+    cleanup.push(() => fleet.client.end(true));
+    const d = await startDaemon(await testConfig(url, { mqtt: { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'box-a.crt'), keyFile: join(dir, 'box-a.key') } }));
+    cleanup.push(() => d.stop());
+    const status = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/status'), 20_000, 'status over mTLS');
+    expect(JSON.parse(status.payload.toString()).state).toBe('online');
+    // no client certificate: the TLS handshake fails
+    const anon = mqtt.connect(url, { ca, reconnectPeriod: 0, connectTimeout: 5000 });
+    const outcome = await new Promise<string>((resolve) => {
+      anon.once('connect', () => resolve('connected'));
+      anon.once('error', (e) => resolve(`error: ${e.message}`));
+      anon.once('close', () => resolve('closed'));
+    });
+    anon.end(true);
+    expect(outcome).not.toBe('connected');
+  }, 60_000);
+
+  it('ACL (shipped deploy/mosquitto/acl): box A cannot write box B topics nor read its requests', async () => {
+    const dir = await tempDir('te-acl-');
+    const pw = join(dir, 'passwd');
+    execFileSync('mosquitto_passwd', ['-b', '-c', pw, 'fleet-manager', 'fm-secret']);
+    execFileSync('mosquitto_passwd', ['-b', pw, 'box-a', 'a-secret']);
+    execFileSync('mosquitto_passwd', ['-b', pw, 'box-b', 'b-secret']);
+    const port = await freePort();
+    const broker = await Mosquitto.start(dir, {
+      port,
+      listener: [`listener ${port} 127.0.0.1`, 'allow_anonymous false', `password_file ${pw}`, `acl_file ${process.cwd()}/deploy/mosquitto/acl`].join('\n'),
+    });
+    cleanup.push(() => broker.stop());
+    const fleet = await subscriber(broker.url, 'thyroid-edge/#', { username: 'fleet-manager', password: 'fm-secret', clientId: 'fleet-manager' });
+    cleanup.push(() => fleet.client.end(true));
+    const boxA = await subscriber(broker.url, 'thyroid-edge/box-b/request/#', { username: 'box-a', password: 'a-secret', clientId: 'box-a' });
+    cleanup.push(() => boxA.client.end(true));
+    await boxA.client.subscribeAsync('thyroid-edge/box-a/request/#', { qos: 1 });
+
+    await boxA.client.publishAsync('thyroid-edge/box-b/alert', '{"forged":true}', { qos: 1 }).catch(() => undefined);
+    await boxA.client.publishAsync('thyroid-edge/box-b/status', '{"forged":true}', { qos: 1 }).catch(() => undefined);
+    await boxA.client.publishAsync('thyroid-edge/box-a/alert', '{"own":true}', { qos: 1 });
+    await fleet.client.publishAsync('thyroid-edge/box-b/request/ping', '{}', { qos: 1 });
+    await fleet.client.publishAsync('thyroid-edge/box-a/request/ping', '{}', { qos: 1 });
+    await until(() => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/alert'), 10_000, 'own alert');
+    await until(() => boxA.messages.some((m) => m.topic === 'thyroid-edge/box-a/request/ping'), 10_000, 'own request');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fleet.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/') && !m.topic.includes('/request/'))).toEqual([]);
+    expect(boxA.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/'))).toEqual([]);
+
+    // and the daemon itself works inside those ACLs
+    const d = await startDaemon(await testConfig(broker.url, { mqtt: { username: 'box-a', password: 'a-secret' } }));
+    cleanup.push(() => d.stop());
+    await until(() => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/status'), 20_000, 'daemon status under ACL');
+    await fleet.client.publishAsync('thyroid-edge/box-a/request/ping', '{"transaction":"acl"}', { qos: 1 });
+    const resp = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/response/ping'), 20_000, 'response under ACL');
+    expect(JSON.parse(resp.payload.toString())).toMatchObject({ ok: true, transaction: 'acl' });
+  }, 60_000);
+});
