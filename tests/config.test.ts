@@ -74,3 +74,11 @@ describe('config', () => {
     expect(readFileSync('docs/config.md', 'utf8')).toBe(md);
   });
 });
+
+describe('docs/mqtt.md', () => {
+  it('is generated from the payload schemas and up to date', async () => {
+    const { mqttMarkdown } = await import('../src/daemon/mqtt/docs.js');
+    expect(readFileSync('docs/mqtt.md', 'utf8')).toBe(mqttMarkdown());
+    expect(mqttMarkdown()).toContain('"nodule_detected"');
+  });
+});

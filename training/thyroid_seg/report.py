@@ -1,0 +1,61 @@
+"""Prints the markdown tables of training/README.md from run summaries and a model card.
+
+  python -m thyroid_seg.report --card ../models/thyroid-nodule-int8.json --runs runs/*/train.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def card_tables(card: dict) -> str:
+    m = card["metrics"]
+    lines = [
+        f"Shipped file: `models/{card['file']}` ({card['fileBytes'] / 1e6:.2f} MB, sha256 `{card['sha256'][:16]}…`), "
+        f"input {card['input']['shape'][2]}x{card['input']['shape'][3]}, threshold {card['threshold']} "
+        f"(chosen on {m['thresholdChosenOn']}), {card['architecture']['params'] / 1e6:.2f} M parameters, "
+        f"{card['architecture']['gmacsAt512']} GMACs at 512x512 "
+        f"({card['architecture'].get('gmacsAtInput')} at the shipped input size).",
+        "",
+        "| split | model | mean IoU | mean Dice | pooled IoU | pooled Dice | sensitivity | specificity | pixel acc. |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for split in ("val", "test"):
+        for k, r in m[split].items():
+            lines.append(f"| {split} ({r['images']}) | {k} | {fmt(r['meanIoU'])} | {fmt(r['meanDice'])} | {fmt(r['pooledIoU'])} | "
+                         f"{fmt(r['pooledDice'])} | {fmt(r['sensitivity'])} | {fmt(r['specificity'])} | {fmt(r['pixelAccuracy'])} |")
+    lines += ["", f"INT8 minus FP32 (test mean IoU): {m['int8MinusFp32TestMeanIoU'] * 100:+.2f} points. "
+              f"PyTorch vs ONNX FP32 max |logit diff|: {m['parity']['maxAbsLogitDiffPytorchVsOnnxFp32']:.2e}. "
+              f"Quantization: {json.dumps(card['quantization'])}."]
+    return "\n".join(lines)
+
+
+def runs_table(paths: list[str]) -> str:
+    lines = ["| run | arch / switches | loss | seed | epochs run | best epoch | best val mean IoU | params | GMACs@512 | minutes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for p in paths:
+        s = json.loads(Path(p).read_text())
+        c = s["config"]
+        sw = f"{c['arch']} aspp={c['aspp']} ppm={c['ppm']} att={c['attention']} skips={c['skips']} w={c['width']}"
+        lines.append(f"| `{Path(p).parent.name}` | {sw} | {s['args']['loss']} | {s['args']['seed']} | {s.get('epochsRun', len(s['history']))} | "
+                     f"{s['best']['epoch']} | {fmt(s['best']['valIoU'])} | {s['params'] / 1e6:.2f} M | {s['gmacs512']:.2f} | {s['seconds'] / 60:.0f} |")
+    lines.append("")
+    for p in paths:
+        s = json.loads(Path(p).read_text())
+        lines.append(f"- `{Path(p).parent.name}`: `{s['command']}`")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--card", required=True)
+    ap.add_argument("--runs", nargs="*", default=[])
+    a = ap.parse_args()
+    print(card_tables(json.loads(Path(a.card).read_text())))
+    print()
+    print(runs_table(a.runs))
