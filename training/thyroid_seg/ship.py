@@ -129,6 +129,12 @@ def ship(a: argparse.Namespace) -> dict:
                     "frames": {s: splits[s]["n"] for s in splits}, "preparedBy": ds.meta.get("preparedBy")},
         "training": {
             "command": train_info.get("command"),
+            "initFrom": ({"checkpoint": train_info["initFrom"]["checkpoint"], "epoch": train_info["initFrom"]["epoch"],
+                          "valIoU": train_info["initFrom"]["valIoU"],
+                          "command": (train_info["initFrom"].get("run") or {}).get("command"),
+                          "epochsRun": (train_info["initFrom"].get("run") or {}).get("epochsRun"),
+                          "seconds": (train_info["initFrom"].get("run") or {}).get("seconds")}
+                         if train_info.get("initFrom") else None),
             "bestEpoch": ck.get("epoch"),
             "bestValIoU": ck.get("valIoU"),
             "epochsRun": train_info.get("epochsRun"),

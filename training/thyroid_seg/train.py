@@ -64,6 +64,18 @@ def train(args: argparse.Namespace) -> dict:
 
     cfg = model_config_from_args(args)
     model = build_model(cfg)
+    init_from = None
+    if args.init_from:
+        # continue from an earlier run (e.g. a second phase with a decaying learning rate)
+        ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        if ck["config"] != cfg.to_dict():
+            raise SystemExit(f"--init-from {args.init_from}: its model config {ck['config']} differs from {cfg.to_dict()}")
+        model.load_state_dict(ck["state_dict"])
+        prev = Path(args.init_from).parent / "train.json"
+        init_from = {"checkpoint": str(args.init_from), "epoch": ck.get("epoch"), "valIoU": ck.get("valIoU"),
+                     "run": json.loads(prev.read_text()) if prev.exists() else None}
+        if init_from["run"]:
+            init_from["run"].pop("history", None)
     loss_fn = make_loss(args.loss)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs) if args.schedule == "cosine" else None
@@ -113,6 +125,7 @@ def train(args: argparse.Namespace) -> dict:
         "params": count_params(model),
         "gmacs512": count_macs(model, 512) / 1e9,
         "best": best,
+        "initFrom": init_from,
         "epochsRun": len(history),
         "stoppedByTimeBudgetAfterEpoch": stopped_early,
         "history": history,
@@ -139,6 +152,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rot", type=float, default=5.0, help="max rotation in degrees for augmentation")
     p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--drop-last", action="store_true")
+    p.add_argument("--init-from", default=None, help="checkpoint to start from (same model config)")
     p.add_argument("--time-budget-min", type=float, default=None,
                    help="stop after the epoch that passes this many minutes (CPU runs); recorded in train.json")
     p.add_argument("--val-split", default="val", choices=["train", "val"],
