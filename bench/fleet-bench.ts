@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const dCpu = daemons.map((d, i) => (cpuSeconds(d.pid!) - cpu0.d[i]!) / wall);
   const bCpu = (cpuSeconds(brokerPid) - cpu0.b) / wall;
   for (const d of daemons) d.kill('SIGTERM');
-  await Promise.all(daemons.map((d) => new Promise((r) => (d.exitCode !== null ? r(null) : d.once('exit', r)))));
+  await Promise.all(daemons.map((d) => new Promise((r) => (d.exitCode !== null || d.signalCode !== null ? r(null) : d.once('exit', r)))));
   sub.end(true);
   await broker.stop();
   console.log(`fleet bench: ${N} daemons (phantom ${FPS} fps each, 1 inference thread), one mosquitto, ${SECONDS} s measured after 15 s warm-up, on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`);

@@ -38,7 +38,7 @@ function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; log: ()
 }
 
 async function kill9(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
+  if (p.exitCode !== null || p.signalCode !== null) return; // already gone
   const done = new Promise((r) => p.once('exit', r));
   p.kill('SIGKILL');
   await done;
@@ -47,8 +47,10 @@ async function kill9(p: ChildProcess): Promise<void> {
 describe('delivery under faults (real mosquitto)', () => {
   const cleanup: (() => Promise<unknown> | unknown)[] = [];
   afterAll(async () => {
-    for (const c of cleanup.reverse()) await c();
-  });
+    for (const c of cleanup.reverse()) {
+      await c();
+    }
+  }, 120_000);
 
   it('broker stopped for 30 s while nodules appear and clear: every alert arrives once, in order', async () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
@@ -73,6 +75,11 @@ describe('delivery under faults (real mosquitto)', () => {
       const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return generated.slice(0, atOutage + duringOutage).every((id) => ids.has(id));
     }, 30_000, 'all alerts after the outage');
+    await d.daemon.stop(); // no new frames, so no new alerts; then let the outbox drain
+    await until(() => {
+      const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
+      return generated.every((id) => ids.has(id));
+    }, 30_000, 'the last alerts');
     await d.stop();
     const received: string[] = [];
     for (const m of sub.messages) {

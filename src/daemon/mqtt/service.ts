@@ -365,6 +365,7 @@ export class MqttService {
   }
 
   async stop(): Promise<void> {
+    if (!this.running && !this.client) return; // already stopped
     this.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
@@ -376,9 +377,11 @@ export class MqttService {
         // a clean shutdown says so itself (the Last Will is for crashes)
         await Promise.race([this.publishStatus(true, 'offline').catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
       }
-      await new Promise<void>((r) => c.end(true, {}, () => r()));
+      this.client = null;
+      await Promise.race([new Promise<void>((r) => c.end(true, {}, () => r())), new Promise((r) => setTimeout(r, 2000))]);
     }
     await Promise.race([this.delivery, new Promise((r) => setTimeout(r, 2000))]);
     await this.broker?.stop();
+    this.broker = null;
   }
 }
