@@ -40,7 +40,7 @@ export function mergePatch(base: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return patch;
   const out: Record<string, unknown> = isPlainObject(base) ? { ...base } : {};
   for (const [k, v] of Object.entries(patch)) {
-    if (v === null && isPlainObject(out[k])) delete out[k];
+    if (v === null) delete out[k]; // back to the default (roi, pixelSpacingMm default to null anyway)
     else out[k] = mergePatch(out[k], v);
   }
   return out;

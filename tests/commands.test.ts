@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { CommandRouter, mergePatch, redact, type CommandTarget } from '../src/daemon/mqtt/commands.js';
+import { validateConfig } from '../src/daemon/config/load.js';
+import type { Config } from '../src/daemon/config/schema.js';
+
+function target(): CommandTarget & { applied: Config[] } {
+  let cfg = validateConfig({ mqtt: { password: 's3cret' } });
+  const applied: Config[] = [];
+  return {
+    applied,
+    config: () => cfg,
+    applyConfig: async (c) => { cfg = c; applied.push(c); },
+    snapshot: async () => ({ seq: 1 }),
+    restartPipeline: async () => {},
+  };
+}
+
+describe('command router', () => {
+  it('merge patch: objects merge, values replace, null removes', () => {
+    expect(mergePatch({ a: { b: 1, c: 2 }, d: 3 }, { a: { b: 5, c: null }, e: [1] })).toEqual({ a: { b: 5 }, d: 3, e: [1] });
+  });
+
+  it('get_config redacts the broker password', async () => {
+    const r = new CommandRouter(target(), 1000);
+    const reply = await r.handle('get_config', Buffer.from('{"transaction":"t"}'));
+    expect((reply.result as Config).mqtt.password).toBe('***');
+    expect(redact(validateConfig({})).mqtt.password).toBeUndefined();
+  });
+
+  it('set_config applies a valid patch once and refuses an invalid one without applying', async () => {
+    const t = target();
+    const r = new CommandRouter(t, 10_000);
+    const ok = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { k: 2, n: 4 } } })));
+    expect(ok.ok).toBe(true);
+    expect(t.applied).toHaveLength(1);
+    expect(t.config().alerts.k).toBe(2);
+    const bad = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { k: 9 } } })));
+    expect(bad.ok).toBe(false);
+    expect(bad.error).toContain('alerts.k: must be <= alerts.n');
+    expect(t.applied).toHaveLength(1);
+    const missing = await r.handle('set_config', Buffer.from('{}'));
+    expect(missing.error).toContain('config: must be an object');
+  });
+
+  it('an empty payload is an empty request', async () => {
+    const reply = await new CommandRouter(target(), 100).handle('ping', Buffer.alloc(0));
+    expect(reply).toEqual({ command: 'ping', transaction: null, ok: true, result: { pong: true } });
+  });
+});

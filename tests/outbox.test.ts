@@ -1,0 +1,63 @@
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Outbox } from '../src/daemon/mqtt/outbox.js';
+import { tempDir } from './helpers/fixtures.js';
+
+const alert = (n: number) => ({ kind: 'alert' as const, topic: 't/alert', payload: `{"n":${n}}` });
+const response = (n: number) => ({ kind: 'response' as const, topic: 't/response/ping', payload: `{"r":${n}}` });
+
+describe('outbox', () => {
+  it('keeps order across reopen (durable) and removes only acknowledged messages', async () => {
+    const dir = await tempDir();
+    const a = await Outbox.open(dir, { maxMessages: 100, maxBytes: 1e6 });
+    await Promise.all([a.add(alert(1)), a.add(response(2)), a.add(alert(3))]);
+    const first = await a.peek();
+    expect(first?.payload).toBe('{"n":1}');
+    await a.ack(first!.seq);
+    const b = await Outbox.open(dir, { maxMessages: 100, maxBytes: 1e6 }); // as after a restart
+    expect(b.size).toBe(2);
+    expect((await b.peek())?.payload).toBe('{"r":2}');
+    await b.add(alert(4));
+    const seqs: number[] = [];
+    for (let m = await b.peek(); m; m = await b.peek()) {
+      seqs.push(m.seq);
+      await b.ack(m.seq);
+    }
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(seqs).toHaveLength(3);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('when full drops the oldest response first, then the oldest alert, and counts drops', async () => {
+    const o = await Outbox.open(await tempDir(), { maxMessages: 3, maxBytes: 1e6 });
+    await o.add(alert(1));
+    await o.add(response(2));
+    await o.add(alert(3));
+    expect(await o.add(alert(4))).toBe(1); // the response goes
+    expect(await o.add(alert(5))).toBe(1); // then the oldest alert
+    const left: string[] = [];
+    for (let m = await o.peek(); m; m = await o.peek()) {
+      left.push(m.payload);
+      await o.ack(m.seq);
+    }
+    expect(left).toEqual(['{"n":3}', '{"n":4}', '{"n":5}']);
+    expect(o.dropped).toBe(2);
+  });
+
+  it('is bounded by bytes too', async () => {
+    const o = await Outbox.open(await tempDir(), { maxMessages: 1000, maxBytes: 600 });
+    for (let i = 0; i < 20; i++) await o.add(alert(i));
+    expect(o.sizeBytes).toBeLessThanOrEqual(600);
+    expect(o.dropped).toBeGreaterThan(0);
+  });
+
+  it('a write interrupted by a crash (temp file) is discarded on open; other files are ignored', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, '0000000000000007.alert.json.tmp'), '{"half');
+    await writeFile(join(dir, 'README'), 'not ours');
+    const o = await Outbox.open(dir, { maxMessages: 10, maxBytes: 1e6 });
+    expect(o.size).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(['README']);
+  });
+});
