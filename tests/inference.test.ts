@@ -37,6 +37,14 @@ describe('preprocessing', () => {
     expect(createHash('sha256').update(g.data).digest('hex')).toBe('8dfdfad438a67dc7e0ef57896986ac4aa1b3afe424dd254647bd6990e81cc48d');
   });
 
+  it('the single sharp pipeline equals blur then CLAHE as two explicit stages', async () => {
+    const grey = await decodeToModelGrey(await testImage(), SMALL_SPEC);
+    const raw = { raw: { width: 64, height: 64, channels: 1 as const } };
+    const blurred = await sharp(grey.data, raw).blur(SMALL_SPEC.gaussianSigma).greyscale().raw().toBuffer();
+    const twoStage = await sharp(blurred, raw).clahe({ width: 16, height: 16, maxSlope: 3 }).greyscale().raw().toBuffer();
+    expect(Buffer.from((await enhance(grey, SMALL_SPEC)).data).equals(twoStage)).toBe(true);
+  });
+
   it('CLAHE raises contrast of a flat image; the Gaussian smooths it first', async () => {
     const grey = await decodeToModelGrey(await testImage(), SMALL_SPEC);
     const out = await enhance(grey, SMALL_SPEC);
