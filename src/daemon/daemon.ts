@@ -26,6 +26,7 @@ export interface DaemonStatus {
 export class Daemon {
   private segmenter: Segmenter | null = null;
   private pipeline: Pipeline | null = null;
+  private processor: FrameProcessor | null = null;
   private card: ModelCard | null = null;
   private sha256 = '';
   private readonly listeners = new Set<ResultListener>();
@@ -64,6 +65,7 @@ export class Daemon {
       minAreaPx: this.config.postprocess.minAreaPx,
       pixelSpacingMm: this.config.postprocess.pixelSpacingMm,
     });
+    this.processor = processor;
     const p = new Pipeline(source, processor, this.logger);
     p.onResult((r) => {
       if (this.logger.isLevelEnabled('debug')) {
@@ -85,7 +87,15 @@ export class Daemon {
 
   /** Apply a validated config: the pipeline restarts with it (model settings need a restart). */
   async applyConfig(next: Config): Promise<void> {
-    this.logger.info('applying new config');
+    const sameCapture = JSON.stringify(next.capture) === JSON.stringify(this.config.capture);
+    if (sameCapture && this.processor) {
+      // only post-processing (or alert/log settings) changed: no need to stop capture
+      this.config = next;
+      this.processor.setOptions({ minAreaPx: next.postprocess.minAreaPx, pixelSpacingMm: next.postprocess.pixelSpacingMm });
+      this.logger.info('applied new config without restarting capture');
+      return;
+    }
+    this.logger.info('applying new config: restarting the pipeline');
     await this.restartPipeline(next);
   }
 

@@ -33,8 +33,13 @@ export class FrameProcessor {
 
   constructor(
     private readonly segmenter: Segmenter,
-    private readonly opts: ProcessorOptions,
+    private opts: ProcessorOptions,
   ) {}
+
+  /** New post-processing options take effect from the next frame (no pipeline restart). */
+  setOptions(opts: ProcessorOptions): void {
+    this.opts = opts;
+  }
 
   get spec(): Preprocessing {
     return this.segmenter.card.preprocessing;

@@ -139,6 +139,11 @@ export class Outbox {
     if (e) await this.remove(e);
   }
 
+  /** Resolves once every add() called so far is on disk. */
+  async settled(): Promise<void> {
+    await this.chain;
+  }
+
   /** Resolves when a message is added (for the delivery loop). */
   waitForMessage(): Promise<void> {
     if (this.entries.length) return Promise.resolve();

@@ -150,7 +150,7 @@ export class MqttService {
     client.on('offline', () => this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'));
     client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
-    this.offResult = this.daemon.onResult((r) => void this.onResult(r));
+    this.offResult = this.daemon.onResult((r) => this.onResult(r));
     this.delivery = this.deliver();
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
     this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
@@ -214,15 +214,25 @@ export class MqttService {
     return this.client?.options.protocolVersion === 5 ? { properties: props } : {};
   }
 
-  private async onResult(r: FrameResult): Promise<void> {
-    // alerts first: they must never depend on the best-effort path
-    for (const ev of this.tracker.update({ seq: r.seq, capturedAt: r.capturedAt, width: r.width, height: r.height, nodules: r.nodules })) {
+  private onResult(r: FrameResult): void {
+    // Alerts are decided here, synchronously, for every frame; their durable write happens below
+    // after the result is published, so results leave in frame order and alerts in event order.
+    const events = this.tracker.update({ seq: r.seq, capturedAt: r.capturedAt, width: r.width, height: r.height, nodules: r.nodules });
+    this.publishResult(r);
+    for (const ev of events) {
       const payload: AlertPayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...ev };
-      const dropped = await this.outbox.add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(payload) });
-      for (const l of this.alertListeners) l(payload);
       this.logger.info({ event: ev.event, trackId: ev.trackId, seq: ev.frameSeq }, 'alert');
-      if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
+      void this.outbox
+        .add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(payload) })
+        .then((dropped) => {
+          for (const l of this.alertListeners) l(payload);
+          if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
+        })
+        .catch((err: unknown) => this.logger.error({ err: (err as Error).message, event: ev.event }, 'alert could not be stored'));
     }
+  }
+
+  private publishResult(r: FrameResult): void {
     if (!this.connected) {
       this.resultsDroppedOffline++;
       return;
@@ -246,14 +256,16 @@ export class MqttService {
     c.publish(this.topics.result, JSON.stringify(result), { qos: 0, ...this.v5({ messageExpiryInterval: this.config.mqtt.resultExpiryS }) });
     this.resultsPublished++;
     if (maskDue && maskMode === 'png') {
-      const png = await encodePng(r.mask, r.width, r.height);
-      c.publish(this.topics.mask, png, {
-        qos: 0,
-        ...this.v5({
-          contentType: 'image/png',
-          messageExpiryInterval: this.config.mqtt.resultExpiryS,
-          userProperties: { seq: String(r.seq), capturedAt: String(r.capturedAt), width: String(r.width), height: String(r.height) },
-        }),
+      void encodePng(r.mask, r.width, r.height).then((png) => {
+        if (!this.connected) return;
+        c.publish(this.topics.mask, png, {
+          qos: 0,
+          ...this.v5({
+            contentType: 'image/png',
+            messageExpiryInterval: this.config.mqtt.resultExpiryS,
+            userProperties: { seq: String(r.seq), capturedAt: String(r.capturedAt), width: String(r.width), height: String(r.height) },
+          }),
+        });
       });
     }
   }
@@ -370,6 +382,7 @@ export class MqttService {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.offResult?.();
+    await this.outbox?.settled(); // the last frame's alerts are on disk before we go
     this.outbox?.wakeAll();
     const c = this.client;
     if (c) {
