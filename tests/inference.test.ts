@@ -151,4 +151,4 @@ describe('segmenter (real onnxruntime-node)', () => {
 });
 
 /** Measured with the shipped model by `thyroid-edge infer --phantom 40` (see README); kept a margin below. */
-const PHANTOM_IOU_FLOOR = 0.1;
+const PHANTOM_IOU_FLOOR = 0.15;

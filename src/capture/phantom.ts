@@ -83,7 +83,7 @@ export class PhantomGenerator {
       vy: (rnd() - 0.5) * 0.002,
       radius: 0.1 + 0.08 * rnd(),
       harmonics: [2, 3, 4, 5, 7].map((k) => ({ k, a: (0.03 + 0.07 * rnd()) / Math.sqrt(k - 1), phase: rnd() * 2 * Math.PI })),
-      echo: 0.4 + 0.15 * rnd(),
+      echo: 0.65 + 0.15 * rnd(),
       rim: rnd() < 0.5 ? 1.4 : 1.0,
       phase: i / Math.max(o.nodules, 1),
       profile: new Float32Array(0),
