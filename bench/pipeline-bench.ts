@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import os from 'node:os';
 import { createFileSource } from '../src/capture/file-source.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
 import { Pipeline } from '../src/daemon/pipeline.js';
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  console.log(`# Pipeline benchmark\n\nProduced by \`npm run bench\` on ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), onnxruntime-node CPU EP.\n`);
   console.log(`thyroid-edge pipeline bench: ${SECONDS} s per variant after 1.5 s warm-up, 30 fps ${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight} video source, model input ${size}x${size}, node ${process.version}`);
   console.log(`architectures at ${size}px: improved ${index.improved!.gmacsAtInput} GMACs / ${(index.improved!.params / 1e6).toFixed(2)} M params; deeplabv3plus ${index.deeplabv3plus!.gmacsAtInput} GMACs / ${(index.deeplabv3plus!.params / 1e6).toFixed(2)} M params`);
   const rows = [];
