@@ -11,10 +11,10 @@ SPEC = {"width": 128, "height": 128, "resizeKernel": "linear", "gaussianSigma": 
         "clahe": {"tileWidth": 16, "tileHeight": 16, "maxSlope": 3}, "mean": 0.5, "std": 0.25}
 
 
-def write_prepared(folder: Path, n_train: int = 4, n_val: int = 2, size: int = 128, seed: int = 0) -> Path:
+def write_prepared(folder: Path, n_train: int = 4, n_val: int = 2, size: int = 128, seed: int = 0, n_test: int = 2) -> Path:
     """A small prepared dataset in the format of src/tools/prepare-dataset.ts: dark ellipses on speckle."""
     rng = np.random.default_rng(seed)
-    n = n_train + n_val
+    n = n_train + n_val + n_test
     yy, xx = np.mgrid[0:size, 0:size]
     images = np.zeros((n, size, size), np.uint8)
     masks = np.zeros((n, size, size), np.uint8)
@@ -29,7 +29,8 @@ def write_prepared(folder: Path, n_train: int = 4, n_val: int = 2, size: int = 1
     folder.mkdir(parents=True, exist_ok=True)
     images.tofile(folder / "images.u8")
     masks.tofile(folder / "masks.u8")
-    rows = [{"id": f"s{i}", "split": "train" if i < n_train else "val"} for i in range(n)]
+    rows = [{"id": f"s{i}", "split": "train" if i < n_train else "val" if i < n_train + n_val else "test"}
+            for i in range(n)]
     spec = dict(SPEC, width=size, height=size)
     meta = {"source": "synthetic", "sourceSha256": "0" * 64, "splitSha256": "0" * 64, "width": size,
             "height": size, "preprocessing": spec, "rows": rows}

@@ -83,6 +83,8 @@ def ship(a: argparse.Namespace) -> dict:
     splits = {}
     for split in ("val", "test"):
         xu8, y, ids = ds.subset(split, a.limit)
+        if len(ids) == 0:
+            raise SystemExit(f"{a.data}: split '{split}' is empty; ship needs val and test frames")
         x = normalize(xu8, pp["mean"], pp["std"])
         with torch.no_grad():
             pt = np.concatenate([model(x[i:i + 8]).numpy() for i in range(0, len(x), 8)])[:, 0]
