@@ -97,7 +97,10 @@ describe('delivery under faults (real mosquitto)', () => {
     const first = spawnDaemon({ THYROID_EDGE__stateDir: stateDir, THYROID_EDGE__mqtt__url: url });
     cleanup.push(() => kill9(first.proc));
     const outbox = join(stateDir, 'outbox');
-    await until(() => first.log().split('"msg":"alert"').length - 1 >= 6, 60_000, 'six alerts queued with no broker');
+    // wait for six alerts durably in the outbox (a log line can precede the fsync'd file)
+    const alertFiles = async () => (await readdir(outbox).catch(() => [] as string[])).filter((f) => f.endsWith('.alert.json')).length;
+    for (let i = 0; i < 600 && (await alertFiles()) < 6; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await alertFiles()).toBeGreaterThanOrEqual(6);
     await kill9(first.proc);
     const stored = (await readdir(outbox)).filter((f) => f.endsWith('.alert.json')).sort();
     expect(stored.length).toBeGreaterThanOrEqual(6);
