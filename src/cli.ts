@@ -4,7 +4,6 @@ import { Command, Option } from 'commander';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
-import { createSource } from './capture/create-source.js';
 import { findImagingArea } from './capture/calibrate.js';
 import { grabFullFrame } from './capture/grab.js';
 import { ConfigError, loadConfig, modelCardPath } from './daemon/config/load.js';
@@ -12,7 +11,8 @@ import { runDaemon } from './daemon/run.js';
 import { FrameProcessor } from './inference/frame-processor.js';
 import { encodePng, encodeRle } from './inference/mask-encoding.js';
 import { loadModelCard } from './inference/model-card.js';
-import { decodeToModelGrey } from './inference/preprocess.js';
+import { decodeMask } from './inference/preprocess.js';
+import { frameFromImage } from './capture/images-source.js';
 import { Segmenter } from './inference/segmenter.js';
 import { iou } from './inference/scoring.js';
 import { createLogger } from './util/logger.js';
@@ -71,12 +71,7 @@ program
       const name = phantom ? item : basename(item, extname(item));
       const frame: Frame = phantom
         ? await phantom.renderFrame(i)
-        : await (async () => {
-            const bytes = await readFile(item);
-            const meta = await sharp(bytes).metadata();
-            const g = await decodeToModelGrey(bytes, card.preprocessing);
-            return { seq: i + 1, capturedAt: Date.now(), ...g, roi: { x: 0, y: 0, width: meta.width ?? g.width, height: meta.height ?? g.height }, sourceWidth: meta.width ?? g.width, sourceHeight: meta.height ?? g.height };
-          })();
+        : await frameFromImage(await readFile(item), card.preprocessing, i + 1);
       const t0 = performance.now();
       const r = await proc.process(frame);
       ms += performance.now() - t0;
@@ -84,8 +79,7 @@ program
       let score: number | null = null;
       let truth = frame.truth;
       if (!truth && o.truth) {
-        const t = await decodeTruth(join(o.truth, basename(item)), card.preprocessing.width, card.preprocessing.height);
-        truth = t;
+        truth = await decodeMask(join(o.truth, basename(item)), card.preprocessing.width, card.preprocessing.height);
       }
       if (truth) {
         score = iou(r.mask, truth);
@@ -110,9 +104,7 @@ program
   .option('-o, --out <file>', 'PNG with the ROI drawn', 'calibrate.png')
   .action(async (o: { config?: string; out: string }) => {
     const config = await loadConfig(o.config);
-    const logger = createLogger('warn', true);
-    const card = await loadModelCard(modelCardPath(config));
-    const full = await grabFullFrame(config.capture, card.preprocessing, logger, createSource);
+    const full = await grabFullFrame(config.capture);
     const roi = findImagingArea(full.data, full.width, full.height);
     await writeRoiPng(full, roi, o.out);
     console.log(`# imaging area found on a ${full.width}x${full.height} frame; paste into the config:`);
@@ -133,13 +125,6 @@ async function writeRoiPng(full: { width: number; height: number; data: Uint8Arr
     for (let y = roi.y; y < roi.y + roi.height; y++) { paint(roi.x + t, y); paint(roi.x + roi.width - 1 - t, y); }
   }
   await sharp(rgb, { raw: { width: full.width, height: full.height, channels: 3 } }).png().toFile(out);
-}
-
-async function decodeTruth(path: string, width: number, height: number): Promise<Uint8Array> {
-  const m = await sharp(path).removeAlpha().greyscale().resize(width, height, { fit: 'fill', kernel: 'nearest' }).raw().toBuffer();
-  const out = new Uint8Array(width * height);
-  for (let i = 0; i < out.length; i++) out[i] = (m[i] as number) > 127 ? 1 : 0;
-  return out;
 }
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { FfmpegSource, outputArgs, videoFilter } from '../src/capture/ffmpeg-source.js';
 import { createFileSource, fileInputArgs } from '../src/capture/file-source.js';
-import type { Frame, FrameSource } from '../src/capture/frame-source.js';
+import type { CaptureStatus, Frame, FrameSource } from '../src/capture/frame-source.js';
 import { ImagesSource } from '../src/capture/images-source.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
 import { PhantomSource } from '../src/capture/phantom-source.js';
@@ -24,6 +24,26 @@ async function take(src: FrameSource, n: number, timeoutMs = 20_000): Promise<Fr
   clearTimeout(timer);
   await src.stop();
   return out;
+}
+
+/**
+ * Starts a source that cannot produce frames, waits until it reports the fault, stops it, and
+ * checks the iteration ended cleanly (nothing thrown). Returns the status seen while failing.
+ */
+async function faultStatus(src: FrameSource): Promise<CaptureStatus> {
+  const next = src.frames()[Symbol.asyncIterator]().next();
+  for (let i = 0; i < 100 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 50));
+  const seen = src.status();
+  await src.stop();
+  expect((await next).done).toBe(true);
+  return seen;
+}
+
+/** A short test video from ffmpeg's own test source (real ffmpeg, real file), in a temp dir. */
+async function testVideo(frames: number): Promise<string> {
+  const path = join(await tempDir(), 'clip.mp4');
+  makeVideo(path, frames);
+  return path;
 }
 
 /** Writes a short grey test video with ffmpeg's own test source (real ffmpeg, real file). */
@@ -123,14 +143,9 @@ describe('images source', () => {
   });
 
   it('reports a missing folder and retries instead of crashing', async () => {
-    const src = new ImagesSource({ dir: '/nonexistent/frames', fps: 10, loop: true }, SMALL_SPEC, logger);
-    const it = src.frames()[Symbol.asyncIterator]();
-    const next = it.next();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(src.status().state).toBe('retrying');
-    expect(src.status().lastError).toMatch(/nonexistent/);
-    await src.stop();
-    expect((await next).done).toBe(true);
+    const st = await faultStatus(new ImagesSource({ dir: '/nonexistent/frames', fps: 10, loop: true }, SMALL_SPEC, logger));
+    expect(st.state).toBe('retrying');
+    expect(st.lastError).toMatch(/nonexistent/);
   });
 });
 
@@ -146,9 +161,7 @@ describe('ffmpeg sources', () => {
   });
 
   it('reads a video file in exact frame-sized chunks', async () => {
-    const dir = await tempDir();
-    const video = join(dir, 'clip.mp4');
-    makeVideo(video, 12);
+    const video = await testVideo(12);
     const src = createFileSource({ path: video, realtime: false, loop: false }, out, 'ffmpeg', logger);
     const frames = await take(src, 100);
     expect(frames).toHaveLength(12);
@@ -158,18 +171,14 @@ describe('ffmpeg sources', () => {
   });
 
   it('loops a file when asked', async () => {
-    const dir = await tempDir();
-    const video = join(dir, 'clip.mp4');
-    makeVideo(video, 5);
+    const video = await testVideo(5);
     const src = createFileSource({ path: video, realtime: false, loop: true }, out, 'ffmpeg', logger);
     const frames = await take(src, 12);
     expect(frames).toHaveLength(12);
   });
 
   it('restarts ffmpeg killed mid-stream, with backoff, and keeps counting frames', async () => {
-    const dir = await tempDir();
-    const video = join(dir, 'clip.mp4');
-    makeVideo(video, 50);
+    const video = await testVideo(50);
     const src = new FfmpegSource({
       name: 'test', ffmpegPath: 'ffmpeg', inputArgs: () => ['-re', '-i', video], output: out, restartOnEnd: false, logger,
       backoff: new Backoff(50, 200),
@@ -193,34 +202,20 @@ describe('ffmpeg sources', () => {
   });
 
   it('a missing capture device is reported and retried, never thrown', async () => {
-    const src = createV4l2Source({ device: '/dev/video-missing', inputFormat: 'mjpeg', captureWidth: 160, captureHeight: 120, fps: 30 }, out, 'ffmpeg', logger);
-    const it = src.frames()[Symbol.asyncIterator]();
-    const next = it.next();
-    for (let i = 0; i < 50 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(src.status().state).toBe('retrying');
-    expect(src.status().lastError).toMatch(/ffmpeg exited/);
-    await src.stop();
-    expect((await next).done).toBe(true);
+    const st = await faultStatus(createV4l2Source({ device: '/dev/video-missing', inputFormat: 'mjpeg', captureWidth: 160, captureHeight: 120, fps: 30 }, out, 'ffmpeg', logger));
+    expect(st.state).toBe('retrying');
+    expect(st.lastError).toMatch(/ffmpeg exited/);
   });
 
   it('an unreadable file is reported and retried', async () => {
     const dir = await tempDir();
-    await mkdir(join(dir, 'x'));
     await writeFile(join(dir, 'broken.mp4'), 'not a video at all');
-    const src = createFileSource({ path: join(dir, 'broken.mp4'), realtime: false, loop: false }, out, 'ffmpeg', logger);
-    const next = src.frames()[Symbol.asyncIterator]().next();
-    for (let i = 0; i < 50 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(src.status().lastError).toMatch(/ffmpeg exited/);
-    await src.stop();
-    expect((await next).done).toBe(true);
+    const st = await faultStatus(createFileSource({ path: join(dir, 'broken.mp4'), realtime: false, loop: false }, out, 'ffmpeg', logger));
+    expect(st.lastError).toMatch(/ffmpeg exited/);
   });
 
   it('a missing ffmpeg binary is reported, not thrown', async () => {
-    const src = createFileSource({ path: 'x.mp4', realtime: false, loop: false }, out, '/nonexistent/ffmpeg', logger);
-    const next = src.frames()[Symbol.asyncIterator]().next();
-    for (let i = 0; i < 50 && !src.status().lastError; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(src.status().lastError).toMatch(/cannot start ffmpeg/);
-    await src.stop();
-    expect((await next).done).toBe(true);
+    const st = await faultStatus(createFileSource({ path: 'x.mp4', realtime: false, loop: false }, out, '/nonexistent/ffmpeg', logger));
+    expect(st.lastError).toMatch(/cannot start ffmpeg/);
   });
 });

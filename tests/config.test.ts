@@ -39,6 +39,7 @@ describe('config', () => {
     [{ capture: { source: 'images' } }, 'capture.images.dir: is required'],
     [{ postprocess: { pixelSpacingMm: { x: 0, y: 0.1 } } }, 'postprocess.pixelSpacingMm'],
     [[1, 2], 'top level must be a mapping'],
+    [{ mqtt: { url: 'mqtt://broker.hospital.example:1883' } }, 'mqtt.url: plain mqtt to broker.hospital.example is refused'],
   ])('%j is refused naming its key', (raw, key) => {
     expect(errorOf(raw)).toContain(key);
   });

@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { Mosquitto } from './helpers/mosquitto.js';
 import { expectValid, startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
-import { checkTransport } from '../src/daemon/mqtt/service.js';
+import { checkTransport } from '../src/daemon/config/load.js';
 
 describe('MQTT contract (real mosquitto)', () => {
   let broker: Mosquitto;

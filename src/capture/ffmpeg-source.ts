@@ -82,26 +82,23 @@ export class FfmpegSource implements FrameSource {
             resolve(code === 0 ? '' : `ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.trim().split('\n').pop() ?? ''}`),
           );
         });
-        // Reassemble stdout into exact frame-sized chunks.
-        let pending: Buffer[] = [];
-        let pendingBytes = 0;
+        // Copy stdout straight into exact frame-sized buffers: one copy per byte, no concatenation.
+        let data = new Uint8Array(frameBytes);
+        let filled = 0;
         for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
           // decode itself runs in the ffmpeg process; in-process cost is reassembling the frame
           const t0 = performance.now();
-          pending.push(chunk);
-          pendingBytes += chunk.length;
-          while (pendingBytes >= frameBytes) {
-            const all = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
-            const data = new Uint8Array(frameBytes);
-            data.set(all.subarray(0, frameBytes));
-            const rest = all.subarray(frameBytes);
-            pending = rest.length ? [Buffer.from(rest)] : [];
-            pendingBytes = rest.length;
+          let offset = 0;
+          while (offset < chunk.length) {
+            const n = Math.min(frameBytes - filled, chunk.length - offset);
+            data.set(chunk.subarray(offset, offset + n), filled);
+            filled += n;
+            offset += n;
+            if (filled < frameBytes) break;
             this.st.state = 'running';
             this.st.framesCaptured++;
             produced++;
             if (produced === 1) this.backoff.reset();
-            const decodeMs = performance.now() - t0;
             yield {
               seq: ++this.seq,
               capturedAt: Date.now(),
@@ -111,15 +108,17 @@ export class FfmpegSource implements FrameSource {
               roi: this.opts.output.roi,
               sourceWidth: this.opts.output.sourceWidth,
               sourceHeight: this.opts.output.sourceHeight,
-              decodeMs,
+              decodeMs: performance.now() - t0,
             };
+            data = new Uint8Array(frameBytes);
+            filled = 0;
           }
         }
         exitReason = await exited;
-        if (pendingBytes > 0) {
+        if (filled > 0) {
           // a partial frame at the end of the stream is a corrupt frame: skip and count it
           this.st.badFrames++;
-          this.opts.logger.warn({ source: this.name, bytes: pendingBytes }, 'partial frame dropped');
+          this.opts.logger.warn({ source: this.name, bytes: filled }, 'partial frame dropped');
         }
       } finally {
         this.killChild();

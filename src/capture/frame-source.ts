@@ -45,7 +45,3 @@ export interface FrameSource {
   status(): CaptureStatus;
 }
 
-/** Scales a model-space rect or point back into capture-frame pixels. */
-export function toCaptureCoords(frame: Pick<Frame, 'roi' | 'width' | 'height'>, x: number, y: number): [number, number] {
-  return [frame.roi.x + (x * frame.roi.width) / frame.width, frame.roi.y + (y * frame.roi.height) / frame.height];
-}

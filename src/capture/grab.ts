@@ -2,14 +2,11 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { Logger } from 'pino';
 import type { Config } from '../daemon/config/schema.js';
-import type { Preprocessing } from '../inference/model-card.js';
 import { fileInputArgs } from './file-source.js';
 import { listImages } from './images-source.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from './phantom.js';
 import { v4l2InputArgs } from './v4l2-source.js';
-import type { FrameSource } from './frame-source.js';
 
 export interface FullFrame {
   width: number;
@@ -17,12 +14,7 @@ export interface FullFrame {
   data: Uint8Array;
 }
 
-export async function grabFullFrame(
-  c: Config['capture'],
-  _spec: Preprocessing,
-  _logger: Logger,
-  _create?: (c: Config['capture'], spec: Preprocessing, logger: Logger) => FrameSource,
-): Promise<FullFrame> {
+export async function grabFullFrame(c: Config['capture']): Promise<FullFrame> {
   switch (c.source) {
     case 'phantom': {
       const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: c.phantom.seed, nodules: c.phantom.nodules, cycleFrames: 0, visibleFraction: 1 });

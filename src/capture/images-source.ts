@@ -23,6 +23,26 @@ export async function listImages(dir: string): Promise<string[]> {
   return names.filter((n) => IMAGE_EXT.has(extname(n).toLowerCase())).sort().map((n) => join(dir, n));
 }
 
+/** One encoded image (PNG/JPEG bytes) as a Frame: ROI crop (default: whole image), grey, model size. */
+export async function frameFromImage(bytes: Buffer, spec: Preprocessing, seq: number, roiOpt?: Rect): Promise<Frame> {
+  const t0 = performance.now();
+  const meta = await sharp(bytes).metadata();
+  const sw = meta.width ?? 0;
+  const sh = meta.height ?? 0;
+  const grey = await decodeToModelGrey(bytes, spec, roiOpt);
+  return {
+    seq,
+    capturedAt: Date.now(),
+    width: grey.width,
+    height: grey.height,
+    data: grey.data,
+    roi: roiOpt ?? { x: 0, y: 0, width: sw, height: sh },
+    sourceWidth: sw,
+    sourceHeight: sh,
+    decodeMs: performance.now() - t0,
+  };
+}
+
 export class ImagesSource implements FrameSource {
   readonly name: string;
   private readonly abort = new AbortController();
@@ -65,25 +85,11 @@ export class ImagesSource implements FrameSource {
         next = Math.max(next + period, performance.now() - period);
         const t0 = performance.now();
         try {
-          const bytes = await readFile(file);
-          const meta = await sharp(bytes).metadata();
-          const sw = meta.width ?? 0;
-          const sh = meta.height ?? 0;
-          const roi = this.opts.roi ?? { x: 0, y: 0, width: sw, height: sh };
-          const grey = await decodeToModelGrey(bytes, this.spec, this.opts.roi);
+          const frame = await frameFromImage(await readFile(file), this.spec, this.seq + 1, this.opts.roi);
+          this.seq++;
           this.st.state = 'running';
           this.st.framesCaptured++;
-          yield {
-            seq: ++this.seq,
-            capturedAt: Date.now(),
-            width: grey.width,
-            height: grey.height,
-            data: grey.data,
-            roi,
-            sourceWidth: sw,
-            sourceHeight: sh,
-            decodeMs: performance.now() - t0,
-          };
+          yield { ...frame, decodeMs: performance.now() - t0 };
         } catch (err) {
           // a broken frame is skipped and counted; the next one is tried
           this.st.badFrames++;

@@ -1,6 +1,6 @@
 /** The phantom as a FrameSource: renders at a configured rate, crops the ROI, scales to the model. */
 import type { Preprocessing } from '../inference/model-card.js';
-import { cropResizeGrey } from '../inference/preprocess.js';
+import { cropResizeGrey, decodeMask } from '../inference/preprocess.js';
 import { sleep } from './backoff.js';
 import type { CaptureStatus, Frame, FrameSource } from './frame-source.js';
 import { PhantomGenerator, type PhantomOptions } from './phantom.js';
@@ -35,14 +35,12 @@ export class PhantomSource implements FrameSource {
     const { screen, mask } = this.gen.render(index);
     const { roi, screenWidth, screenHeight } = this.o;
     const grey = await cropResizeGrey(screen, screenWidth, screenHeight, roi, this.spec);
-    // the truth is rendered at ROI size; resize it like a label (nearest)
-    const truth = await cropResizeGrey(
+    // the truth is rendered at ROI size (0/1); scale to 0/255 and resize it like a label
+    const truth = await decodeMask(
       mask.map((v) => v * 255),
-      roi.width,
-      roi.height,
-      { x: 0, y: 0, width: roi.width, height: roi.height },
-      this.spec,
-      'nearest',
+      this.spec.width,
+      this.spec.height,
+      { width: roi.width, height: roi.height },
     );
     return {
       seq: index + 1,
@@ -53,7 +51,7 @@ export class PhantomSource implements FrameSource {
       roi,
       sourceWidth: screenWidth,
       sourceHeight: screenHeight,
-      truth: truth.data.map((v) => (v > 127 ? 1 : 0)),
+      truth,
       decodeMs: performance.now() - t0,
     };
   }

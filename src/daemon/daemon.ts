@@ -18,7 +18,6 @@ export interface DaemonStatus {
   deviceId: string;
   model: { name: string; sha256: string; file: string; provider: string } | null;
   capture: CaptureStatus | null;
-  pipeline: ReturnType<Pipeline['stats']['summary']> | null;
   lastError: string | null;
   since: string;
 }
@@ -119,6 +118,12 @@ export class Daemon {
     return () => this.listeners.delete(l);
   }
 
+  /** Frame counters and per-stage percentiles (sorts the sample windows: call it at telemetry pace). */
+  pipelineStats(): ReturnType<Pipeline['stats']['summary']> | null {
+    return this.pipeline ? this.pipeline.stats.summary() : null;
+  }
+
+  /** Cheap: model and capture state (the status topic checks it every second). */
   status(): DaemonStatus {
     return {
       version: VERSION,
@@ -127,15 +132,11 @@ export class Daemon {
         ? { name: this.card.name, sha256: this.sha256, file: this.config.model.path, provider: this.segmenter.provider }
         : null,
       capture: this.pipeline ? this.pipeline.sourceStatus : null,
-      pipeline: this.pipeline ? this.pipeline.stats.summary() : null,
       lastError: this.pipeline?.lastError ?? null,
       since: this.since,
     };
   }
 
-  get activePipeline(): Pipeline | null {
-    return this.pipeline;
-  }
 
   async stop(): Promise<void> {
     await this.pipeline?.stop();

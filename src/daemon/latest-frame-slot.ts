@@ -8,12 +8,10 @@ export class LatestFrameSlot<T> {
   private waiter: ((v: T | null) => void) | null = null;
   private closed = false;
   dropped = 0;
-  accepted = 0;
 
   /** Returns true when a pending item was replaced (dropped). */
   put(item: T): boolean {
     if (this.closed) return false;
-    this.accepted++;
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;

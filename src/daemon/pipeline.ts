@@ -22,7 +22,6 @@ export class Pipeline {
   private workerDone: Promise<void> | null = null;
   private running = false;
   lastError: string | null = null;
-  lastFrameAt = 0;
 
   constructor(
     private readonly source: FrameSource,
@@ -94,7 +93,6 @@ export class Pipeline {
         this.stats.stages.total.add(t.decode + t.preprocess + t.inference + t.postprocess);
         this.stats.processed++;
         this.stats.processedRate.mark();
-        this.lastFrameAt = Date.now();
         for (const l of this.listeners) {
           try {
             l(r);

@@ -2,16 +2,14 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { Daemon } from './daemon.js';
-import { MqttService, checkTransport } from './mqtt/service.js';
+import { MqttService } from './mqtt/service.js';
 
 export async function runDaemon(config: Config, logger: Logger): Promise<void> {
-  // refuse an insecure broker URL before loading anything
-  if (config.mqtt.url) checkTransport(config.mqtt.url, config.mqtt.allowInsecure);
   const daemon = new Daemon(config, logger);
   await daemon.start();
   const mqtt = new MqttService(config, daemon, logger);
   await mqtt.start();
-  const statsTimer = setInterval(() => logger.info({ stats: daemon.status().pipeline, mqttConnected: mqtt.connected, outbox: mqtt.outboxSize }, 'pipeline stats'), 30_000);
+  const statsTimer = setInterval(() => logger.info({ stats: daemon.pipelineStats(), mqttConnected: mqtt.connected, outbox: mqtt.outboxSize }, 'pipeline stats'), 30_000);
   statsTimer.unref();
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -35,17 +35,6 @@ export async function decodeToModelGrey(
   return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
 }
 
-/** Resize an already grey raw frame (e.g. from ffmpeg) to the model size, if it is not already. */
-export async function resizeGrey(frame: GreyFrame, spec: Preprocessing): Promise<GreyFrame> {
-  if (frame.width === spec.width && frame.height === spec.height) return frame;
-  const { data, info } = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 1 } })
-    .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resizeKernel })
-    .greyscale()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
-}
-
 /** Gaussian filter then CLAHE, on a grey frame already at the model size. Returns grey levels. */
 export async function enhance(frame: GreyFrame, spec: Preprocessing): Promise<GreyFrame> {
   if (frame.width !== spec.width || frame.height !== spec.height) {
@@ -87,20 +76,36 @@ function onlyFirstChannel(data: Buffer, channels: number): Uint8Array {
   return out;
 }
 
-/** Crop a raw grey screen to the ROI and resize it to the model size (phantom, calibrate). */
+/** Crop a raw grey screen to the ROI and resize it to the model size (phantom). */
 export async function cropResizeGrey(
   screen: Uint8Array,
   screenWidth: number,
   screenHeight: number,
   roi: { x: number; y: number; width: number; height: number },
   spec: Preprocessing,
-  kernel: Preprocessing['resizeKernel'] | 'nearest' = spec.resizeKernel,
 ): Promise<GreyFrame> {
   const { data, info } = await sharp(screen, { raw: { width: screenWidth, height: screenHeight, channels: 1 } })
     .extract({ left: roi.x, top: roi.y, width: roi.width, height: roi.height })
-    .resize(spec.width, spec.height, { fit: 'fill', kernel })
+    .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resizeKernel })
     .greyscale()
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/**
+ * A label mask (file, encoded buffer, or raw 1-byte-per-pixel with `raw`) resized with nearest
+ * neighbour to width x height and thresholded at half scale: 1 = nodule, 0 = background.
+ */
+export async function decodeMask(
+  input: Buffer | string | Uint8Array,
+  width: number,
+  height: number,
+  raw?: { width: number; height: number },
+): Promise<Uint8Array> {
+  const img = raw ? sharp(input, { raw: { width: raw.width, height: raw.height, channels: 1 } }) : sharp(input);
+  const m = await img.removeAlpha().greyscale().resize(width, height, { fit: 'fill', kernel: 'nearest' }).raw().toBuffer();
+  const out = new Uint8Array(width * height);
+  for (let i = 0; i < out.length; i++) out[i] = (m[i] as number) > 127 ? 1 : 0;
+  return out;
 }

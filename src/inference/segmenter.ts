@@ -45,7 +45,12 @@ export class Segmenter {
           interOpNumThreads: 1,
           graphOptimizationLevel: 'all',
         });
-        checkAgainstCard(session, o.card, o.modelPath);
+        try {
+          checkAgainstCard(session, o.card, o.modelPath);
+        } catch (err) {
+          await session.release(); // a refused model must not keep its memory
+          throw err;
+        }
         if (errors.length) {
           o.logger.warn({ requested: wanted, active: ep, errors }, `execution provider fallback: running on ${ep}`);
         }

@@ -14,7 +14,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { PreprocessingSchema, type Preprocessing } from '../inference/model-card.js';
-import { preprocessImage } from '../inference/preprocess.js';
+import { decodeMask, preprocessImage } from '../inference/preprocess.js';
 import { compileSchema, formatErrors } from '../util/schema.js';
 import { ProgressBar } from '../util/progress.js';
 
@@ -50,13 +50,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ rows: numb
     sourceHash.update(row.id).update(imgBytes).update(maskBytes);
     const grey = await preprocessImage(imgBytes, opts.spec);
     images.set(grey.data, i * frame);
-    const m = await sharp(maskBytes)
-      .removeAlpha()
-      .greyscale()
-      .resize(width, height, { fit: 'fill', kernel: 'nearest' })
-      .raw()
-      .toBuffer();
-    for (let p = 0; p < frame; p++) masks[i * frame + p] = (m[p] as number) > 127 ? 1 : 0;
+    masks.set(await decodeMask(maskBytes, width, height), i * frame);
     bar.tick(row.id);
   }
   bar.done();

@@ -2,7 +2,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import YAML from 'yaml';
-import { Value } from '@sinclair/typebox/value';
 import { compileSchema, makeAjv, formatErrors } from '../../util/schema.js';
 import { ConfigSchema, type Config } from './schema.js';
 
@@ -50,7 +49,23 @@ export function validateConfig(raw: unknown, where = 'config'): Config {
   return cfg as Config;
 }
 
-/** Rules a schema cannot say: which keys a source needs. */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/** Why a broker URL is refused (plain TCP/WebSocket to a non-loopback host), or null. */
+function insecureTransport(url: string, allowInsecure: boolean): string | null {
+  const u = new URL(url);
+  const plain = ['mqtt:', 'tcp:', 'ws:'].includes(u.protocol);
+  const loopback = LOOPBACK.has(u.hostname) || u.hostname.startsWith('127.');
+  if (!plain || loopback || allowInsecure) return null;
+  return `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused (patient data would cross the network unencrypted); use mqtts:// or wss://, or set mqtt.allowInsecure: true`;
+}
+
+export function checkTransport(url: string, allowInsecure: boolean): void {
+  const problem = insecureTransport(url, allowInsecure);
+  if (problem) throw new ConfigError(problem);
+}
+
+/** Rules a schema cannot say: which keys a source needs, secure transport. */
 function checkSemantics(c: Config, where: string): void {
   const problems: string[] = [];
   const src = c.capture.source;
@@ -71,6 +86,8 @@ function checkSemantics(c: Config, where: string): void {
       problems.push(`capture.roi: lies outside the ${c.capture.file.width}x${c.capture.file.height} video frame`);
     }
   }
+  const transport = c.mqtt.url ? insecureTransport(c.mqtt.url, c.mqtt.allowInsecure) : null;
+  if (transport) problems.push(transport);
   if (c.alerts.k > c.alerts.n) problems.push(`alerts.k: must be <= alerts.n (${c.alerts.n})`);
   if (c.mqtt.reconnectMinMs > c.mqtt.reconnectMaxMs) problems.push('mqtt.reconnectMinMs: must be <= mqtt.reconnectMaxMs');
   if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
@@ -107,5 +124,3 @@ export function defaultConfig(): Config {
 export function modelCardPath(c: Config): string {
   return c.model.card ?? c.model.path.replace(/\.onnx$/i, '') + '.json';
 }
-
-export { Value };

@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import type { FrameResult } from '../../inference/frame-processor.js';
 import { encodePng, encodeRle } from '../../inference/mask-encoding.js';
 import { AlertTracker } from '../alerts/tracker.js';
-import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Daemon } from '../daemon.js';
 import { CommandRouter, type CommandTarget } from './commands.js';
@@ -22,17 +21,6 @@ import { readSystem } from './telemetry.js';
 import { Topics } from './topics.js';
 
 const MAX_PENDING_COMMANDS = 2000;
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
-/** Refuses plain TCP/WebSocket to a non-loopback host unless explicitly allowed. */
-export function checkTransport(url: string, allowInsecure: boolean): void {
-  const u = new URL(url);
-  const plain = ['mqtt:', 'tcp:', 'ws:'].includes(u.protocol);
-  const loopback = LOOPBACK.has(u.hostname) || u.hostname.startsWith('127.');
-  if (plain && !loopback && !allowInsecure) {
-    throw new ConfigError(`mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused (patient data would cross the network unencrypted); use mqtts:// or wss://, or set mqtt.allowInsecure: true`);
-  }
-}
 
 export function clientOptions(c: Config, topics: Topics, since: string): IClientOptions {
   const m = c.mqtt;
@@ -70,7 +58,6 @@ export class MqttService {
   private lastMaskAt = 0;
   private backoffMs: number;
   resultsDroppedOffline = 0;
-  resultsPublished = 0;
   private offResult: (() => void) | null = null;
   private readonly alertListeners = new Set<(a: AlertPayload) => void>();
   readonly since = new Date().toISOString();
@@ -130,7 +117,6 @@ export class MqttService {
         protocolVersion = 4;
       }
     }
-    checkTransport(url, m.allowInsecure);
     this.url = url;
     const opts = { ...clientOptions(this.config, this.topics, this.since), protocolVersion };
     this.running = true;
@@ -254,7 +240,6 @@ export class MqttService {
     };
     const c = this.client!;
     c.publish(this.topics.result, JSON.stringify(result), { qos: 0, ...this.v5({ messageExpiryInterval: this.config.mqtt.resultExpiryS }) });
-    this.resultsPublished++;
     if (maskDue && maskMode === 'png') {
       void encodePng(r.mask, r.width, r.height).then((png) => {
         if (!this.connected) return;
@@ -318,7 +303,7 @@ export class MqttService {
   }
 
   telemetryPayload(sys: Awaited<ReturnType<typeof readSystem>>): TelemetryPayload {
-    const p = this.daemon.status().pipeline;
+    const p = this.daemon.pipelineStats();
     return {
       deviceId: this.config.deviceId,
       time: Date.now(),
