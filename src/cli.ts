@@ -18,6 +18,7 @@ import { iou } from './inference/scoring.js';
 import { createLogger } from './util/logger.js';
 import { ProgressBar } from './util/progress.js';
 import { VERSION } from './version.js';
+import { bundleCommand } from './updates/bundle-cli.js';
 import { PhantomSource } from './capture/phantom-source.js';
 import type { Frame } from './capture/frame-source.js';
 import { DEFAULT_PHANTOM } from './capture/phantom.js';
@@ -126,6 +127,8 @@ async function writeRoiPng(full: { width: number; height: number; data: Uint8Arr
   }
   await sharp(rgb, { raw: { width: full.width, height: full.height, channels: 3 } }).png().toFile(out);
 }
+
+program.addCommand(bundleCommand());
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as Error;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CommandRouter, mergePatch, redact, type CommandTarget } from '../src/daemon/mqtt/commands.js';
+import { CommandRouter, redact, type CommandTarget } from '../src/daemon/mqtt/commands.js';
+import { mergePatch } from '../src/daemon/config/patch.js';
 import { validateConfig } from '../src/daemon/config/load.js';
 import type { Config } from '../src/daemon/config/schema.js';
 

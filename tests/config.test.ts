@@ -83,3 +83,11 @@ describe('docs/mqtt.md', () => {
     expect(mqttMarkdown()).toContain('"nodule_detected"');
   });
 });
+
+describe('docs/updates.md', () => {
+  it('is generated from the bundle schemas and up to date', async () => {
+    const { updatesMarkdown } = await import('../src/updates/docs.js');
+    expect(readFileSync('docs/updates.md', 'utf8')).toBe(updatesMarkdown());
+    expect(updatesMarkdown()).toContain('"minDaemonVersion"');
+  });
+});

@@ -16,14 +16,33 @@ import { Pipeline, type ResultListener } from './pipeline.js';
 export interface DaemonStatus {
   version: string;
   deviceId: string;
-  model: { name: string; sha256: string; file: string; provider: string } | null;
+  model: { name: string; sha256: string; file: string; provider: string; version: string | null } | null;
   capture: CaptureStatus | null;
   lastError: string | null;
   since: string;
 }
 
+/** Which model files to run: the config's (factory) or an installed update slot's. */
+export interface ModelLocation {
+  modelPath: string;
+  cardPath: string;
+  /** bundle version; null for the factory model */
+  version: string | null;
+}
+
+interface LoadedModel {
+  segmenter: Segmenter;
+  card: ModelCard;
+  sha256: string;
+  location: ModelLocation;
+}
+
 export class Daemon {
   private segmenter: Segmenter | null = null;
+  private location: ModelLocation;
+  /** the model a swap replaced, kept until the new one passes its health window */
+  private previous: LoadedModel | null = null;
+  private lastNodule: number | null = null;
   private pipeline: Pipeline | null = null;
   private processor: FrameProcessor | null = null;
   private card: ModelCard | null = null;
@@ -34,27 +53,97 @@ export class Daemon {
   constructor(
     private config: Config,
     private readonly logger: Logger,
-  ) {}
+    location?: ModelLocation,
+  ) {
+    this.location = location ?? { modelPath: config.model.path, cardPath: modelCardPath(config), version: null };
+  }
 
   get currentConfig(): Config {
     return this.config;
   }
 
   async start(): Promise<void> {
-    const cardPath = modelCardPath(this.config);
-    this.card = await loadModelCard(cardPath);
-    this.sha256 = await sha256File(this.config.model.path);
-    if (this.sha256 !== this.card.sha256) {
-      throw new Error(`model ${this.config.model.path} sha256 ${this.sha256.slice(0, 12)}… does not match its card (${this.card.sha256.slice(0, 12)}…)`);
+    const m = await this.loadModel(this.location);
+    this.segmenter = m.segmenter;
+    this.card = m.card;
+    this.sha256 = m.sha256;
+    this.startPipeline();
+  }
+
+  private async loadModel(location: ModelLocation, card?: ModelCard): Promise<LoadedModel> {
+    card ??= await loadModelCard(location.cardPath);
+    const sha256 = await sha256File(location.modelPath);
+    if (sha256 !== card.sha256) {
+      throw new Error(`model ${location.modelPath} sha256 ${sha256.slice(0, 12)}… does not match its card (${card.sha256.slice(0, 12)}…)`);
     }
-    this.segmenter = await Segmenter.create({
-      modelPath: this.config.model.path,
-      card: this.card,
+    const segmenter = await Segmenter.create({
+      modelPath: location.modelPath,
+      card,
       executionProviders: this.config.model.executionProviders,
       intraOpThreads: this.config.model.threads,
       logger: this.logger,
     });
-    this.startPipeline();
+    return { segmenter, card, sha256, location };
+  }
+
+  private current(): LoadedModel {
+    if (!this.segmenter || !this.card) throw new Error('model not loaded');
+    return { segmenter: this.segmenter, card: this.card, sha256: this.sha256, location: this.location };
+  }
+
+  /** Make `m` the serving model: between two frames when the preprocessing is the same, else by a pipeline restart. */
+  private async install(m: LoadedModel): Promise<void> {
+    const samePre = this.card !== null && JSON.stringify(m.card.preprocessing) === JSON.stringify(this.card.preprocessing);
+    this.segmenter = m.segmenter;
+    this.card = m.card;
+    this.sha256 = m.sha256;
+    this.location = m.location;
+    if (samePre && this.processor) this.processor.setSegmenter(m.segmenter);
+    else await this.restartPipeline();
+  }
+
+  /** Switch to another model without stopping capture; the old one is kept for revertModel(). */
+  async swapModel(location: ModelLocation, card?: ModelCard): Promise<void> {
+    const next = await this.loadModel(location, card);
+    const old = this.current();
+    await this.install(next);
+    if (this.previous) await this.previous.segmenter.release();
+    this.previous = old;
+    this.logger.info({ model: location.modelPath, version: location.version }, 'model swapped');
+  }
+
+  /** The swapped-in model passed its health window: free the old one. */
+  async commitModel(): Promise<void> {
+    const old = this.previous;
+    this.previous = null;
+    await old?.segmenter.release();
+  }
+
+  /** Back to the model before the last swap. */
+  async revertModel(): Promise<void> {
+    const old = this.previous;
+    if (!old) return;
+    const failed = this.current();
+    this.previous = null;
+    await this.install(old);
+    // the failed model may still be finishing a frame: release it after the next result
+    const off = this.onResult(() => {
+      off();
+      void failed.segmenter.release();
+    });
+    this.logger.warn({ model: old.location.modelPath, version: old.location.version }, 'model reverted');
+  }
+
+  frameErrors(): number {
+    return this.pipeline?.stats.errors ?? 0;
+  }
+
+  inferenceP50(): number | null {
+    return this.pipeline?.stats.stages.inference.percentile(50) ?? null;
+  }
+
+  lastNoduleAt(): number | null {
+    return this.lastNodule;
   }
 
   private startPipeline(): void {
@@ -67,6 +156,7 @@ export class Daemon {
     this.processor = processor;
     const p = new Pipeline(source, processor, this.logger);
     p.onResult((r) => {
+      if (r.nodules.length) this.lastNodule = r.processedAt;
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
       }
@@ -129,7 +219,7 @@ export class Daemon {
       version: VERSION,
       deviceId: this.config.deviceId,
       model: this.card && this.segmenter
-        ? { name: this.card.name, sha256: this.sha256, file: this.config.model.path, provider: this.segmenter.provider }
+        ? { name: this.card.name, sha256: this.sha256, file: this.location.modelPath, provider: this.segmenter.provider, version: this.location.version }
         : null,
       capture: this.pipeline ? this.pipeline.sourceStatus : null,
       lastError: this.pipeline?.lastError ?? null,
@@ -143,5 +233,7 @@ export class Daemon {
     this.pipeline = null;
     await this.segmenter?.release();
     this.segmenter = null;
+    await this.previous?.segmenter.release();
+    this.previous = null;
   }
 }

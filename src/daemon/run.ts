@@ -1,15 +1,11 @@
-/** `thyroid-edge run`: start the daemon and its MQTT side, stop cleanly on SIGTERM/SIGINT (exit 0). */
+/** `thyroid-edge run`: start the services, stop cleanly on SIGTERM/SIGINT (exit 0). */
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { Daemon } from './daemon.js';
-import { MqttService } from './mqtt/service.js';
+import { startServices } from './services.js';
 
 export async function runDaemon(config: Config, logger: Logger): Promise<void> {
-  const daemon = new Daemon(config, logger);
-  await daemon.start();
-  const mqtt = new MqttService(config, daemon, logger);
-  await mqtt.start();
-  const statsTimer = setInterval(() => logger.info({ stats: daemon.pipelineStats(), mqttConnected: mqtt.connected, outbox: mqtt.outboxSize }, 'pipeline stats'), 30_000);
+  const svc = await startServices(config, logger);
+  const statsTimer = setInterval(() => logger.info({ stats: svc.daemon.pipelineStats(), mqttConnected: svc.mqtt.connected, outbox: svc.mqtt.outboxSize }, 'pipeline stats'), 30_000);
   statsTimer.unref();
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -18,10 +14,8 @@ export async function runDaemon(config: Config, logger: Logger): Promise<void> {
       stopping = true;
       logger.info({ signal: sig }, 'stopping: finishing the frame in flight');
       clearInterval(statsTimer);
-      // pipeline first, so the last frame's alerts still reach the outbox; then MQTT
-      daemon
+      svc
         .stop()
-        .then(() => mqtt.stop())
         .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'error while stopping'))
         .finally(resolve);
     };

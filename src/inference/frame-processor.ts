@@ -32,9 +32,17 @@ export class FrameProcessor {
   private input: Float32Array | undefined;
 
   constructor(
-    private readonly segmenter: Segmenter,
+    private segmenter: Segmenter,
     private opts: ProcessorOptions,
   ) {}
+
+  /** Model swap (updates): the next frame runs on the new model; the frame in flight finishes on the old. */
+  setSegmenter(s: Segmenter): void {
+    if (JSON.stringify(s.card.preprocessing) !== JSON.stringify(this.segmenter.card.preprocessing)) {
+      throw new Error('a model with other preprocessing needs a pipeline restart, not a swap');
+    }
+    this.segmenter = s;
+  }
 
   /** New post-processing options take effect from the next frame (no pipeline restart). */
   setOptions(opts: ProcessorOptions): void {
@@ -46,15 +54,16 @@ export class FrameProcessor {
   }
 
   async process(frame: Frame): Promise<FrameResult> {
-    const spec = this.spec;
+    const segmenter = this.segmenter; // one model per frame, even if a swap lands meanwhile
+    const spec = segmenter.card.preprocessing;
     const t0 = performance.now();
     const enhanced = await enhance({ width: frame.width, height: frame.height, data: frame.data }, spec);
     this.input = toInputTensorData(enhanced, spec, this.input);
     const t1 = performance.now();
-    const seg = await this.segmenter.run(this.input);
+    const seg = await segmenter.run(this.input);
     const t2 = performance.now();
     const pp = postprocess(seg.logits, { width: seg.width, height: seg.height, roi: frame.roi }, {
-      threshold: this.segmenter.card.threshold,
+      threshold: segmenter.card.threshold,
       minAreaPx: this.opts.minAreaPx,
       pixelSpacingMm: this.opts.pixelSpacingMm,
     });

@@ -72,6 +72,8 @@ export class Segmenter {
     if (!logits) throw new Error(`model produced no output "${this.card.output.name}"`);
     const data = logits.data as Float32Array;
     if (data.length !== h * w) throw new Error(`model output has ${data.length} values, expected ${h * w}`);
+    // a broken model (or update) shows here first: NaN would threshold to "no nodule" silently
+    for (let i = 0; i < data.length; i += 1) if (Number.isNaN(data[i])) throw new Error('model output contains NaN');
     return { logits: data, width: w, height: h };
   }
 

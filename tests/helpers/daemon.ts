@@ -2,8 +2,7 @@
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { validateConfig } from '../../src/daemon/config/load.js';
 import type { Config } from '../../src/daemon/config/schema.js';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { MqttService } from '../../src/daemon/mqtt/service.js';
+import { startServices, type Services } from '../../src/daemon/services.js';
 import { compileSchema } from '../../src/util/schema.js';
 import { PAYLOADS } from '../../src/daemon/mqtt/payloads.js';
 import { logger, tempDir } from './fixtures.js';
@@ -29,19 +28,8 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   return out;
 }
 
-export async function startDaemon(config: Config): Promise<{ daemon: Daemon; mqtt: MqttService; stop: () => Promise<void> }> {
-  const daemon = new Daemon(config, logger);
-  await daemon.start();
-  const svc = new MqttService(config, daemon, logger);
-  await svc.start();
-  return {
-    daemon,
-    mqtt: svc,
-    stop: async () => {
-      await daemon.stop();
-      await svc.stop();
-    },
-  };
+export async function startDaemon(config: Config): Promise<Services> {
+  return startServices(config, logger);
 }
 
 export async function subscriber(url: string, topic: string, opts: IClientOptions = {}): Promise<{ client: MqttClient; messages: { topic: string; payload: Buffer; props: Record<string, unknown> }[] }> {

@@ -1,7 +1,9 @@
 /** Loading, environment overrides and validation of the config; errors name the key and the reason. */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import cron from 'node-cron';
 import YAML from 'yaml';
+import { publicKeyProblem } from '../../updates/signing.js';
 import { compileSchema, makeAjv, formatErrors } from '../../util/schema.js';
 import { ConfigSchema, type Config } from './schema.js';
 
@@ -93,6 +95,15 @@ function checkSemantics(c: Config, where: string): void {
   if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
     problems.push(`mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`);
   }
+  c.updates.trustedKeys.forEach((k, i) => {
+    const bad = publicKeyProblem(k);
+    if (bad) problems.push(`updates.trustedKeys.${i}: ${bad}`);
+  });
+  if (c.updates.schedule !== null) {
+    if (!cron.validate(c.updates.schedule)) problems.push(`updates.schedule: "${c.updates.schedule}" is not a valid cron expression`);
+    if (!c.updates.manifestUrl) problems.push('updates.manifestUrl: is required with updates.schedule');
+  }
+  if (c.updates.manifestUrl?.startsWith('file:') && !c.updates.allowFileUrls) problems.push('updates.manifestUrl: file:// needs updates.allowFileUrls: true');
   if (problems.length) throw new ConfigError(`${where}: ${problems.join('; ')}`);
 }
 

@@ -165,6 +165,37 @@ export const ConfigSchema = Type.Object(
       },
       'Temporal alert state machine.',
     ),
+    updates: Obj(
+      {
+        trustedKeys: Type.Array(Type.String({ minLength: 40 }), {
+          default: [],
+          description: 'Ed25519 public keys (base64 SPKI, as `thyroid-edge bundle keygen` prints) whose signatures are accepted. Empty: every bundle is refused.',
+        }),
+        allowDowngrade: Type.Boolean({ default: false, description: 'Accept a bundle older than the active one.' }),
+        allowFileUrls: Type.Boolean({ default: false, description: 'Accept file:// bundle URLs (field service, tests); https:// is always accepted.' }),
+        maxBundleBytes: Type.Integer({ minimum: 1024, default: 209715200, description: 'Staging cap: a bundle that declares or sends more is refused.' }),
+        downloadTimeoutS: Type.Integer({ minimum: 1, default: 300 }),
+        goldenMinIou: Type.Number({ minimum: 0, maximum: 1, default: 0.9, description: 'Self-test: each golden frame must reproduce its expected mask at least this well.' }),
+        schedule: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+          default: null,
+          description: 'node-cron expression for the scheduled check of manifestUrl, e.g. "0 3 * * *" (03:00 daily, inside the maintenance window). null: only on request.',
+        }),
+        manifestUrl: Type.Union([Type.String({ pattern: '^(https|file)://' }), Type.Null()], {
+          default: null,
+          description: 'Bundle manifest polled by the schedule; installed when newer than the active one.',
+        }),
+        quietS: Type.Integer({ minimum: 0, default: 300, description: 'A scheduled check is deferred while a scan runs: a nodule was seen less than this many seconds ago.' }),
+        health: Obj(
+          {
+            frames: Type.Integer({ minimum: 1, default: 30, description: 'Frames the new bundle must process without an error.' }),
+            timeoutS: Type.Integer({ minimum: 1, default: 120, description: 'Rolled back if those frames do not arrive in time.' }),
+            latencyFactor: Type.Number({ exclusiveMinimum: 0, default: 2, description: 'Rolled back if the new model\'s p50 inference time exceeds this factor times the previous model\'s.' }),
+          },
+          'Health window after a switch; failing it rolls back automatically.',
+        ),
+      },
+      'Signed model and config bundles (docs/updates.md).',
+    ),
   },
   { additionalProperties: false, $id: 'thyroid-edge-config' },
 );

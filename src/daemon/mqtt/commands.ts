@@ -3,7 +3,8 @@
  * (ok or an error with the reason); nothing a caller sends can stop the daemon.
  */
 import type { Config } from '../config/schema.js';
-import { ConfigError, validateConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
+import { applyRuntimePatch } from '../config/patch.js';
 import { COMMANDS, type CommandName } from './payloads.js';
 
 export interface CommandTarget {
@@ -12,6 +13,8 @@ export interface CommandTarget {
   applyConfig(c: Config): Promise<void>;
   snapshot(timeoutMs: number): Promise<unknown>;
   restartPipeline(): Promise<void>;
+  /** start installing the bundle at url; progress goes to the update topic */
+  update(url: string, transaction: string | number | null): Promise<unknown>;
 }
 
 export interface CommandReply {
@@ -22,9 +25,6 @@ export interface CommandReply {
   error?: string;
 }
 
-/** Keys set_config may change while running; the rest need a restart of the service. */
-export const RUNTIME_KEYS = ['capture', 'postprocess', 'alerts', 'logLevel'] as const;
-
 export function redact(c: Config): Config {
   const copy = structuredClone(c);
   if (copy.mqtt.password) copy.mqtt.password = '***';
@@ -33,17 +33,6 @@ export function redact(c: Config): Config {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** RFC 7386-style merge: objects merge, everything else replaces. */
-export function mergePatch(base: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return patch;
-  const out: Record<string, unknown> = isPlainObject(base) ? { ...base } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k]; // back to the default (roi, pixelSpacingMm default to null anyway)
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
 }
 
 export class CommandRouter {
@@ -87,15 +76,9 @@ export class CommandRouter {
       case 'get_config':
         return redact(this.target.config());
       case 'set_config': {
-        const patch = req.config;
-        if (!isPlainObject(patch)) throw new Error('config: must be an object (a partial config to merge)');
-        const refused = Object.keys(patch).filter((k) => !(RUNTIME_KEYS as readonly string[]).includes(k));
-        if (refused.length) {
-          throw new Error(`${refused.join(', ')}: cannot be changed at runtime (allowed: ${RUNTIME_KEYS.join(', ')}); edit the config file and restart`);
-        }
         let next: Config;
         try {
-          next = validateConfig(mergePatch(this.target.config(), patch), 'set_config');
+          next = applyRuntimePatch(this.target.config(), req.config, 'config');
         } catch (err) {
           if (err instanceof ConfigError) throw new Error(err.message);
           throw err;
@@ -108,6 +91,11 @@ export class CommandRouter {
       case 'restart_pipeline':
         await this.target.restartPipeline();
         return { restarted: true };
+      case 'update': {
+        if (typeof req.url !== 'string' || req.url.length === 0 || req.url.length > 2000) throw new Error('url: must be a string (the bundle manifest URL)');
+        const tx = req.transaction;
+        return this.target.update(req.url, typeof tx === 'string' || typeof tx === 'number' ? tx : null);
+      }
     }
   }
 }

@@ -2,8 +2,9 @@
 import { PAYLOADS } from './payloads.js';
 
 const EXAMPLES: Record<string, unknown> = {
-  status: { state: 'online', deviceId: 'box-01', version: '0.1.0', model: { name: 'thyroid-nodule-int8', sha256: '0d92…', provider: 'cpu' }, capture: { state: 'running', source: 'v4l2:/dev/video0', framesCaptured: 1200, badFrames: 0, restarts: 0 }, reason: null, since: '2026-11-27T08:00:00.000Z', time: 1795754520366 },
+  status: { state: 'online', deviceId: 'box-01', version: '0.1.0', model: { name: 'thyroid-nodule-int8', sha256: '0d92…', provider: 'cpu', version: null }, capture: { state: 'running', source: 'v4l2:/dev/video0', framesCaptured: 1200, badFrames: 0, restarts: 0 }, reason: null, since: '2026-11-27T08:00:00.000Z', time: 1795754520366 },
   alert: { messageId: '5b0c…', deviceId: 'box-01', event: 'nodule_detected', trackId: 3, frameSeq: 812, time: 1795754520838, peakProb: 0.93, largestAreaPx: 1450, largestAreaFraction: 0.0221, largestAreaMm2: null, firstSeenAt: 1795754520610, lastSeenAt: 1795754520790, bbox: { x: 300, y: 180, width: 90, height: 70 }, centroid: { x: 345, y: 215 } },
+  update: { messageId: '77d2…', deviceId: 'box-01', time: 1795754521200, state: 'rolled_back', kind: 'model', name: 'thyroid-nodule', version: '1.3.0', url: 'https://fleet.example/models/1.3.0/manifest.json', detail: null, reason: 'health window: 3 frame error(s)', transaction: 'upd-7' },
   'request/<command>': { transaction: 'abc-1', config: { postprocess: { minAreaPx: 60 } } },
   'response/<command>': { messageId: '9e1a…', deviceId: 'box-01', command: 'set_config', transaction: 'abc-1', ok: false, time: 1795754520999, error: 'set_config: postprocess.minAreaPx: must be >= 0' },
 };
@@ -14,7 +15,8 @@ const TOPICS = [
   ['result', 'daemon → display', '0', 'no', 'one per processed frame, MQTT 5 message expiry `mqtt.resultExpiryS`. Dropped (and counted) while offline.'],
   ['mask', 'daemon → display', '0', 'no', 'PNG bytes (`mqtt.mask.mode: png`), content type `image/png`, user properties `seq`, `capturedAt`, `width`, `height`. Rate limited. Off by default.'],
   ['alert', 'daemon → integration', '1', 'no', 'nodule_detected / nodule_updated / nodule_cleared, through the on-disk outbox: in order, none lost across broker outages or restarts; deduplicate on `messageId`.'],
-  ['request/<command>', 'caller → daemon', '1', 'no', '`ping`, `get_config`, `set_config`, `snapshot`, `restart_pipeline`.'],
+  ['update', 'daemon → fleet', '1', 'no', 'every step of a model/config update: downloading, verifying, testing (self-test, then the health window), active, rolled_back, failed (with the reason). Through the outbox. See docs/updates.md.'],
+  ['request/<command>', 'caller → daemon', '1', 'no', '`ping`, `get_config`, `set_config`, `snapshot`, `restart_pipeline`, `update` (`{"url": ...}`: answered at once with `accepted`; progress on `update`).'],
   ['response/<command>', 'daemon → caller', '1', 'no', 'the answer, matched by `transaction`; also sent to the MQTT 5 response topic (under the box\'s own root) with the correlation data, when the request carries them. Through the outbox.'],
 ];
 

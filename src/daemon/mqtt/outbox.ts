@@ -5,12 +5,12 @@
  * Delivered oldest first and removed only after the broker acknowledged it.
  *
  * Bounded by count and bytes. When full, the oldest command response is dropped first (a caller
- * can ask again), then the oldest alert; every drop is counted and logged.
+ * can ask again), then the oldest update progress report, then the oldest alert; every drop is counted and logged.
  */
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export type OutboxKind = 'alert' | 'response';
+export type OutboxKind = 'alert' | 'response' | 'update';
 
 export interface OutboxMessage {
   seq: number;
@@ -33,7 +33,7 @@ export interface OutboxLimits {
   maxBytes: number;
 }
 
-const NAME = /^(\d{16})\.(alert|response)\.json$/;
+const NAME = /^(\d{16})\.(alert|response|update)\.json$/;
 
 export class Outbox {
   private entries: Entry[] = [];
@@ -95,7 +95,7 @@ export class Outbox {
     const bytes = Buffer.byteLength(text);
     let droppedNow = 0;
     while (this.entries.length > 0 && (this.entries.length + 1 > this.limits.maxMessages || this.bytes + bytes > this.limits.maxBytes)) {
-      const victim = this.entries.find((e) => e.kind === 'response') ?? (this.entries[0] as Entry);
+      const victim = this.entries.find((e) => e.kind === 'response') ?? this.entries.find((e) => e.kind === 'update') ?? (this.entries[0] as Entry);
       await this.remove(victim);
       this.dropped++;
       droppedNow++;

@@ -13,7 +13,15 @@ export const StatusPayload = Type.Object(
     state: Type.Union([Type.Literal('online'), Type.Literal('degraded'), Type.Literal('offline')]),
     deviceId: Type.String(),
     version: Type.String(),
-    model: Type.Union([Type.Object({ name: Type.String(), sha256: Type.String(), provider: Type.String() }), Type.Null()]),
+    model: Type.Union([
+      Type.Object({
+        name: Type.String(),
+        sha256: Type.String(),
+        provider: Type.String(),
+        version: Type.Union([Type.String(), Type.Null()], { description: 'installed model bundle version; null = the factory model' }),
+      }),
+      Type.Null(),
+    ]),
     capture: Type.Union([
       Type.Object({
         state: Type.String(),
@@ -114,12 +122,13 @@ export const RequestPayload = Type.Object(
   {
     transaction: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number()])),
     config: Type.Optional(Type.Unknown({ description: 'set_config: a partial config merged over the current one' })),
+    url: Type.Optional(Type.String({ description: 'update: URL of the bundle manifest (https://, or file:// when updates.allowFileUrls)' })),
   },
   { $id: 'request', additionalProperties: true, description: 'on <base>/<id>/request/<command>' },
 );
 export type RequestPayload = Static<typeof RequestPayload>;
 
-export const COMMANDS = ['ping', 'get_config', 'set_config', 'snapshot', 'restart_pipeline'] as const;
+export const COMMANDS = ['ping', 'get_config', 'set_config', 'snapshot', 'restart_pipeline', 'update'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export const ResponsePayload = Type.Object(
@@ -137,11 +146,32 @@ export const ResponsePayload = Type.Object(
 );
 export type ResponsePayload = Static<typeof ResponsePayload>;
 
+export const UpdatePayload = Type.Object(
+  {
+    messageId: Type.String(),
+    deviceId: Type.String(),
+    time: Millis,
+    state: Type.Union(['downloading', 'verifying', 'testing', 'active', 'rolled_back', 'failed'].map((x) => Type.Literal(x)), {
+      description: 'testing is reported twice: the self-test, then the health window after the switch',
+    }),
+    kind: Type.Union([Type.Literal('model'), Type.Literal('config'), Type.Null()], { description: 'null until the manifest is read' }),
+    name: Type.Union([Type.String(), Type.Null()]),
+    version: Type.Union([Type.String(), Type.Null()]),
+    url: Type.Union([Type.String(), Type.Null()], { description: 'null for a trial resumed at start-up' }),
+    detail: Type.Union([Type.String(), Type.Null()]),
+    reason: Type.Union([Type.String(), Type.Null()], { description: 'failed / rolled_back: why; the previous bundle keeps serving' }),
+    transaction: Type.Union([Type.String(), Type.Number(), Type.Null()], { description: 'of the update request, if any' }),
+  },
+  { $id: 'update', description: 'QoS 1, not retained, through the on-disk outbox: every step of an update' },
+);
+export type UpdatePayload = Static<typeof UpdatePayload>;
+
 export const PAYLOADS: Record<string, TSchema> = {
   status: StatusPayload,
   telemetry: TelemetryPayload,
   result: ResultPayload,
   alert: AlertPayload,
+  update: UpdatePayload,
   'request/<command>': RequestPayload,
   'response/<command>': ResponsePayload,
 };

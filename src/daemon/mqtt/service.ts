@@ -1,7 +1,7 @@
 /**
  * The MQTT side of the daemon: connection (TLS, mTLS, credentials, Last Will, birth on every
  * connect, reconnect with backoff), results and masks (best effort), alerts and command
- * responses (through the on-disk outbox, in order), telemetry and commands.
+ * responses and update progress (through the on-disk outbox, in order), telemetry and commands.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -16,9 +16,11 @@ import type { Daemon } from '../daemon.js';
 import { CommandRouter, type CommandTarget } from './commands.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { Outbox } from './outbox.js';
-import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload } from './payloads.js';
+import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
 import { readSystem } from './telemetry.js';
 import { Topics } from './topics.js';
+import { checkUrl } from '../../updates/fetch-bundle.js';
+import type { Updater, UpdateProgress } from '../../updates/updater.js';
 
 const MAX_PENDING_COMMANDS = 2000;
 
@@ -59,6 +61,7 @@ export class MqttService {
   private backoffMs: number;
   resultsDroppedOffline = 0;
   private offResult: (() => void) | null = null;
+  private offUpdate: (() => void) | null = null;
   private readonly alertListeners = new Set<(a: AlertPayload) => void>();
   readonly since = new Date().toISOString();
   url = '';
@@ -67,22 +70,35 @@ export class MqttService {
     private config: Config,
     private readonly daemon: Daemon,
     private readonly logger: Logger,
+    private readonly updater: Updater | null = null,
   ) {
     this.topics = new Topics(config.mqtt.baseTopic, config.deviceId);
     this.tracker = new AlertTracker(config.alerts);
     this.backoffMs = config.mqtt.reconnectMinMs;
     const target: CommandTarget = {
       config: () => this.config,
-      applyConfig: async (c) => {
-        this.config = c;
-        this.tracker = new AlertTracker(c.alerts);
-        this.logger.level = c.logLevel;
-        await this.daemon.applyConfig(c);
-      },
+      applyConfig: (c) => this.applyConfig(c),
       snapshot: (ms) => this.snapshot(ms),
       restartPipeline: () => this.daemon.restartPipeline(),
+      update: async (url, transaction) => {
+        const u = this.updater;
+        if (!u) throw new Error('updates are not available in this process');
+        checkUrl(url, this.config.updates.allowFileUrls);
+        if (u.busy) throw new Error('an update is already in progress');
+        // the install runs on; its steps go to the update topic, not into this reply
+        void u.install(url, transaction).catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'update failed to start'));
+        return { accepted: true, url };
+      },
     };
     this.router = new CommandRouter(target, config.mqtt.maxCommandBytes);
+  }
+
+  /** A validated runtime config (set_config, config bundles): alerts, log level, then the daemon. */
+  async applyConfig(c: Config): Promise<void> {
+    this.config = c;
+    this.tracker = new AlertTracker(c.alerts);
+    this.logger.level = c.logLevel;
+    await this.daemon.applyConfig(c);
   }
 
   /** Observe alerts as they enter the outbox (live view, tests). */
@@ -137,6 +153,7 @@ export class MqttService {
     client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
     this.offResult = this.daemon.onResult((r) => this.onResult(r));
+    this.offUpdate = this.updater?.onProgress((p) => this.onUpdateProgress(p)) ?? null;
     this.delivery = this.deliver();
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
     this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
@@ -171,7 +188,7 @@ export class MqttService {
       state: state ?? computed,
       deviceId: this.config.deviceId,
       version: s.version,
-      model: s.model ? { name: s.model.name, sha256: s.model.sha256, provider: s.model.provider } : null,
+      model: s.model ? { name: s.model.name, sha256: s.model.sha256, provider: s.model.provider, version: s.model.version } : null,
       capture: cap,
       reason,
       since: s.since,
@@ -216,6 +233,13 @@ export class MqttService {
         })
         .catch((err: unknown) => this.logger.error({ err: (err as Error).message, event: ev.event }, 'alert could not be stored'));
     }
+  }
+
+  private onUpdateProgress(p: UpdateProgress): void {
+    const payload: UpdatePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...p };
+    void this.outbox
+      .add({ kind: 'update', topic: this.topics.update, payload: JSON.stringify(payload) })
+      .catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'update progress could not be stored'));
   }
 
   private publishResult(r: FrameResult): void {
@@ -367,6 +391,7 @@ export class MqttService {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.offResult?.();
+    this.offUpdate?.();
     await this.outbox?.settled(); // the last frame's alerts are on disk before we go
     this.outbox?.wakeAll();
     const c = this.client;

@@ -9,6 +9,7 @@ export class Topics {
   get result(): string { return `${this.root}/result`; }
   get mask(): string { return `${this.root}/mask`; }
   get alert(): string { return `${this.root}/alert`; }
+  get update(): string { return `${this.root}/update`; }
   get requests(): string { return `${this.root}/request/+`; }
   response(command: string): string { return `${this.root}/response/${command}`; }
   /** the command name of a request topic, or null if the topic is not one */

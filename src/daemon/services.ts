@@ -1,0 +1,56 @@
+/**
+ * Everything `thyroid-edge run` starts, in order, and stops in reverse: update recovery (which
+ * model and config to run), the daemon, MQTT, the update schedule. Tests start the same thing.
+ */
+import type { Logger } from 'pino';
+import { UpdateScheduler } from '../updates/scheduler.js';
+import { Updater, type UpdateHost } from '../updates/updater.js';
+import type { Config } from './config/schema.js';
+import { Daemon } from './daemon.js';
+import { MqttService } from './mqtt/service.js';
+
+export interface Services {
+  daemon: Daemon;
+  mqtt: MqttService;
+  updater: Updater;
+  stop(): Promise<void>;
+}
+
+export async function startServices(fileConfig: Config, logger: Logger): Promise<Services> {
+  const updater = new Updater(fileConfig, logger);
+  const bundles = await updater.recover();
+  const config = bundles.config.config;
+  const daemon = new Daemon(config, logger, bundles.model);
+  await daemon.start();
+  let mqtt: MqttService | null = null;
+  const host: UpdateHost = {
+    config: () => daemon.currentConfig,
+    swapModel: (loc, card) => daemon.swapModel(loc, card),
+    commitModel: () => daemon.commitModel(),
+    revertModel: () => daemon.revertModel(),
+    applyConfig: async (c) => {
+      await (mqtt ? mqtt.applyConfig(c) : daemon.applyConfig(c));
+    },
+    onResult: (l) => daemon.onResult(l),
+    frameErrors: () => daemon.frameErrors(),
+    inferenceP50: () => daemon.inferenceP50(),
+    lastNoduleAt: () => daemon.lastNoduleAt(),
+  };
+  mqtt = new MqttService(config, daemon, logger, updater);
+  await mqtt.start();
+  updater.attach(host, bundles);
+  const scheduler = new UpdateScheduler(config.updates, updater, logger);
+  scheduler.start();
+  return {
+    daemon,
+    mqtt,
+    updater,
+    stop: async () => {
+      scheduler.stop();
+      await updater.stop();
+      // pipeline first, so the last frame's alerts still reach the outbox; then MQTT
+      await daemon.stop();
+      await mqtt?.stop();
+    },
+  };
+}

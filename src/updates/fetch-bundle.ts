@@ -1,0 +1,124 @@
+/**
+ * Downloads a bundle (manifest.json, manifest.json.sig and the files it lists, relative to the
+ * manifest's URL) into a staging directory, with a byte cap. https:// always; file:// only when
+ * allowed (tests, field service from a USB stick). Nothing is trusted here: verify-bundle checks.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { BundleError, parseManifest, parseSignature, type BundleManifest, type SignatureFile } from './manifest.js';
+
+export interface FetchOptions {
+  /** total bytes a bundle may occupy in staging */
+  maxBytes: number;
+  allowFileUrls: boolean;
+  timeoutMs: number;
+}
+
+export interface FetchedBundle {
+  manifest: BundleManifest;
+  manifestBytes: Buffer;
+  signature: SignatureFile;
+  /** bytes actually received per file path (the verifier compares them with the manifest) */
+  received: Map<string, number>;
+}
+
+const MAX_MANIFEST_BYTES = 1 << 20;
+const MAX_SIGNATURE_BYTES = 4096;
+
+export function checkUrl(url: string, allowFileUrls: boolean): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BundleError(`url: "${url}" is not a URL`);
+  }
+  if (u.protocol === 'https:') return u;
+  if (u.protocol === 'file:' && allowFileUrls) return u;
+  throw new BundleError(`url: ${u.protocol} is refused (https:${allowFileUrls ? ' or file:' : ''} only)`);
+}
+
+async function openStream(u: URL, timeoutMs: number): Promise<Readable> {
+  if (u.protocol === 'file:') {
+    const s = createReadStream(fileURLToPath(u));
+    await new Promise<void>((resolve, reject) => {
+      s.once('open', () => resolve());
+      s.once('error', (err) => reject(new BundleError(`cannot read ${u.href}: ${err.message}`)));
+    });
+    return s;
+  }
+  const res = await fetch(u, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' }).catch((err: Error) => {
+    throw new BundleError(`cannot fetch ${u.href}: ${err.message}`);
+  });
+  if (!res.ok || !res.body) throw new BundleError(`cannot fetch ${u.href}: HTTP ${res.status}`);
+  return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+}
+
+/** Reads a small document whole, refusing more than maxBytes. */
+async function fetchSmall(u: URL, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of await openStream(u, timeoutMs)) {
+    n += (chunk as Buffer).length;
+    if (n > maxBytes) throw new BundleError(`${u.href}: larger than ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Streams one file to disk, stopping past `limit` bytes; fsync'd so a crash leaves nothing half-trusted. */
+async function fetchToFile(u: URL, dest: string, limit: number, timeoutMs: number): Promise<number> {
+  await mkdir(dirname(dest), { recursive: true });
+  const fh = await open(dest, 'w');
+  let n = 0;
+  try {
+    for await (const chunk of await openStream(u, timeoutMs)) {
+      n += (chunk as Buffer).length;
+      if (n > limit) throw new BundleError(`${u.href}: more bytes than the manifest declares or the staging cap allows (${limit})`);
+      await fh.write(chunk as Buffer);
+    }
+    await fh.sync();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') throw new BundleError(`disk full while writing ${dest} (${e.code})`);
+    if (err instanceof BundleError) throw err;
+    throw new BundleError(`${u.href}: download interrupted after ${n} bytes (${e.message})`);
+  } finally {
+    await fh.close();
+  }
+  return n;
+}
+
+/** Only the manifest (unverified): enough to decide whether a scheduled check has anything new. */
+export async function peekManifest(url: string, o: FetchOptions): Promise<BundleManifest> {
+  return parseManifest(await fetchSmall(checkUrl(url, o.allowFileUrls), MAX_MANIFEST_BYTES, o.timeoutMs));
+}
+
+export async function fetchBundle(url: string, staging: string, o: FetchOptions): Promise<FetchedBundle> {
+  const base = checkUrl(url, o.allowFileUrls);
+  const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o.timeoutMs);
+  const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o.timeoutMs));
+  const manifest = parseManifest(manifestBytes);
+  const declared = manifest.files.reduce((s, f) => s + f.size, 0);
+  if (declared > o.maxBytes) throw new BundleError(`bundle declares ${declared} bytes, over the staging cap of ${o.maxBytes} (updates.maxBundleBytes)`);
+  await mkdir(staging, { recursive: true });
+  const received = new Map<string, number>();
+  for (const f of manifest.files) {
+    // one byte of slack past the declared size tells "too long" from "exact"
+    received.set(f.path, await fetchToFile(new URL(f.path, base), join(staging, f.path), f.size + 1, o.timeoutMs));
+  }
+  const writeSmall = async (name: string, bytes: Buffer) => {
+    const fh = await open(join(staging, name), 'w');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  };
+  await writeSmall('manifest.json', manifestBytes);
+  await writeSmall('manifest.json.sig', Buffer.from(JSON.stringify(signature)));
+  return { manifest, manifestBytes, signature, received };
+}

@@ -1,0 +1,363 @@
+/**
+ * The update state machine for model and config bundles:
+ *   downloading -> verifying -> testing (self-test) -> switch -> testing (health window)
+ *   -> active | rolled_back, or failed at any step before the switch.
+ * Whatever fails, the bundle that was serving keeps serving; every step is reported (progress
+ * listeners: MQTT <base>/<id>/update and the log).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { modelCardPath } from '../daemon/config/load.js';
+import type { Config } from '../daemon/config/schema.js';
+import type { ModelLocation } from '../daemon/daemon.js';
+import type { FrameResult } from '../inference/frame-processor.js';
+import type { ModelCard } from '../inference/model-card.js';
+import { VERSION } from '../version.js';
+import semver from 'semver';
+import { fetchBundle, peekManifest } from './fetch-bundle.js';
+import { BundleError, type BundleManifest } from './manifest.js';
+import { modelFiles, selfTestConfig, selfTestModel } from './self-test.js';
+import { SlotStore, type Recovery } from './slots.js';
+import { verifyFiles, verifyHeader } from './verify-bundle.js';
+
+export type UpdateState = 'downloading' | 'verifying' | 'testing' | 'active' | 'rolled_back' | 'failed';
+export type BundleKind = BundleManifest['kind'];
+
+export interface UpdateProgress {
+  state: UpdateState;
+  kind: BundleKind | null;
+  name: string | null;
+  version: string | null;
+  url: string | null;
+  detail: string | null;
+  /** why it failed or was rolled back */
+  reason: string | null;
+  transaction: string | number | null;
+}
+
+/** What the updater needs from the running daemon (absent for an offline `bundle install`). */
+export interface UpdateHost {
+  config(): Config;
+  swapModel(location: ModelLocation, card: ModelCard): Promise<void>;
+  commitModel(): Promise<void>;
+  revertModel(): Promise<void>;
+  applyConfig(c: Config): Promise<void>;
+  onResult(l: (r: FrameResult) => void): () => void;
+  frameErrors(): number;
+  /** p50 inference ms of the model serving now, or null before any frame */
+  inferenceP50(): number | null;
+  /** ms epoch of the last frame with a nodule, or null */
+  lastNoduleAt(): number | null;
+}
+
+export interface ActiveBundles {
+  model: ModelLocation & { recovery: Recovery };
+  config: { config: Config; version: string | null; recovery: Recovery };
+}
+
+type UpdatesConfig = Config['updates'];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.floor((s.length - 1) / 2)] as number) : 0;
+};
+
+export class Updater {
+  readonly stores: Record<BundleKind, SlotStore>;
+  /** <stateDir>/updates: staging.* downloads live here, on the slots' filesystem (install = rename) */
+  private readonly root: string;
+  private host: UpdateHost | null = null;
+  private running: Promise<UpdateProgress> | null = null;
+  private readonly listeners = new Set<(p: UpdateProgress) => void>();
+  private readonly backlog: UpdateProgress[] = [];
+  private stopping = false;
+  private abortWindow: (() => void) | null = null;
+  /** the config file as loaded, before any config bundle: config bundles merge over it */
+  private readonly baseConfig: Config;
+
+  constructor(
+    config: Config,
+    private readonly logger: Logger,
+  ) {
+    this.baseConfig = config;
+    this.root = join(config.stateDir, 'updates');
+    const root = this.root;
+    this.stores = { model: new SlotStore(join(root, 'model')), config: new SlotStore(join(root, 'config')) };
+  }
+
+  private get opts(): UpdatesConfig {
+    return (this.host?.config() ?? this.baseConfig).updates;
+  }
+
+  onProgress(l: (p: UpdateProgress) => void): () => void {
+    this.listeners.add(l);
+    // what recovery reported before anyone listened (a rollback at start-up) goes to the first listener
+    for (const p of this.backlog.splice(0)) l(p);
+    return () => this.listeners.delete(l);
+  }
+
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  private emit(p: UpdateProgress): UpdateProgress {
+    const log = { state: p.state, kind: p.kind, name: p.name, version: p.version, detail: p.detail, reason: p.reason };
+    if (p.state === 'failed' || p.state === 'rolled_back') this.logger.warn(log, `update ${p.state}`);
+    else this.logger.info(log, `update ${p.state}`);
+    if (this.listeners.size === 0) this.backlog.push(p);
+    for (const l of this.listeners) {
+      try {
+        l(p);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'update listener failed');
+      }
+    }
+    return p;
+  }
+
+  /**
+   * Start-up: recover both slot stores (crash leftovers, trials), and say which model files and
+   * which config the daemon must start with. A config bundle that no longer validates against
+   * the config file is ignored with an error (the file config still runs).
+   */
+  async recover(opts = { countBoot: true }): Promise<ActiveBundles> {
+    await mkdir(this.root, { recursive: true });
+    for (const n of await readdir(this.root)) {
+      if (n.startsWith('staging.')) await rm(join(this.root, n), { recursive: true, force: true });
+    }
+    const m = await this.stores.model.recover(opts);
+    const c = await this.stores.config.recover(opts);
+    for (const [kind, r] of [['model', m], ['config', c]] as const) {
+      if (r.rolledBack) {
+        this.emit({ ...this.blank(kind), state: 'rolled_back', version: r.rolledBack.version, reason: r.rolledBack.reason });
+      }
+    }
+    const model = m.manifest
+      ? { ...modelFiles(this.stores.model.slotDir(m.active!), m.manifest), version: m.manifest.version, recovery: m }
+      : { modelPath: this.baseConfig.model.path, cardPath: modelCardPath(this.baseConfig), version: null, recovery: m };
+    let config = this.baseConfig;
+    if (c.manifest && c.active) {
+      try {
+        config = (await selfTestConfig(this.stores.config.slotDir(c.active), c.manifest, this.baseConfig)).config;
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message, version: c.manifest.version }, 'installed config bundle no longer applies; running the config file');
+      }
+    }
+    return { model, config: { config, version: c.manifest?.version ?? null, recovery: c } };
+  }
+
+  /** Attach the running daemon; a trial found at start-up gets its health window now. */
+  attach(host: UpdateHost, bundles: ActiveBundles): void {
+    this.host = host;
+    for (const kind of ['model', 'config'] as const) {
+      const t = bundles[kind].recovery.trial;
+      if (!t) continue;
+      const manifest = bundles[kind].recovery.manifest;
+      const base = { ...this.blank(kind), name: manifest?.name ?? null, version: t.version };
+      this.running = this.resumeTrial(kind, base).finally(() => {
+        this.running = null;
+      });
+    }
+  }
+
+  private blank(kind: BundleKind | null): UpdateProgress {
+    return { state: 'downloading', kind, name: null, version: null, url: null, detail: null, reason: null, transaction: null };
+  }
+
+  private async newStaging(): Promise<string> {
+    const dir = join(this.root, `staging.${randomBytes(6).toString('hex')}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Version of the active bundle of a kind (null: the factory one). */
+  async activeVersion(kind: BundleKind): Promise<string | null> {
+    return (await this.stores[kind].manifestOf(await this.stores[kind].active()))?.version ?? null;
+  }
+
+  /** Install a bundle from its manifest URL. Resolves with the final progress; never throws. */
+  install(url: string, transaction: string | number | null = null): Promise<UpdateProgress> {
+    if (this.running) return Promise.reject(new Error('an update is already in progress'));
+    this.running = this.doInstall(url, transaction).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Scheduled check: install the bundle at updates.manifestUrl if it is newer than the active one. */
+  async checkScheduled(): Promise<UpdateProgress | null> {
+    const o = this.opts;
+    if (!o.manifestUrl) return null;
+    const last = this.host?.lastNoduleAt() ?? null;
+    if (last !== null && Date.now() - last < o.quietS * 1000) {
+      this.logger.info({ lastNoduleAgoS: Math.round((Date.now() - last) / 1000) }, 'scheduled update check deferred: a scan is running');
+      return null;
+    }
+    if (this.running) return null;
+    const peek = await peekManifest(o.manifestUrl, { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 });
+    const active = await this.activeVersion(peek.kind);
+    if (active !== null && !semver.gt(peek.version, active)) {
+      this.logger.info({ active, offered: peek.version }, 'scheduled update check: nothing newer');
+      return null;
+    }
+    return this.install(o.manifestUrl);
+  }
+
+  private async doInstall(url: string, transaction: string | number | null): Promise<UpdateProgress> {
+    let p: UpdateProgress = { ...this.blank(null), url, transaction };
+    const step = (state: UpdateState, extra: Partial<UpdateProgress> = {}) => {
+      if (this.stopping && state !== 'failed') throw new BundleError('daemon stopping');
+      p = { ...p, state, ...extra };
+      return this.emit(p);
+    };
+    let staging: string | null = null;
+    let store: SlotStore | null = null;
+    try {
+      step('downloading');
+      const o = this.opts;
+      staging = await this.newStaging();
+      const fetched = await fetchBundle(url, staging, { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 });
+      const m = fetched.manifest;
+      p = { ...p, kind: m.kind, name: m.name, version: m.version };
+      store = this.stores[m.kind];
+      step('verifying');
+      verifyHeader(fetched.manifestBytes, fetched.signature, m, {
+        trustedKeys: o.trustedKeys,
+        daemonVersion: VERSION,
+        activeVersion: await this.activeVersion(m.kind),
+        allowDowngrade: o.allowDowngrade,
+      });
+      await verifyFiles(staging, m, fetched.received);
+      const trial = await store.trial();
+      if (trial) throw new BundleError(`${m.kind} ${trial.version} is still in its health window; try again after it`);
+      const slot = await store.install(staging);
+      staging = null;
+      const dir = store.slotDir(slot);
+      step('testing', { detail: 'self-test' });
+      let card: ModelCard | null = null;
+      let nextConfig: Config | null = null;
+      if (m.kind === 'model') {
+        const t = await selfTestModel(dir, m, { goldenMinIou: o.goldenMinIou, threads: this.host?.config().model.threads ?? 1, logger: this.logger });
+        card = t.card;
+        step('testing', { detail: `self-test passed: golden IoU ${t.goldenIou.map((x) => x.toFixed(3)).join(', ')}` });
+      } else {
+        nextConfig = (await selfTestConfig(dir, m, this.baseConfig)).config;
+      }
+      const baselineP50 = this.host?.inferenceP50() ?? null;
+      const previousConfig = this.host?.config() ?? null;
+      // a live switch counts as the trial's first start: a crash in the window rolls back
+      await store.activate(slot, m.version, this.host ? 1 : 0);
+      if (!this.host) {
+        return step('testing', { detail: 'activated; its health window runs at the next daemon start' });
+      }
+      try {
+        if (m.kind === 'model') await this.host.swapModel({ ...modelFiles(dir, m), version: m.version }, card!);
+        else await this.host.applyConfig(nextConfig!);
+      } catch (err) {
+        await store.rollback();
+        return step('rolled_back', { detail: null, reason: `switch failed: ${(err as Error).message}` });
+      }
+      return await this.healthWindowThenDecide(m.kind, p, step, baselineP50, previousConfig);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const reason = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? `disk full (${e.code}): ${e.message}` : e.message;
+      return step('failed', { detail: null, reason });
+    } finally {
+      if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async resumeTrial(kind: BundleKind, p: UpdateProgress): Promise<UpdateProgress> {
+    let cur = p;
+    const step = (state: UpdateState, extra: Partial<UpdateProgress> = {}) => {
+      cur = { ...cur, state, ...extra };
+      return this.emit(cur);
+    };
+    // after a restart there is no previous model in memory to compare latency with
+    return this.healthWindowThenDecide(kind, cur, step, null, null);
+  }
+
+  private async healthWindowThenDecide(
+    kind: BundleKind,
+    p: UpdateProgress,
+    step: (s: UpdateState, extra?: Partial<UpdateProgress>) => UpdateProgress,
+    baselineP50: number | null,
+    previousConfig: Config | null,
+  ): Promise<UpdateProgress> {
+    const host = this.host!;
+    const h = this.opts.health;
+    step('testing', { detail: `health window: ${h.frames} frames within ${h.timeoutS} s` });
+    const failure = await this.healthWindow(kind, baselineP50);
+    if (this.stopping) return p; // undecided: recovery at the next start rolls the trial back
+    const store = this.stores[kind];
+    if (failure === null) {
+      await store.markGood();
+      if (kind === 'model') await host.commitModel();
+      return step('active', { detail: `passed its health window (${h.frames} frames)` });
+    }
+    const back = await store.rollback();
+    if (kind === 'model') {
+      await host.revertModel();
+    } else {
+      const prevManifest = await store.manifestOf(back);
+      const prev = previousConfig ?? (prevManifest ? (await selfTestConfig(store.slotDir(back!), prevManifest, this.baseConfig)).config : this.baseConfig);
+      await host.applyConfig(prev);
+    }
+    return step('rolled_back', { detail: null, reason: `health window: ${failure}` });
+  }
+
+  /** null when the window passed, else the reason. */
+  private healthWindow(kind: BundleKind, baselineP50: number | null): Promise<string | null> {
+    const host = this.host!;
+    const h = this.opts.health;
+    const errors0 = host.frameErrors();
+    const latencies: number[] = [];
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (reason: string | null) => {
+        if (done) return;
+        done = true;
+        this.abortWindow = null;
+        off();
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve(reason);
+      };
+      const judge = () => {
+        const errors = host.frameErrors() - errors0;
+        if (errors > 0) return finish(`${errors} frame error(s)`);
+        if (latencies.length < h.frames) return;
+        const p50 = median(latencies);
+        if (kind === 'model' && baselineP50 !== null && p50 > h.latencyFactor * baselineP50) {
+          return finish(`inference p50 ${p50.toFixed(1)} ms is over ${h.latencyFactor} x the previous model's ${baselineP50.toFixed(1)} ms`);
+        }
+        finish(null);
+      };
+      const off = host.onResult((r) => {
+        latencies.push(r.timingsMs.inference);
+        judge();
+      });
+      // a model that fails every frame produces no results: errors are polled too
+      const poll = setInterval(judge, 200);
+      this.abortWindow = () => finish('daemon stopping');
+      const timer = setTimeout(() => finish(`only ${latencies.length} of ${h.frames} frames in ${h.timeoutS} s`), h.timeoutS * 1000);
+    });
+  }
+
+  /** Waits for a running install or health window (tests). */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  /**
+   * Shutdown: an install stops at its next step (failed: daemon stopping); a health window ends
+   * undecided, and its trial is rolled back at the next start (it never proved itself).
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abortWindow?.();
+    await this.settled();
+  }
+}

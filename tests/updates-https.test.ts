@@ -1,0 +1,77 @@
+/**
+ * Bundles over real https (a node https server with a certificate from a throwaway CA), installed
+ * by the CLI the way a field engineer or the daemon would: a good bundle, and a connection cut
+ * in the middle of the model file.
+ */
+import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
+import { fixtureModel, makeModelBundle, phantomPngs } from './helpers/bundles.js';
+import { tempDir } from './helpers/fixtures.js';
+import { makePki } from './helpers/pki.js';
+
+const run = promisify(execFile);
+
+describe('bundles over https', () => {
+  let server: Server;
+  let port = 0;
+  let pki: string;
+  let key: KeyPair;
+  let bundle: string;
+  let cutModel = false;
+
+  beforeAll(async () => {
+    pki = await tempDir('te-https-pki-');
+    await makePki(pki);
+    key = generateKeyPair();
+    bundle = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.0.0', key, golden: await phantomPngs(1) });
+    server = createServer({ key: await readFile(join(pki, 'server.key')), cert: await readFile(join(pki, 'server.crt')) }, async (req, res) => {
+      const file = join(bundle, decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname).replace(/^\/b\//, ''));
+      try {
+        const size = (await stat(file)).size;
+        res.writeHead(200, { 'content-length': size });
+        if (cutModel && file.endsWith('model.onnx')) {
+          // half the bytes, then the connection drops
+          res.write((await readFile(file)).subarray(0, Math.floor(size / 2)), () => setTimeout(() => res.socket?.destroy(), 50));
+          return;
+        }
+        createReadStream(file).pipe(res);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterAll(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  async function install(): Promise<{ state: string; reason: string | null }[]> {
+    const state = await tempDir('te-https-state-');
+    const cfg = join(state, 'config.json');
+    await writeFile(cfg, JSON.stringify({ stateDir: state, updates: { trustedKeys: [key.publicKey] } }));
+    const out = await run('node', ['dist/src/cli.js', 'bundle', 'install', `https://127.0.0.1:${port}/b/manifest.json`, '-c', cfg], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(pki, 'ca.crt') }, // the CA a hospital would install
+    }).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
+    return out.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  }
+
+  it('downloads, verifies, self-tests and activates a bundle served over https', async () => {
+    cutModel = false;
+    const steps = await install();
+    expect(steps.map((s) => s.state)).toEqual(['downloading', 'verifying', 'testing', 'testing', 'testing']);
+    expect(steps.at(-1)!.reason).toBeNull();
+  });
+
+  it('a connection cut in the middle of the model fails the install with the reason', async () => {
+    cutModel = true;
+    const steps = await install();
+    expect(steps.at(-1)!.state).toBe('failed');
+    expect(steps.at(-1)!.reason).toMatch(/model\.onnx: download interrupted after \d+ bytes/);
+  });
+});
