@@ -134,6 +134,11 @@ export class Daemon {
     this.logger.warn({ model: old.location.modelPath, version: old.location.version }, 'model reverted');
   }
 
+  /** Cheap counters (no percentile sort): the watchdog reads them every tick. */
+  pipelineCounters(): { processed: number; errors: number } | null {
+    return this.pipeline ? { processed: this.pipeline.stats.processed, errors: this.pipeline.stats.errors } : null;
+  }
+
   frameErrors(): number {
     return this.pipeline?.stats.errors ?? 0;
   }
