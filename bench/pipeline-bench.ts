@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import os from 'node:os';
 import { createFileSource } from '../src/capture/file-source.js';
-import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
+import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
+import { phantomVideo } from './phantom-video.js';
 import { Pipeline } from '../src/daemon/pipeline.js';
 import { RollingSamples } from '../src/daemon/stats.js';
 import { FrameProcessor } from '../src/inference/frame-processor.js';
@@ -23,18 +24,6 @@ import { silentLogger } from '../src/util/logger.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const logger = silentLogger();
 
-async function phantomVideo(dir: string, frames = 90): Promise<string> {
-  const o = { ...DEFAULT_PHANTOM, nodules: 2, cycleFrames: 60 };
-  const g = new PhantomGenerator(o);
-  const path = join(dir, 'phantom.mp4');
-  const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${o.screenWidth}x${o.screenHeight}`, '-r', '30', '-i', 'pipe:0', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'veryfast', path], { stdio: ['pipe', 'ignore', 'inherit'] });
-  for (let i = 0; i < frames; i++) {
-    if (!ff.stdin.write(Buffer.from(g.render(i).screen))) await new Promise((r) => ff.stdin.once('drain', r));
-  }
-  ff.stdin.end();
-  await new Promise((r) => ff.once('close', r));
-  return path;
-}
 
 interface Variant {
   label: string;

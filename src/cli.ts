@@ -3,9 +3,9 @@
 import { Command, Option } from 'commander';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import sharp from 'sharp';
 import { findImagingArea } from './capture/calibrate.js';
 import { grabFullFrame } from './capture/grab.js';
+import { roiPng } from './capture/roi-png.js';
 import { ConfigError, loadConfig, modelCardPath } from './daemon/config/load.js';
 import { runDaemon } from './daemon/run.js';
 import { FrameProcessor } from './inference/frame-processor.js';
@@ -107,26 +107,11 @@ program
     const config = await loadConfig(o.config);
     const full = await grabFullFrame(config.capture);
     const roi = findImagingArea(full.data, full.width, full.height);
-    await writeRoiPng(full, roi, o.out);
+    await writeFile(o.out, await roiPng(full, [{ rect: roi, rgb: [255, 200, 0] }]));
     console.log(`# imaging area found on a ${full.width}x${full.height} frame; paste into the config:`);
     console.log(`capture:\n  roi: { x: ${roi.x}, y: ${roi.y}, width: ${roi.width}, height: ${roi.height} }`);
     console.error(`wrote ${o.out}`);
   });
-
-async function writeRoiPng(full: { width: number; height: number; data: Uint8Array }, roi: { x: number; y: number; width: number; height: number }, out: string): Promise<void> {
-  const rgb = Buffer.alloc(full.width * full.height * 3);
-  for (let i = 0; i < full.width * full.height; i++) rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = full.data[i] as number;
-  const paint = (x: number, y: number) => {
-    if (x < 0 || y < 0 || x >= full.width || y >= full.height) return;
-    const i = (y * full.width + x) * 3;
-    rgb[i] = 255; rgb[i + 1] = 200; rgb[i + 2] = 0;
-  };
-  for (let t = 0; t < 2; t++) {
-    for (let x = roi.x; x < roi.x + roi.width; x++) { paint(x, roi.y + t); paint(x, roi.y + roi.height - 1 - t); }
-    for (let y = roi.y; y < roi.y + roi.height; y++) { paint(roi.x + t, y); paint(roi.x + roi.width - 1 - t, y); }
-  }
-  await sharp(rgb, { raw: { width: full.width, height: full.height, channels: 3 } }).png().toFile(out);
-}
 
 program.addCommand(bundleCommand());
 

@@ -4,7 +4,8 @@
  */
 import type { Logger } from 'pino';
 import { createSource } from '../capture/create-source.js';
-import type { CaptureStatus } from '../capture/frame-source.js';
+import type { CaptureStatus, Rect } from '../capture/frame-source.js';
+import { grabFullFrame, type FullFrame } from '../capture/grab.js';
 import { FrameProcessor, type FrameResult } from '../inference/frame-processor.js';
 import { loadModelCard, sha256File, type ModelCard } from '../inference/model-card.js';
 import { Segmenter } from '../inference/segmenter.js';
@@ -43,6 +44,7 @@ export class Daemon {
   /** the model a swap replaced, kept until the new one passes its health window */
   private previous: LoadedModel | null = null;
   private lastNodule: number | null = null;
+  private lastRoi: Rect | null = null;
   private pipeline: Pipeline | null = null;
   private processor: FrameProcessor | null = null;
   private card: ModelCard | null = null;
@@ -139,6 +141,20 @@ export class Daemon {
     return this.pipeline ? { processed: this.pipeline.stats.processed, errors: this.pipeline.stats.errors } : null;
   }
 
+  /**
+   * One full, uncropped capture frame and the ROI in use, for the calibrate view. A V4L2 device
+   * opens only once, so its pipeline pauses for the grab (a second or so) and resumes.
+   */
+  async grabFullFrame(): Promise<{ frame: FullFrame; roi: Rect | null }> {
+    const exclusive = this.config.capture.source === 'v4l2' && this.pipeline !== null;
+    if (exclusive) await this.pipeline?.stop();
+    try {
+      return { frame: await grabFullFrame(this.config.capture), roi: this.lastRoi ?? this.config.capture.roi };
+    } finally {
+      if (exclusive) this.startPipeline();
+    }
+  }
+
   frameErrors(): number {
     return this.pipeline?.stats.errors ?? 0;
   }
@@ -162,6 +178,7 @@ export class Daemon {
     const p = new Pipeline(source, processor, this.logger);
     p.onResult((r) => {
       if (r.nodules.length) this.lastNodule = r.processedAt;
+      this.lastRoi = r.roi;
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
       }

@@ -1,8 +1,9 @@
 /**
  * Everything `thyroid-edge run` starts, in order, and stops in reverse: update recovery (which
- * model and config to run), the daemon, MQTT, the update schedule. Tests start the same thing.
+ * model and config to run), the daemon, MQTT, the live view, the update schedule. Tests start the same thing.
  */
 import type { Logger } from 'pino';
+import { LiveViewServer } from '../live/server.js';
 import { UpdateScheduler } from '../updates/scheduler.js';
 import { Updater, type UpdateHost } from '../updates/updater.js';
 import type { Config } from './config/schema.js';
@@ -13,6 +14,7 @@ export interface Services {
   daemon: Daemon;
   mqtt: MqttService;
   updater: Updater;
+  live: LiveViewServer | null;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,11 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   };
   mqtt = new MqttService(config, daemon, logger, updater);
   await mqtt.start();
+  const mq = mqtt;
+  const live = config.liveView.enabled
+    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => mq.onAlert(l), mqttConnected: () => mq.connected }, logger)
+    : null;
+  await live?.start();
   updater.attach(host, bundles);
   const scheduler = new UpdateScheduler(config.updates, updater, logger);
   scheduler.start();
@@ -45,8 +52,10 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
     daemon,
     mqtt,
     updater,
+    live,
     stop: async () => {
       scheduler.stop();
+      await live?.stop();
       await updater.stop();
       // pipeline first, so the last frame's alerts still reach the outbox; then MQTT
       await daemon.stop();

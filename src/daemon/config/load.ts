@@ -53,11 +53,15 @@ export function validateConfig(raw: unknown, where = 'config'): Config {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.has(host) || host.startsWith('127.');
+}
+
 /** Why a broker URL is refused (plain TCP/WebSocket to a non-loopback host), or null. */
 function insecureTransport(url: string, allowInsecure: boolean): string | null {
   const u = new URL(url);
   const plain = ['mqtt:', 'tcp:', 'ws:'].includes(u.protocol);
-  const loopback = LOOPBACK.has(u.hostname) || u.hostname.startsWith('127.');
+  const loopback = isLoopbackHost(u.hostname);
   if (!plain || loopback || allowInsecure) return null;
   return `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused (patient data would cross the network unencrypted); use mqtts:// or wss://, or set mqtt.allowInsecure: true`;
 }
@@ -95,6 +99,12 @@ function checkSemantics(c: Config, where: string): void {
   if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
     problems.push(`mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`);
   }
+  const lv = c.liveView;
+  if (lv.enabled && !isLoopbackHost(lv.host)) {
+    if (!lv.token) problems.push(`liveView.token: is required to serve on ${lv.host} (not loopback): the page shows patient images`);
+    if (!(lv.tlsCertFile && lv.tlsKeyFile) && !lv.allowInsecure) problems.push(`liveView.tlsCertFile: TLS (tlsCertFile + tlsKeyFile) is required on ${lv.host}, or set liveView.allowInsecure: true`);
+  }
+  if ((lv.tlsCertFile === null) !== (lv.tlsKeyFile === null)) problems.push('liveView.tlsKeyFile: tlsCertFile and tlsKeyFile go together');
   c.updates.trustedKeys.forEach((k, i) => {
     const bad = publicKeyProblem(k);
     if (bad) problems.push(`updates.trustedKeys.${i}: ${bad}`);

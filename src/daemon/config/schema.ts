@@ -165,6 +165,19 @@ export const ConfigSchema = Type.Object(
       },
       'Temporal alert state machine.',
     ),
+    liveView: Obj(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Serve the live view (a web page with the live image, mask overlay, nodules, alerts and health). Off in production configs; on in the `npm start` config.' }),
+        host: Type.String({ default: '127.0.0.1', description: 'Bind address. Anything but loopback requires `token` and TLS (or `allowInsecure`): the page shows patient images.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: '0 = any free port (logged).' }),
+        token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], { default: null, description: 'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". Prefer THYROID_EDGE__liveView__token in the environment.' }),
+        tlsCertFile: Type.Union([Type.String(), Type.Null()], { default: null, description: 'PEM certificate: serve https/wss.' }),
+        tlsKeyFile: Type.Union([Type.String(), Type.Null()], { default: null }),
+        allowInsecure: Type.Boolean({ default: false, description: 'Allow plain http on a non-loopback address (explicit opt-out of TLS; the token is still required).' }),
+        maxFps: Type.Number({ exclusiveMinimum: 0, maximum: 30, default: 10, description: 'Frames per second sent to each page at most; a page that falls behind gets fewer, never a backlog.' }),
+      },
+      'Bedside web page.',
+    ),
     updates: Obj(
       {
         trustedKeys: Type.Array(Type.String({ minLength: 40 }), {

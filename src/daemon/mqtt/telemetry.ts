@@ -33,3 +33,13 @@ export async function readSystem(stateDir: string): Promise<SystemFigures> {
     disk: disk ? { mount: disk.mount, usedBytes: disk.used, sizeBytes: disk.size } : null,
   };
 }
+
+/** Only CPU load and temperature: cheap enough for the live view's 1 s charts. */
+export async function readCpu(): Promise<{ loadPercent: number | null; temperatureC: number | null }> {
+  const [load, temp] = await Promise.all([safe(si.currentLoad()), safe(si.cpuTemperature())]);
+  const t = temp?.main;
+  return {
+    loadPercent: load ? Math.round(load.currentLoad * 10) / 10 : null,
+    temperatureC: typeof t === 'number' && Number.isFinite(t) ? t : null,
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * The live view: a small http(s) server with the page, the calibrate view, and a WebSocket that
+ * pushes frames (JPEG + RLE mask + nodules), status and alerts. Frames are rate-limited per page
+ * and skipped while a page's socket still holds the previous one: a slow browser sees fewer
+ * frames, never older ones. Loopback by default; elsewhere only with a token and TLS (config).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import sharp from 'sharp';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { findImagingArea } from '../capture/calibrate.js';
+import { roiPng } from '../capture/roi-png.js';
+import type { Config } from '../daemon/config/schema.js';
+import type { Daemon } from '../daemon/daemon.js';
+import type { AlertPayload } from '../daemon/mqtt/payloads.js';
+import { readCpu } from '../daemon/mqtt/telemetry.js';
+import type { FrameResult } from '../inference/frame-processor.js';
+import { encodeRle } from '../inference/mask-encoding.js';
+import { calibratePage, livePage } from './page.js';
+
+export interface LiveDeps {
+  daemon: Daemon;
+  onAlert(l: (a: AlertPayload) => void): () => void;
+  mqttConnected(): boolean;
+}
+
+export interface StatusSample {
+  t: number;
+  processedFps: number;
+  droppedFps: number;
+  stagesMs: Record<string, number | null>;
+  temperatureC: number | null;
+  loadPercent: number | null;
+}
+
+interface Client {
+  ws: WebSocket;
+  nextFrameAt: number;
+  sent: number;
+  skipped: number;
+}
+
+const HISTORY = 300; // 5 minutes of 1 s samples
+const MAX_BUFFERED = 256 * 1024;
+
+export class LiveViewServer {
+  private server: Server | null = null;
+  private wss: WebSocketServer | null = null;
+  private readonly clients = new Set<Client>();
+  private readonly history: StatusSample[] = [];
+  private readonly alerts: AlertPayload[] = [];
+  private offs: (() => void)[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private encoding = false;
+
+  constructor(
+    private readonly opts: Config['liveView'],
+    private readonly deps: LiveDeps,
+    private readonly logger: Logger,
+  ) {}
+
+  get url(): string {
+    const a = this.server?.address() as AddressInfo | null;
+    const scheme = this.opts.tlsCertFile ? 'https' : 'http';
+    return a ? `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '';
+  }
+
+  get stats(): { clients: number; sent: number; skipped: number } {
+    let sent = 0;
+    let skipped = 0;
+    for (const c of this.clients) {
+      sent += c.sent;
+      skipped += c.skipped;
+    }
+    return { clients: this.clients.size, sent, skipped };
+  }
+
+  async start(): Promise<void> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.server = this.opts.tlsCertFile && this.opts.tlsKeyFile
+      ? createHttps({ cert: readFileSync(this.opts.tlsCertFile), key: readFileSync(this.opts.tlsKeyFile) }, handler)
+      : createHttp(handler);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
+    this.server.on('upgrade', (req, socket, head) => {
+      if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws' || !this.authorized(req)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.wss!.handleUpgrade(req, socket, head, (ws) => this.addClient(ws));
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.offs.push(this.deps.daemon.onResult((r) => this.onResult(r)));
+    this.offs.push(this.deps.onAlert((a) => this.onAlertEvent(a)));
+    this.timer = setInterval(() => void this.tick(), 1000);
+    this.logger.info({ url: this.url }, 'live view serving');
+  }
+
+  /** Token from ?token= or "Authorization: Bearer"; no token configured = open (loopback only, config enforces). */
+  private authorized(req: IncomingMessage): boolean {
+    const want = this.opts.token;
+    if (!want) return true;
+    const q = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+    const h = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const got = Buffer.from(q ?? h ?? '');
+    const exp = Buffer.from(want);
+    return got.length === exp.length && timingSafeEqual(got, exp);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const send = (code: number, type: string, body: string | Buffer) => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+      res.end(body);
+    };
+    if (!this.authorized(req)) return send(401, 'text/plain', 'live view: token required (?token=...)\n');
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const title = `thyroid-edge ${this.deps.daemon.status().deviceId}`;
+    try {
+      if (path === '/') return send(200, 'text/html; charset=utf-8', livePage(title));
+      if (path === '/calibrate') return send(200, 'text/html; charset=utf-8', calibratePage(title));
+      if (path === '/api/status') return send(200, 'application/json', JSON.stringify(this.statusMessage(this.history.at(-1) ?? null)));
+      if (path === '/api/calibrate.json') {
+        const { frame, roi } = await this.deps.daemon.grabFullFrame();
+        const suggested = findImagingArea(frame.data, frame.width, frame.height);
+        const rects = [{ rect: suggested, rgb: [0, 200, 255] as [number, number, number] }];
+        if (roi) rects.push({ rect: roi, rgb: [255, 200, 0] });
+        const png = await roiPng(frame, rects);
+        return send(200, 'application/json', JSON.stringify({ width: frame.width, height: frame.height, configured: roi, suggested, png: png.toString('base64') }));
+      }
+      send(404, 'text/plain', 'not found\n');
+    } catch (err) {
+      this.logger.warn({ path, err: (err as Error).message }, 'live view request failed');
+      send(500, 'text/plain', `${(err as Error).message}\n`);
+    }
+  }
+
+  private addClient(ws: WebSocket): void {
+    const c: Client = { ws, nextFrameAt: 0, sent: 0, skipped: 0 };
+    this.clients.add(c);
+    ws.on('close', () => this.clients.delete(c));
+    ws.on('error', () => this.clients.delete(c));
+    ws.send(JSON.stringify({ type: 'hello', history: this.history, alerts: this.alerts, status: this.statusMessage(null).status }));
+  }
+
+  private onResult(r: FrameResult): void {
+    if (this.clients.size === 0 || this.encoding) return;
+    const now = Date.now();
+    const due = [...this.clients].filter((c) => {
+      if (now < c.nextFrameAt) return false;
+      if (c.ws.bufferedAmount > MAX_BUFFERED) {
+        c.skipped++; // the page has not taken the last frame yet: skip, do not queue
+        return false;
+      }
+      return true;
+    });
+    if (due.length === 0) return;
+    this.encoding = true; // one encode at a time; frames arriving meanwhile are skipped
+    void sharp(Buffer.from(r.image.data), { raw: { width: r.image.width, height: r.image.height, channels: 1 } })
+      .jpeg({ quality: 80 })
+      .toBuffer()
+      .then((jpeg) => {
+        const msg = JSON.stringify({
+          type: 'frame',
+          seq: r.seq,
+          width: r.width,
+          height: r.height,
+          latencyMs: r.processedAt - r.capturedAt,
+          nodules: r.nodules,
+          mask: encodeRle(r.mask, r.width, r.height),
+          jpeg: jpeg.toString('base64'),
+        });
+        for (const c of due) {
+          if (c.ws.readyState !== c.ws.OPEN) continue;
+          c.ws.send(msg);
+          c.sent++;
+          c.nextFrameAt = now + 1000 / this.opts.maxFps;
+        }
+      })
+      .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'live view frame encode failed'))
+      .finally(() => {
+        this.encoding = false;
+      });
+  }
+
+  private onAlertEvent(a: AlertPayload): void {
+    this.alerts.push(a);
+    if (this.alerts.length > 50) this.alerts.shift();
+    this.broadcast(JSON.stringify({ type: 'alert', alert: a }));
+  }
+
+  private statusMessage(sample: StatusSample | null) {
+    return { type: 'status', sample, status: { daemon: this.deps.daemon.status(), mqttConnected: this.deps.mqttConnected(), liveView: this.stats } };
+  }
+
+  private async tick(): Promise<void> {
+    const p = this.deps.daemon.pipelineStats();
+    const cpu = await readCpu();
+    const sample: StatusSample = {
+      t: Date.now(),
+      processedFps: p?.processedFps ?? 0,
+      droppedFps: p?.droppedFps ?? 0,
+      stagesMs: Object.fromEntries(Object.entries(p?.stagesMs ?? {}).map(([k, v]) => [k, v.p50])),
+      ...cpu,
+    };
+    this.history.push(sample);
+    if (this.history.length > HISTORY) this.history.shift();
+    this.broadcast(JSON.stringify(this.statusMessage(sample)));
+  }
+
+  private broadcast(msg: string): void {
+    for (const c of this.clients) if (c.ws.readyState === c.ws.OPEN) c.ws.send(msg);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const off of this.offs) off();
+    this.offs = [];
+    for (const c of this.clients) c.ws.terminate();
+    this.clients.clear();
+    this.wss?.close();
+    const s = this.server;
+    this.server = null;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+}
