@@ -41,10 +41,17 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   mqtt = new MqttService(config, daemon, logger, updater);
   await mqtt.start();
   const mq = mqtt;
-  const live = config.liveView.enabled
+  let live: LiveViewServer | null = config.liveView.enabled
     ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => mq.onAlert(l), mqttConnected: () => mq.connected }, logger)
     : null;
-  await live?.start();
+  try {
+    await live?.start();
+  } catch (err) {
+    // the page is a convenience: segmentation and MQTT keep running without it
+    logger.error({ err: (err as Error).message, host: config.liveView.host, port: config.liveView.port }, 'live view could not start; running without it');
+    await live?.stop().catch(() => undefined);
+    live = null;
+  }
   updater.attach(host, bundles);
   const scheduler = new UpdateScheduler(config.updates, updater, logger);
   scheduler.start();

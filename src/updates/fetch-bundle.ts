@@ -8,6 +8,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { writeSynced } from '../util/durable-fs.js';
 import { BundleError, parseManifest, parseSignature, type BundleManifest, type SignatureFile } from './manifest.js';
 
 export interface FetchOptions {
@@ -109,16 +110,7 @@ export async function fetchBundle(url: string, staging: string, o: FetchOptions)
     // one byte of slack past the declared size tells "too long" from "exact"
     received.set(f.path, await fetchToFile(new URL(f.path, base), join(staging, f.path), f.size + 1, o.timeoutMs));
   }
-  const writeSmall = async (name: string, bytes: Buffer) => {
-    const fh = await open(join(staging, name), 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  };
-  await writeSmall('manifest.json', manifestBytes);
-  await writeSmall('manifest.json.sig', Buffer.from(JSON.stringify(signature)));
+  await writeSynced(join(staging, 'manifest.json'), manifestBytes);
+  await writeSynced(join(staging, 'manifest.json.sig'), JSON.stringify(signature));
   return { manifest, manifestBytes, signature, received };
 }

@@ -11,8 +11,9 @@
  * any instant leaves exactly one complete active bundle: the old one or the new one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir, writeAtomic } from '../util/durable-fs.js';
 import { parseManifest, type BundleManifest } from './manifest.js';
 
 export type SlotName = 'slot-a' | 'slot-b';
@@ -38,27 +39,6 @@ export interface Recovery {
 }
 
 const SLOTS: readonly SlotName[] = ['slot-a', 'slot-b'];
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
 
 export class SlotStore {
   constructor(readonly root: string) {}

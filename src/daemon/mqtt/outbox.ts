@@ -7,8 +7,9 @@
  * Bounded by count and bytes. When full, the oldest command response is dropped first (a caller
  * can ask again), then the oldest update progress report, then the oldest alert; every drop is counted and logged.
  */
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir, writeAtomic } from '../../util/durable-fs.js';
 
 export type OutboxKind = 'alert' | 'response' | 'update';
 
@@ -100,17 +101,8 @@ export class Outbox {
       this.dropped++;
       droppedNow++;
     }
-    const final = this.file(msg);
-    const tmp = `${final}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, final);
-    await this.syncDir();
+    await writeAtomic(this.file(msg), text);
+    await syncDir(this.dir);
     this.entries.push({ seq: msg.seq, kind: msg.kind, bytes });
     this.bytes += bytes;
     for (const w of this.waiters) w();
@@ -159,16 +151,5 @@ export class Outbox {
     this.entries = this.entries.filter((x) => x !== e);
     this.bytes -= e.bytes;
     await unlink(this.file(e)).catch(() => undefined);
-  }
-
-  private async syncDir(): Promise<void> {
-    const d = await open(this.dir, 'r');
-    try {
-      await d.sync();
-    } catch {
-      /* some filesystems refuse fsync on directories */
-    } finally {
-      await d.close();
-    }
   }
 }
