@@ -120,9 +120,15 @@ async function main(): Promise<void> {
   console.log('');
   console.log('inference p50 relative to the shipped INT8 model at 2 threads (same run):');
   for (const r of rows) console.log(`  ${r.label}, ${r.threads} thr: x${(r.inferenceP50 / ref.inferenceP50).toFixed(2)}`);
-  const worstOutside = Math.max(...rows.map((r) => r.outsideP50));
+  // the target is about the product: the shipped model's real masks. Random weights make noisy
+  // masks with many components, which post-process and encode slower; those rows are shown apart.
+  const shipped = rows.filter((r) => r.label.startsWith('shipped'));
+  const worstShipped = Math.max(...shipped.map((r) => r.outsideP50));
+  const worstAll = Math.max(...rows.map((r) => r.outsideP50));
   const worstRss = Math.max(...rows.map((r) => r.rssMB));
-  console.log(`pipeline work outside inference, worst p50: ${worstOutside.toFixed(1)} ms (target <= 10 ms); peak RSS ${worstRss.toFixed(0)} MB (target <= 250 MB)`);
+  console.log(`pipeline work outside inference, shipped model, worst p50 over 1 and 2 threads: ${worstShipped.toFixed(1)} ms (target <= 10 ms)`);
+  console.log(`  (all rows, including random-weight models whose noisy masks slow post-processing: worst p50 ${worstAll.toFixed(1)} ms)`);
+  console.log(`peak RSS: ${worstRss.toFixed(0)} MB (target <= 250 MB)`);
 }
 
 main().catch((err: unknown) => {

@@ -61,7 +61,11 @@ describe('preprocessing', () => {
     expect(toInputTensorData(f, SMALL_SPEC, out)).toBe(out);
   });
 
-  it('training data is prepared by this very code (prepare-dataset == preprocessImage, byte for byte)', async () => {
+  it.each([
+    ['local', SMALL_SPEC],
+    ['tiles', { ...SMALL_SPEC, clahe: { ...SMALL_SPEC.clahe, method: 'tiles' as const } }],
+  ])('training data is prepared by this very code (prepare-dataset == preprocessImage, byte for byte; CLAHE %s)', async (_m, spec) => {
+    const SMALL_SPEC = spec;
     const dir = await tempDir();
     await mkdir(join(dir, 'images'));
     await mkdir(join(dir, 'masks'));

@@ -72,7 +72,9 @@ describe('MQTT security (real mosquitto)', () => {
     expect(fleet.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/') && !m.topic.includes('/request/'))).toEqual([]);
     expect(boxA.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/'))).toEqual([]);
 
-    // and the daemon itself works inside those ACLs
+    // and the daemon itself works inside those ACLs; it connects as client id box-a, so the test's
+    // box-a client leaves first (two clients with one id would take the connection from each other)
+    await boxA.client.endAsync(true);
     const d = await startDaemon(await testConfig(broker.url, { mqtt: { username: 'box-a', password: 'a-secret' } }));
     cleanup.push(() => d.stop());
     await until(() => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/status'), 20_000, 'daemon status under ACL');

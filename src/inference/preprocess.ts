@@ -6,6 +6,7 @@
  * pixels it will be served. Parameters come from the model card.
  */
 import sharp from 'sharp';
+import { gaussianBlur, tileClahe } from './enhance-fast.js';
 import type { Preprocessing } from './model-card.js';
 
 export interface GreyFrame {
@@ -35,10 +36,14 @@ export async function decodeToModelGrey(
   return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
 }
 
-/** Gaussian filter then CLAHE, on a grey frame already at the model size. Returns grey levels. */
+/** Gaussian filter then CLAHE (the card's method), on a grey frame already at the model size. Returns grey levels. */
 export async function enhance(frame: GreyFrame, spec: Preprocessing): Promise<GreyFrame> {
   if (frame.width !== spec.width || frame.height !== spec.height) {
     throw new Error(`enhance: frame is ${frame.width}x${frame.height}, model expects ${spec.width}x${spec.height}`);
+  }
+  if (spec.clahe.method === 'tiles') {
+    const blurred = gaussianBlur(frame.data, frame.width, frame.height, spec.gaussianSigma);
+    return { width: frame.width, height: frame.height, data: tileClahe(blurred, frame.width, frame.height, spec.clahe, blurred) };
   }
   // One libvips pipeline: sharp applies blur before CLAHE (checked by a test against two explicit
   // stages, byte for byte). .greyscale() keeps it 1-channel: libvips would otherwise return sRGB.
