@@ -2,7 +2,8 @@
 import type { Frame } from '../capture/frame-source.js';
 import type { Preprocessing } from './model-card.js';
 import { postprocess, type Nodule } from './postprocess.js';
-import { enhance, toInputTensorData, type GreyFrame } from './preprocess.js';
+import type { FastEnhancer } from './enhance-fast.js';
+import { enhance, fastEnhancerFor, toInputTensorData, type GreyFrame } from './preprocess.js';
 import type { Segmenter } from './segmenter.js';
 
 export interface FrameResult {
@@ -30,6 +31,8 @@ export interface ProcessorOptions {
 
 export class FrameProcessor {
   private input: Float32Array | undefined;
+  /** made once for the model's spec ("tiles" method): a frame then allocates only its output */
+  private fast: FastEnhancer | undefined;
 
   constructor(
     private segmenter: Segmenter,
@@ -57,7 +60,8 @@ export class FrameProcessor {
     const segmenter = this.segmenter; // one model per frame, even if a swap lands meanwhile
     const spec = segmenter.card.preprocessing;
     const t0 = performance.now();
-    const enhanced = await enhance({ width: frame.width, height: frame.height, data: frame.data }, spec);
+    if (spec.clahe.method === 'tiles' && !this.fast) this.fast = fastEnhancerFor(spec);
+    const enhanced = await enhance({ width: frame.width, height: frame.height, data: frame.data }, spec, this.fast);
     this.input = toInputTensorData(enhanced, spec, this.input);
     const t1 = performance.now();
     const seg = await segmenter.run(this.input);

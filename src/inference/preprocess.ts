@@ -6,7 +6,7 @@
  * pixels it will be served. Parameters come from the model card.
  */
 import sharp from 'sharp';
-import { gaussianBlur, tileClahe } from './enhance-fast.js';
+import { FastEnhancer } from './enhance-fast.js';
 import type { Preprocessing } from './model-card.js';
 
 export interface GreyFrame {
@@ -37,13 +37,14 @@ export async function decodeToModelGrey(
 }
 
 /** Gaussian filter then CLAHE (the card's method), on a grey frame already at the model size. Returns grey levels. */
-export async function enhance(frame: GreyFrame, spec: Preprocessing): Promise<GreyFrame> {
+export async function enhance(frame: GreyFrame, spec: Preprocessing, fast?: FastEnhancer): Promise<GreyFrame> {
   if (frame.width !== spec.width || frame.height !== spec.height) {
     throw new Error(`enhance: frame is ${frame.width}x${frame.height}, model expects ${spec.width}x${spec.height}`);
   }
   if (spec.clahe.method === 'tiles') {
-    const blurred = gaussianBlur(frame.data, frame.width, frame.height, spec.gaussianSigma);
-    return { width: frame.width, height: frame.height, data: tileClahe(blurred, frame.width, frame.height, spec.clahe, blurred) };
+    // `fast`: the caller's enhancer for this spec (tables made once); otherwise a one-off
+    const e = fast ?? fastEnhancerFor(spec);
+    return { width: frame.width, height: frame.height, data: e.run(frame.data) };
   }
   // One libvips pipeline: sharp applies blur before CLAHE (checked by a test against two explicit
   // stages, byte for byte). .greyscale() keeps it 1-channel: libvips would otherwise return sRGB.
@@ -54,6 +55,11 @@ export async function enhance(frame: GreyFrame, spec: Preprocessing): Promise<Gr
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/** The tables and buffers of the "tiles" enhancement for a spec (reuse it across frames). */
+export function fastEnhancerFor(spec: Preprocessing): FastEnhancer {
+  return new FastEnhancer(spec.width, spec.height, spec.gaussianSigma, spec.clahe);
 }
 
 /** Grey levels -> normalised float32 NCHW data (N=1). Reuses `out` when given (hot path). */
