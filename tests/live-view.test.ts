@@ -5,13 +5,17 @@
  * Off loopback the token is enforced (and the config refuses such a bind without one).
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../src/daemon/config/load.js';
 import { startDaemon, testConfig, until } from './helpers/daemon.js';
 import { freePort } from './helpers/mosquitto.js';
+import { tempDir } from './helpers/fixtures.js';
+import { makePki } from './helpers/pki.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts';
@@ -23,6 +27,33 @@ describe('live view: config rules', () => {
     expect(() => validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'short' } })).toThrow(ConfigError);
     expect(validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'x'.repeat(20), allowInsecure: true } }).liveView.port).toBe(8080);
     expect(validateConfig({}).liveView.enabled).toBe(false); // production default: off
+  });
+});
+
+describe('live view over TLS', () => {
+  it('serves https with the configured certificate when tlsCertFile/tlsKeyFile are set', async () => {
+    const pki = await tempDir('te-live-pki-');
+    await makePki(pki);
+    const token = 'tls-token-0123456789';
+    const d = await startDaemon(await testConfig(null, {
+      mqtt: { url: null, embeddedPort: await freePort() },
+      liveView: { enabled: true, host: '0.0.0.0', port: 0, token, tlsCertFile: join(pki, 'server.crt'), tlsKeyFile: join(pki, 'server.key') },
+    }));
+    try {
+      expect(d.live!.url).toMatch(/^https:/);
+      const port = new URL(d.live!.url).port;
+      const ca = await readFile(join(pki, 'ca.crt'));
+      const get = (path: string) => new Promise<number>((resolve, reject) => {
+        httpsGet({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      expect(await get('/')).toBe(401);
+      expect(await get(`/?token=${token}`)).toBe(200);
+    } finally {
+      await d.stop();
+    }
   });
 });
 
