@@ -139,9 +139,12 @@ image is marked good only when this daemon is healthy on it:
   processed, and it sends watchdog keep-alives only while frames progress (deploy/systemd).
 - A one-shot unit ordered \`After=thyroid-edge.service\` with \`Requires=thyroid-edge.service\` runs \`rauc status mark-good\`
   (or \`fw_setenv upgrade_available 0\` for SWUpdate). It runs only once the daemon is active, and therefore READY.
-- If the daemon never becomes READY, or the watchdog keeps restarting it until \`StartLimitBurst\` is hit, then
-  \`OnFailure=reboot.target\` reboots the box without marking it good. The boot counter then runs out and the
-  bootloader falls back to the previous image.
+- If the daemon crash-loops, or the watchdog keeps restarting it, until \`StartLimitBurst\` (10 starts in 10
+  minutes) is hit, then \`OnFailure=reboot.target\` reboots the box without marking it good. The boot counter
+  then runs out and the bootloader falls back to the previous image.
+- A box whose capture dongle delivers nothing is different. Each start times out after \`TimeoutStartSec\`
+  (2 minutes), so the start limit is never reached. The box keeps retrying and stays unmarked, without
+  rebooting, until the first frame arrives. It is then marked good.
 
 Models and settings stay in \`<stateDir>\` (the systemd \`StateDirectory\`, on the data partition), so an image
 rollback keeps them. A model bundle whose \`minDaemonVersion\` is newer than the daemon it finds is refused.
