@@ -9,7 +9,8 @@ import { sha256File } from '../src/inference/model-card.js';
 import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
 import { bundleUrl, fixtureModel, makeConfigBundle, makeModelBundle, phantomPngs } from './helpers/bundles.js';
 import { expectValid, startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
-import { MODEL, tempDir } from './helpers/fixtures.js';
+import { CARD, MODEL, tempDir } from './helpers/fixtures.js';
+import { readFile } from 'node:fs/promises';
 import { Mosquitto } from './helpers/mosquitto.js';
 
 describe('updates on a running daemon (real mosquitto)', () => {
@@ -187,6 +188,24 @@ describe('updates on a running daemon (real mosquitto)', () => {
       expect(await d.updater.checkScheduled()).toBeNull();
       expect(d.updater.busy).toBe(false);
       expect(d.daemon.status().model!.version).toBeNull();
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('a model with other preprocessing restarts the pipeline once, then passes its window', async () => {
+    const d = await startDaemon(await config());
+    try {
+      await d.daemon.nextResult(20_000);
+      const card = JSON.parse(await readFile(CARD, 'utf8')) as { preprocessing: { clahe: Record<string, unknown> } };
+      const other = { ...card.preprocessing, clahe: { ...card.preprocessing.clahe, method: card.preprocessing.clahe.method === 'tiles' ? 'local' : 'tiles' } };
+      const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '6.0.0', key, golden, preprocessing: other });
+      await ready();
+      await request('update', { url: bundleUrl(b), transaction: 'pre' });
+      expect((await finalFor('pre')).state).toBe('active');
+      expect(d.daemon.status().model!.version).toBe('6.0.0');
+      const r = await d.daemon.nextResult(10_000); // serving on the new pipeline
+      expect(r.width).toBe(256);
     } finally {
       await d.stop();
     }

@@ -37,14 +37,17 @@ export interface ModelBundleSpec {
   /** replace the model after the golden masks were made and before signing (wrong-input, load failures) */
   swapModelFor?: string | Buffer;
   minDaemonVersion?: string;
+  /** a card preprocessing other than the shipped model's (a switch then restarts the pipeline) */
+  preprocessing?: Record<string, unknown>;
 }
 
 export const bundleUrl = (dir: string) => pathToFileURL(join(dir, 'manifest.json')).href;
 
-export async function writeCardFor(modelFile: string, cardFile: string, name: string): Promise<void> {
+export async function writeCardFor(modelFile: string, cardFile: string, name: string, preprocessing?: Record<string, unknown>): Promise<void> {
   const card = JSON.parse(await readFile(CARD, 'utf8')) as Record<string, unknown>;
   const bytes = await readFile(modelFile);
   Object.assign(card, { name, file: 'model.onnx', sha256: await sha256File(modelFile), fileBytes: bytes.length });
+  if (preprocessing) card.preprocessing = preprocessing;
   await writeFile(cardFile, JSON.stringify(card, null, 1));
 }
 
@@ -52,12 +55,12 @@ export async function makeModelBundle(s: ModelBundleSpec): Promise<string> {
   const dir = await tempDir('te-bundle-');
   const model = join(dir, 'model.onnx');
   await copyFile(s.model, model);
-  await writeCardFor(model, join(dir, 'model.json'), `test-${s.version}`);
+  await writeCardFor(model, join(dir, 'model.json'), `test-${s.version}`, s.preprocessing);
   await writeGolden(dir, s.golden ?? (await phantomPngs(2)), logger);
   if (s.swapModelFor !== undefined) {
     if (typeof s.swapModelFor === 'string') await copyFile(s.swapModelFor, model);
     else await writeFile(model, s.swapModelFor);
-    await writeCardFor(model, join(dir, 'model.json'), `test-${s.version}`);
+    await writeCardFor(model, join(dir, 'model.json'), `test-${s.version}`, s.preprocessing);
   }
   await signBundle(dir, { kind: 'model', name: 'thyroid-nodule', version: s.version, minDaemonVersion: s.minDaemonVersion ?? '0.1.0', privateKeyPem: s.key.privateKeyPem });
   return dir;
