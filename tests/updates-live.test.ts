@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/daemon/config/schema.js';
 import { sha256File } from '../src/inference/model-card.js';
 import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
+import { Updater } from '../src/updates/updater.js';
+import { silentLogger } from '../src/util/logger.js';
 import { bundleUrl, fixtureModel, makeConfigBundle, makeModelBundle, phantomPngs } from './helpers/bundles.js';
 import { expectValid, startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
 import { CARD, MODEL, tempDir } from './helpers/fixtures.js';
@@ -206,6 +208,27 @@ describe('updates on a running daemon (real mosquitto)', () => {
       expect(d.daemon.status().model!.version).toBe('6.0.0');
       const r = await d.daemon.nextResult(10_000); // serving on the new pipeline
       expect(r.width).toBe(256);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('a trial resumed at start-up that fails its window goes back to the model before it', async () => {
+    const stateDir = await tempDir('te-state-resume-');
+    // installed offline (daemon stopped): its health window runs at the next start
+    const offline = new Updater(await config({}, stateDir), silentLogger());
+    await offline.recover();
+    const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '7.0.0', key, golden });
+    expect((await offline.install(bundleUrl(b))).detail).toMatch(/next daemon start/);
+    const d = await startDaemon(await config({ health: { frames: 100000, timeoutS: 2 } }, stateDir));
+    try {
+      expect(d.daemon.status().model!.version).toBe('7.0.0');
+      const rb = await until(() => of('update').find((u) => u.version === '7.0.0' && u.state === 'rolled_back'), 20_000, 'rollback of the resumed trial');
+      expect(rb.reason).toMatch(/only \d+ of 100000 frames in 2 s/);
+      // no old model was in memory after the restart: the factory model is loaded again and serves
+      expect(d.daemon.status().model).toMatchObject({ version: null, sha256: await sha256File(MODEL) });
+      await d.daemon.nextResult(10_000);
+      expect(await d.updater.stores.model.active()).toBeNull();
     } finally {
       await d.stop();
     }

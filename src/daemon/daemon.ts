@@ -121,19 +121,21 @@ export class Daemon {
     await old?.segmenter.release();
   }
 
-  /** Back to the model before the last swap. */
-  async revertModel(): Promise<void> {
-    const old = this.previous;
-    if (!old) return;
+  /**
+   * Back to the model before the last swap: the one still in memory, or, when the swap happened
+   * before a restart (a trial resumed at start-up), the one at `fallback`.
+   */
+  async revertModel(fallback: ModelLocation): Promise<void> {
     const failed = this.current();
+    const back = this.previous ?? (await this.loadModel(fallback));
     this.previous = null;
-    await this.install(old);
+    await this.install(back);
     // the failed model may still be finishing a frame: release it after the next result
     const off = this.onResult(() => {
       off();
       void failed.segmenter.release();
     });
-    this.logger.warn({ model: old.location.modelPath, version: old.location.version }, 'model reverted');
+    this.logger.warn({ model: back.location.modelPath, version: back.location.version }, 'model reverted');
   }
 
   /** Cheap counters (no percentile sort): the watchdog reads them every tick. */

@@ -24,25 +24,22 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   const config = bundles.config.config;
   const daemon = new Daemon(config, logger, bundles.model);
   await daemon.start();
-  let mqtt: MqttService | null = null;
+  const mqtt = new MqttService(config, daemon, logger, updater);
+  await mqtt.start();
   const host: UpdateHost = {
     config: () => daemon.currentConfig,
     swapModel: (loc, card) => daemon.swapModel(loc, card),
     commitModel: () => daemon.commitModel(),
-    revertModel: () => daemon.revertModel(),
-    applyConfig: async (c) => {
-      await (mqtt ? mqtt.applyConfig(c) : daemon.applyConfig(c));
-    },
+    revertModel: (fallback) => daemon.revertModel(fallback),
+    // through MQTT so the alert tracker and log level follow a config bundle too
+    applyConfig: (c) => mqtt.applyConfig(c),
     onResult: (l) => daemon.onResult(l),
     frameErrors: () => daemon.frameErrors(),
     inferenceP50: () => daemon.inferenceP50(),
     lastNoduleAt: () => daemon.lastNoduleAt(),
   };
-  mqtt = new MqttService(config, daemon, logger, updater);
-  await mqtt.start();
-  const mq = mqtt;
   let live: LiveViewServer | null = config.liveView.enabled
-    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => mq.onAlert(l), mqttConnected: () => mq.connected }, logger)
+    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => mqtt.onAlert(l), mqttConnected: () => mqtt.connected }, logger)
     : null;
   try {
     await live?.start();
@@ -66,7 +63,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
       await updater.stop();
       // pipeline first, so the last frame's alerts still reach the outbox; then MQTT
       await daemon.stop();
-      await mqtt?.stop();
+      await mqtt.stop();
     },
   };
 }

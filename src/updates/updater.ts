@@ -19,7 +19,7 @@ import semver from 'semver';
 import { fetchBundle, peekManifest } from './fetch-bundle.js';
 import { BundleError, type BundleManifest } from './manifest.js';
 import { modelFiles, selfTestConfig, selfTestModel } from './self-test.js';
-import { SlotStore, type Recovery } from './slots.js';
+import { SlotStore, type ActiveSlot, type Recovery } from './slots.js';
 import { verifyFiles, verifyHeader } from './verify-bundle.js';
 
 export type UpdateState = 'downloading' | 'verifying' | 'testing' | 'active' | 'rolled_back' | 'failed';
@@ -42,7 +42,8 @@ export interface UpdateHost {
   config(): Config;
   swapModel(location: ModelLocation, card: ModelCard): Promise<void>;
   commitModel(): Promise<void>;
-  revertModel(): Promise<void>;
+  /** back to the previous model; `fallback` locates it when it is no longer in memory */
+  revertModel(fallback: ModelLocation): Promise<void>;
   applyConfig(c: Config): Promise<void>;
   onResult(l: (r: FrameResult) => void): () => void;
   frameErrors(): number;
@@ -58,6 +59,7 @@ export interface ActiveBundles {
 }
 
 type UpdatesConfig = Config['updates'];
+type Step = (state: UpdateState, extra?: Partial<UpdateProgress>) => UpdateProgress;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,12 +85,12 @@ export class Updater {
   ) {
     this.baseConfig = config;
     this.root = join(config.stateDir, 'updates');
-    const root = this.root;
-    this.stores = { model: new SlotStore(join(root, 'model')), config: new SlotStore(join(root, 'config')) };
+    this.stores = { model: new SlotStore(join(this.root, 'model')), config: new SlotStore(join(this.root, 'config')) };
   }
 
+  /** updates.* and model.* are not runtime keys: the config file's values hold for the whole run */
   private get opts(): UpdatesConfig {
-    return (this.host?.config() ?? this.baseConfig).updates;
+    return this.baseConfig.updates;
   }
 
   onProgress(l: (p: UpdateProgress) => void): () => void {
@@ -134,9 +136,7 @@ export class Updater {
         this.emit({ ...this.blank(kind), state: 'rolled_back', version: r.rolledBack.version, reason: r.rolledBack.reason });
       }
     }
-    const model = m.manifest
-      ? { ...modelFiles(this.stores.model.slotDir(m.active!), m.manifest), version: m.manifest.version, recovery: m }
-      : { modelPath: this.baseConfig.model.path, cardPath: modelCardPath(this.baseConfig), version: null, recovery: m };
+    const model = { ...this.modelLocation(m.active, m.manifest), recovery: m };
     let config = this.baseConfig;
     if (c.manifest && c.active) {
       try {
@@ -160,6 +160,12 @@ export class Updater {
         this.running = null;
       });
     }
+  }
+
+  /** The model files of a slot, or the factory model of the config file (slot null). */
+  private modelLocation(slot: ActiveSlot, manifest: BundleManifest | null): ModelLocation {
+    if (slot && manifest) return { ...modelFiles(this.stores.model.slotDir(slot), manifest), version: manifest.version };
+    return { modelPath: this.baseConfig.model.path, cardPath: modelCardPath(this.baseConfig), version: null };
   }
 
   private blank(kind: BundleKind | null): UpdateProgress {
@@ -206,12 +212,7 @@ export class Updater {
   }
 
   private async doInstall(url: string, transaction: string | number | null): Promise<UpdateProgress> {
-    let p: UpdateProgress = { ...this.blank(null), url, transaction };
-    const step = (state: UpdateState, extra: Partial<UpdateProgress> = {}) => {
-      if (this.stopping && state !== 'failed') throw new BundleError('daemon stopping');
-      p = { ...p, state, ...extra };
-      return this.emit(p);
-    };
+    const { step, current, note } = this.stepper({ ...this.blank(null), url, transaction });
     let staging: string | null = null;
     let store: SlotStore | null = null;
     try {
@@ -220,7 +221,7 @@ export class Updater {
       staging = await this.newStaging();
       const fetched = await fetchBundle(url, staging, { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 });
       const m = fetched.manifest;
-      p = { ...p, kind: m.kind, name: m.name, version: m.version };
+      note({ kind: m.kind, name: m.name, version: m.version });
       store = this.stores[m.kind];
       step('verifying');
       verifyHeader(fetched.manifestBytes, fetched.signature, m, {
@@ -239,7 +240,7 @@ export class Updater {
       let card: ModelCard | null = null;
       let nextConfig: Config | null = null;
       if (m.kind === 'model') {
-        const t = await selfTestModel(dir, m, { goldenMinIou: o.goldenMinIou, threads: this.host?.config().model.threads ?? 1, logger: this.logger });
+        const t = await selfTestModel(dir, m, { goldenMinIou: o.goldenMinIou, threads: this.baseConfig.model.threads, logger: this.logger });
         card = t.card;
         step('testing', { detail: `self-test passed: golden IoU ${t.goldenIou.map((x) => x.toFixed(3)).join(', ')}` });
       } else {
@@ -259,7 +260,7 @@ export class Updater {
         await store.rollback();
         return step('rolled_back', { detail: null, reason: `switch failed: ${(err as Error).message}` });
       }
-      return await this.healthWindowThenDecide(m.kind, p, step, baselineP50, previousConfig);
+      return await this.healthWindowThenDecide(m.kind, current, step, baselineP50, previousConfig);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const reason = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? `disk full (${e.code}): ${e.message}` : e.message;
@@ -269,20 +270,34 @@ export class Updater {
     }
   }
 
-  private async resumeTrial(kind: BundleKind, p: UpdateProgress): Promise<UpdateProgress> {
-    let cur = p;
-    const step = (state: UpdateState, extra: Partial<UpdateProgress> = {}) => {
-      cur = { ...cur, state, ...extra };
-      return this.emit(cur);
+  /**
+   * Progress reporting for one update: each step merges into the report and emits it. Once the
+   * daemon is stopping, any step but `failed` ends the install instead.
+   */
+  private stepper(initial: UpdateProgress): { step: Step; current: () => UpdateProgress; note: (extra: Partial<UpdateProgress>) => void } {
+    let p = initial;
+    // what the next report will carry, without emitting one (reports already sent stay as they were)
+    const note = (extra: Partial<UpdateProgress>) => {
+      p = { ...p, ...extra };
     };
+    const step: Step = (state, extra = {}) => {
+      if (this.stopping && state !== 'failed') throw new BundleError('daemon stopping');
+      p = { ...p, state, ...extra };
+      return this.emit(p);
+    };
+    return { step, current: () => p, note };
+  }
+
+  private async resumeTrial(kind: BundleKind, p: UpdateProgress): Promise<UpdateProgress> {
+    const { step, current } = this.stepper(p);
     // after a restart there is no previous model in memory to compare latency with
-    return this.healthWindowThenDecide(kind, cur, step, null, null);
+    return this.healthWindowThenDecide(kind, current, step, null, null);
   }
 
   private async healthWindowThenDecide(
     kind: BundleKind,
-    p: UpdateProgress,
-    step: (s: UpdateState, extra?: Partial<UpdateProgress>) => UpdateProgress,
+    current: () => UpdateProgress,
+    step: Step,
     baselineP50: number | null,
     previousConfig: Config | null,
   ): Promise<UpdateProgress> {
@@ -290,7 +305,7 @@ export class Updater {
     const h = this.opts.health;
     step('testing', { detail: `health window: ${h.frames} frames within ${h.timeoutS} s` });
     const failure = await this.healthWindow(kind, baselineP50);
-    if (this.stopping) return p; // undecided: recovery at the next start rolls the trial back
+    if (this.stopping) return current(); // undecided: recovery at the next start rolls the trial back
     const store = this.stores[kind];
     if (failure === null) {
       await store.markGood();
@@ -298,11 +313,11 @@ export class Updater {
       return step('active', { detail: `passed its health window (${h.frames} frames)` });
     }
     const back = await store.rollback();
+    const backManifest = await store.manifestOf(back);
     if (kind === 'model') {
-      await host.revertModel();
+      await host.revertModel(this.modelLocation(back, backManifest));
     } else {
-      const prevManifest = await store.manifestOf(back);
-      const prev = previousConfig ?? (prevManifest ? (await selfTestConfig(store.slotDir(back!), prevManifest, this.baseConfig)).config : this.baseConfig);
+      const prev = previousConfig ?? (back && backManifest ? (await selfTestConfig(store.slotDir(back), backManifest, this.baseConfig)).config : this.baseConfig);
       await host.applyConfig(prev);
     }
     return step('rolled_back', { detail: null, reason: `health window: ${failure}` });
