@@ -24,8 +24,12 @@ export interface FrameResult {
   truth?: Uint8Array;
 }
 
+/** The card's frame rule, for cards written before it existed (the daemon's old default). */
+export const LEGACY_MIN_AREA_PX = 40;
+
 export interface ProcessorOptions {
-  minAreaPx: number;
+  /** null: the model card's decision rule (its minAreaPx, chosen on val with the model) */
+  minAreaPx: number | null;
   pixelSpacingMm: { x: number; y: number } | null;
 }
 
@@ -68,7 +72,7 @@ export class FrameProcessor {
     const t2 = performance.now();
     const pp = postprocess(seg.logits, { width: seg.width, height: seg.height, roi: frame.roi }, {
       threshold: segmenter.card.threshold,
-      minAreaPx: this.opts.minAreaPx,
+      minAreaPx: this.opts.minAreaPx ?? segmenter.card.decision?.minAreaPx ?? LEGACY_MIN_AREA_PX,
       pixelSpacingMm: this.opts.pixelSpacingMm,
     });
     const t3 = performance.now();

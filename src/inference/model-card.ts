@@ -52,6 +52,18 @@ export const ModelCardSchema = Type.Object(
     output: TensorSpec,
     preprocessing: PreprocessingSchema,
     threshold: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 }),
+    decision: Type.Optional(
+      Type.Object(
+        {
+          threshold: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 }),
+          minAreaPx: Type.Integer({
+            minimum: 0,
+            description: 'a frame shows a nodule when a component has at least this many model pixels (chosen on val)',
+          }),
+        },
+        { additionalProperties: true },
+      ),
+    ),
     metrics: Type.Record(Type.String(), Type.Unknown()),
     dataset: Type.Record(Type.String(), Type.Unknown()),
     training: Type.Record(Type.String(), Type.Unknown()),

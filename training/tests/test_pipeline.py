@@ -42,3 +42,38 @@ def test_export_quantize_and_card_end_to_end(prepared, tmp_path):
     assert on_disk["preprocessing"]["width"] == 128
     assert 0 < on_disk["threshold"] < 1
     assert np.isfinite(on_disk["metrics"]["test"]["onnx_int8"]["meanIoU"])
+
+
+def test_negatives_train_and_card_frame_level_figures(tmp_path):
+    """Frames without a nodule: drawn in training, scored on val for the checkpoint, frame-level figures in the card."""
+    from conftest import write_prepared
+
+    data = write_prepared(tmp_path / "data", negatives=3)
+    run = tmp_path / "run"
+    s = train.train(train.parse_args(["--data", str(data), "--out", str(run), "--epochs", "2", "--seed", "0",
+                                      "--width", "0.35", "--negatives", "--epoch-size", "8", "--loss", "tversky+bce",
+                                      "--gain", "0.2", "--bf16", "--threads", "1", "--quiet"]))
+    assert s["negatives"] is True
+    assert all("valSpecificity" in h for h in s["history"])
+    models = tmp_path / "models"
+    card = ship.ship(ship.parse_args(["--ckpt", str(run / "best.pt"), "--data", str(data), "--out-dir", str(models),
+                                      "--name", "tiny", "--work", str(tmp_path / "w"), "--calib-frames", "4"]))
+    d = card["decision"]
+    assert d["chosenOn"] == "val" and d["minAreaPx"] in ship.MIN_AREA_GRID and d["threshold"] == card["threshold"]
+    for split in ("val", "test"):
+        fl = card["metrics"]["frameLevel"][split]
+        assert fl["noduleFrames"] == 2 and fl["tissueFrames"] == 3 and fl["notissueFrames"] == 3
+        for k in ("sensitivity", "specificity_tissue", "specificity_notissue"):
+            assert 0.0 <= fl[k] <= 1.0
+    # the chosen rule keeps the asked sensitivity on val (or is the smallest area when none does)
+    assert card["metrics"]["frameLevel"]["val"]["sensitivity"] >= 0.95 or d["minAreaPx"] == ship.MIN_AREA_GRID[0]
+    assert 0 <= card["metrics"]["served"]["test"]["meanIoU"] <= 1
+
+
+def test_frame_rule_choice_is_the_most_specific_that_keeps_sensitivity():
+    pos = np.array([500, 300, 90, 45])     # largest component per nodule frame
+    neg = np.array([0, 30, 70, 0, 10])     # per frame without a nodule
+    assert ship.choose_min_area(pos, neg, 1.0) == 40      # all 4 positives kept; 70 still passes
+    assert ship.choose_min_area(pos, neg, 0.75) == 80     # one positive may go: 70 is dropped
+    fl = ship.frame_figures({"nodule": pos, "tissue": neg}, 80)
+    assert fl["sensitivity"] == 0.75 and fl["specificity_tissue"] == 1.0

@@ -18,12 +18,23 @@ class Prepared:
     ids: list[str]
     splits: list[str]
     meta: dict
+    kinds: list[str] = None  # 'nodule' (the dataset's frames), 'roi' (cropped to the imaging area), 'nodulecrop', 'tissue', 'notissue'
 
-    def subset(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        idx = [i for i, s in enumerate(self.splits) if s == split]
+    def __post_init__(self) -> None:
+        if self.kinds is None:
+            self.kinds = ["nodule"] * len(self.ids)
+
+    def subset(self, split: str, limit: int | None = None,
+               kinds: tuple[str, ...] = ("nodule",)) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Rows of one split and kinds (by default the dataset's own frames, as before negatives existed)."""
+        idx = [i for i, s in enumerate(self.splits) if s == split and self.kinds[i] in kinds]
         if limit:
             idx = idx[:limit]
         return self.images[idx], self.masks[idx], [self.ids[i] for i in idx]
+
+    def kinds_of(self, ids: list[str]) -> list[str]:
+        k = dict(zip(self.ids, self.kinds))
+        return [k[i] for i in ids]
 
 
 def load_prepared(folder: str | Path) -> Prepared:
@@ -33,7 +44,12 @@ def load_prepared(folder: str | Path) -> Prepared:
     n = len(meta["rows"])
     images = np.fromfile(folder / "images.u8", dtype=np.uint8).reshape(n, h, w)
     masks = np.fromfile(folder / "masks.u8", dtype=np.uint8).reshape(n, h, w)
-    return Prepared(images, masks, [r["id"] for r in meta["rows"]], [r["split"] for r in meta["rows"]], meta)
+    return Prepared(images, masks, [r["id"] for r in meta["rows"]], [r["split"] for r in meta["rows"]], meta,
+                    [r.get("kind", "nodule") for r in meta["rows"]])
+
+
+NEGATIVE_KINDS = ("tissue", "notissue")
+ALL_KINDS = ("nodule", "roi", "nodulecrop") + NEGATIVE_KINDS
 
 
 def normalize(images_u8: np.ndarray | torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -64,3 +80,14 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, max_rot_deg:
         x = F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
         y = F.grid_sample(y, grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return x, y
+
+
+def gain_gamma(x: torch.Tensor, gen: torch.Generator, mean: float, std: float, strength: float = 0.2) -> torch.Tensor:
+    """Random gain and gamma on the grey levels (the sonographer's gain knob), then normalised again."""
+    if strength <= 0:
+        return x
+    n = x.shape[0]
+    g = (x * std + mean).clamp(0, 1)
+    gamma = torch.exp((torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength)
+    gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength
+    return ((g.pow(gamma) * gain).clamp(0, 1) - mean) / std

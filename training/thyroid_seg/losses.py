@@ -24,9 +24,17 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target.float())
 
 
+def tversky_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Tversky (overlap, nodule-size independent) + BCE (per pixel): well defined on frames without a
+    nodule, where Tversky alone only sees the batch's other frames."""
+    return tversky_loss(logits, target) + bce_loss(logits, target)
+
+
 def make_loss(name: str):
     if name == "tversky":
         return tversky_loss
     if name == "bce":
         return bce_loss
-    raise ValueError(f"unknown loss {name!r} (tversky|bce)")
+    if name == "tversky+bce":
+        return tversky_bce_loss
+    raise ValueError(f"unknown loss {name!r} (tversky|bce|tversky+bce)")

@@ -44,3 +44,38 @@ def summarize(preds: list[np.ndarray] | np.ndarray, gts: list[np.ndarray] | np.n
         "specificity": TN / (TN + FP) if TN + FP else 1.0,
         "pixelAccuracy": (TP + TN) / max(TP + TN + FP + FN, 1),
     }
+
+
+def largest_component(pred: np.ndarray) -> int:
+    """Pixels of the largest 8-connected component of a binary mask (the daemon's components)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(pred, structure=np.ones((3, 3), bool))
+    return int(np.bincount(labels.ravel())[1:].max()) if n else 0
+
+
+def keep_components(pred: np.ndarray, min_area: int) -> np.ndarray:
+    """The mask with components smaller than min_area removed, as src/inference/postprocess.ts does."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(pred, structure=np.ones((3, 3), bool))
+    if not n:
+        return pred.astype(bool)
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_area
+    keep[0] = False
+    return keep[labels]
+
+
+def frame_level(largest: np.ndarray, has_nodule: np.ndarray, min_area: int) -> dict[str, float]:
+    """Frame decision "a nodule is shown" = a component of at least min_area pixels.
+
+    `largest`: the largest component per frame (pixels); `has_nodule`: the truth per frame.
+    """
+    says = largest >= min_area
+    pos, neg = has_nodule.astype(bool), ~has_nodule.astype(bool)
+    return {
+        "frames": int(len(says)),
+        "sensitivity": float(says[pos].mean()) if pos.any() else float("nan"),
+        "specificity": float((~says[neg]).mean()) if neg.any() else float("nan"),
+    }

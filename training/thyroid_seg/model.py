@@ -57,7 +57,7 @@ class MobileNetV2Encoder(nn.Module):
     # t (expansion), c (channels), n (repeats), s (stride)
     CFG = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
-    def __init__(self, in_ch: int = 1, width: float = 1.0):
+    def __init__(self, in_ch: int = 1, width: float = 1.0, output_stride: int = 16):
         super().__init__()
         c0 = _make_divisible(32 * width)
         self.stem = ConvBNReLU6(in_ch, c0, 3, 2)
@@ -69,8 +69,8 @@ class MobileNetV2Encoder(nn.Module):
             cout = _make_divisible(c * width)
             for i in range(n):
                 stride = s if i == 0 else 1
-                if stride == 2 and current_stride >= 16:
-                    # output stride 16: trade the stride for dilation
+                if stride == 2 and current_stride >= output_stride:
+                    # output stride 16 for segmentation: trade the stride for dilation (32 = ImageNet layout)
                     dilation *= 2
                     stride = 1
                 block_dilation = dilation

@@ -22,9 +22,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from .data import load_prepared, normalize
+from .data import NEGATIVE_KINDS, load_prepared, normalize
 from .export import export_onnx, load_checkpoint, onnx_logits, onnx_session, parity
-from .metrics import summarize
+from .metrics import frame_level, keep_components, largest_component, summarize
 from .model import count_macs, count_params
 from .quantize import quantize_int8
 
@@ -52,6 +52,36 @@ def choose_threshold(probs: np.ndarray, gts: np.ndarray) -> float:
     return float(grid[int(np.argmax(scores))])
 
 
+MIN_AREA_GRID = (0, 10, 20, 40, 60, 80, 100, 120, 160, 200, 240, 320, 400, 500)
+
+
+def choose_min_area(largest_pos: np.ndarray, largest_neg: np.ndarray, min_sensitivity: float) -> int:
+    """The frame rule's minimum component area (model px): the most specific one on val whose frame-level
+    sensitivity stays >= min_sensitivity (the smallest area if none does)."""
+    best = MIN_AREA_GRID[0]
+    truth = np.r_[np.ones(len(largest_pos)), np.zeros(len(largest_neg))]
+    best_spec = -1.0
+    for area in MIN_AREA_GRID:
+        fl = frame_level(np.r_[largest_pos, largest_neg], truth, area)
+        if fl["sensitivity"] >= min_sensitivity and fl["specificity"] > best_spec:
+            best, best_spec = area, fl["specificity"]
+    return best
+
+
+def frame_figures(largest_by_kind: dict[str, np.ndarray], min_area: int) -> dict:
+    """Sensitivity on nodule frames and specificity on each kind of frame without a nodule."""
+    out: dict = {}
+    for kind, lg in largest_by_kind.items():
+        says = lg >= min_area
+        if kind == "nodule":
+            out["sensitivity"] = float(says.mean()) if len(lg) else None
+            out["noduleFrames"] = int(len(lg))
+        else:
+            out[f"specificity_{kind}"] = float((~says).mean()) if len(lg) else None
+            out[f"{kind}Frames"] = int(len(lg))
+    return out
+
+
 def ms_per_frame(sess: ort.InferenceSession, x: np.ndarray, reps: int = 10) -> float:
     one = x[:1].astype(np.float32)
     sess.run(["logits"], {"image": one})
@@ -74,7 +104,12 @@ def ship(a: argparse.Namespace) -> dict:
     Path(a.work).mkdir(parents=True, exist_ok=True)
 
     export_onnx(model, fp32_path, h, w)
+    # calibration sees frames without a nodule too (dark probe-lifted frames have their own ranges)
     xtr, _, _ = ds.subset("train", a.calib_frames)
+    xneg, _, _ = ds.subset("train", None, NEGATIVE_KINDS)
+    if len(xneg):
+        pick = np.random.default_rng(0).choice(len(xneg), min(len(xneg), a.calib_frames // 4), replace=False)
+        xtr = np.concatenate([xtr, xneg[np.sort(pick)]])
     xcal = normalize(xtr, pp["mean"], pp["std"]).numpy()
     quant = quantize_int8(fp32_path, int8_path, xcal, reduce_range=a.reduce_range, method=a.calib_method,
                           keep_float=a.keep_float)
@@ -82,7 +117,7 @@ def ship(a: argparse.Namespace) -> dict:
 
     splits = {}
     for split in ("val", "test"):
-        xu8, y, ids = ds.subset(split, a.limit)
+        xu8, y, ids = ds.subset(split, a.limit, (a.view,))
         if len(ids) == 0:
             raise SystemExit(f"{a.data}: split '{split}' is empty; ship needs val and test frames")
         x = normalize(xu8, pp["mean"], pp["std"])
@@ -91,13 +126,46 @@ def ship(a: argparse.Namespace) -> dict:
         o32 = onnx_logits(s32, x.numpy())[:, 0]
         o8 = onnx_logits(s8, x.numpy())[:, 0]
         splits[split] = {"y": y, "probs": {"pytorch_fp32": sigmoid(pt), "onnx_fp32": sigmoid(o32), "onnx_int8": sigmoid(o8)},
-                         "n": len(ids)}
+                         "n": len(ids), "neg": {}}
+        for kind in NEGATIVE_KINDS:  # frames without a nodule, scored with the shipped INT8 file only
+            xn_u8, _, nids = ds.subset(split, a.limit, (kind,))
+            if len(nids):
+                splits[split]["neg"][kind] = sigmoid(onnx_logits(s8, normalize(xn_u8, pp["mean"], pp["std"]).numpy())[:, 0])
 
     threshold = a.threshold if a.threshold is not None else choose_threshold(
         splits["val"]["probs"]["onnx_int8"], splits["val"]["y"])
     metrics: dict = {"threshold": threshold, "thresholdChosenOn": "val" if a.threshold is None else "fixed"}
     for split, d in splits.items():
         metrics[split] = {k: summarize(p > threshold, d["y"]) for k, p in d["probs"].items()}
+    # The frame rule the daemon applies: "a nodule is shown" = a component of >= minAreaPx at the threshold.
+    largest = {split: {"nodule": np.array([largest_component(p > threshold) for p in d["probs"]["onnx_int8"]]),
+                       **{k: np.array([largest_component(p > threshold) for p in pn]) for k, pn in d["neg"].items()}}
+               for split, d in splits.items()}
+    has_negatives = any(len(v) for k, v in largest["val"].items() if k != "nodule")
+    min_area = a.min_area if a.min_area is not None else (choose_min_area(
+        largest["val"]["nodule"], np.concatenate([v for k, v in largest["val"].items() if k != "nodule"]),
+        a.min_sensitivity) if has_negatives else 40)
+    decision = {"threshold": threshold, "minAreaPx": int(min_area),
+                "rule": "a frame shows a nodule when a component of the mask (probability > threshold, "
+                        "8-connected, model pixels) has at least minAreaPx pixels; smaller ones are dropped",
+                "chosenOn": "val" if a.min_area is None and has_negatives else "fixed",
+                "minSensitivityOnVal": a.min_sensitivity}
+    metrics["frameLevel"] = {split: frame_figures(lg, min_area) for split, lg in largest.items()}
+    # the masks as the daemon publishes them (specks below minAreaPx removed), nodule frames
+    metrics["served"] = {split: summarize([keep_components(p > threshold, min_area) for p in d["probs"]["onnx_int8"]],
+                                          d["y"]) for split, d in splits.items()}
+    # both views of the nodule frames with the shipped INT8 file: the whole screen (as DDTI stores it) and
+    # the imaging area alone (as a calibrated box feeds the model)
+    metrics["view"] = a.view
+    metrics["views"] = {}
+    for view in ("nodule", "roi"):
+        for split in ("val", "test"):
+            xu8, y, ids = ds.subset(split, a.limit, (view,))
+            if len(ids):
+                p8 = sigmoid(onnx_logits(s8, normalize(xu8, pp["mean"], pp["std"]).numpy())[:, 0])
+                metrics["views"].setdefault({"nodule": "wholeScreen", "roi": "imagingArea"}[view], {})[split] = {
+                    **summarize(p8 > threshold, y),
+                    "frameSensitivity": float(np.mean([largest_component(p > threshold) >= min_area for p in p8]))}
     xpar = normalize(ds.subset("val", 4)[0], pp["mean"], pp["std"]).numpy()
     metrics["parity"] = {"maxAbsLogitDiffPytorchVsOnnxFp32": parity(model, s32, xpar)}
     metrics["int8MinusFp32TestMeanIoU"] = (metrics["test"]["onnx_int8"]["meanIoU"]
@@ -125,6 +193,7 @@ def ship(a: argparse.Namespace) -> dict:
         "output": {"name": "logits", "dtype": "float32", "shape": [None, 1, h, w]},
         "preprocessing": pp,
         "threshold": threshold,
+        "decision": decision,
         "quantization": quant,
         "metrics": metrics,
         "dataset": {**{k: ds.meta[k] for k in ("source", "sourceSha256", "splitSha256", "width", "height")},
@@ -143,6 +212,8 @@ def ship(a: argparse.Namespace) -> dict:
             "stoppedByTimeBudgetAfterEpoch": train_info.get("stoppedByTimeBudgetAfterEpoch"),
             "seconds": train_info.get("seconds"),
             "seed": train_info.get("args", {}).get("seed"),
+            "pretrained": train_info.get("pretrained"),
+            "negatives": train_info.get("negatives"),
             "hardware": a.hardware,
         },
         "shipCommand": "python -m thyroid_seg.ship " + " ".join(shlex.quote(x) for x in a.argv),
@@ -169,6 +240,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keep-float", nargs="*", default=[], help="node names to leave in float (justify in README)")
     p.add_argument("--threshold", type=float, default=None, help="fixed threshold; default: best on val")
     p.add_argument("--limit", type=int, default=None, help="at most n frames per split (tests)")
+    p.add_argument("--view", choices=["nodule", "roi"], default="nodule",
+                   help="nodule frames as the whole screen (nodule) or cropped to the imaging area (roi) for the headline figures, threshold and rule")
+    p.add_argument("--min-area", type=int, default=None, help="fixed frame-rule min area; default: chosen on val")
+    p.add_argument("--min-sensitivity", type=float, default=0.95,
+                   help="the min area is the most specific one on val that keeps this frame-level sensitivity")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--hardware", default="cpu (2 cores)")
     a = p.parse_args(argv)
@@ -180,5 +256,6 @@ if __name__ == "__main__":
     c = ship(parse_args(sys.argv[1:]))
     m = c["metrics"]
     print(json.dumps({"file": c["file"], "bytes": c["fileBytes"], "threshold": c["threshold"],
+                      "decision": c["decision"], "frameLevel": m["frameLevel"],
                       "test": {k: round(v["meanIoU"], 4) for k, v in m["test"].items()},
                       "val": {k: round(v["meanIoU"], 4) for k, v in m["val"].items()}}, indent=1))

@@ -103,7 +103,11 @@ export const ConfigSchema = Type.Object(
     ),
     postprocess: Obj(
       {
-        minAreaPx: Type.Integer({ minimum: 0, default: 40, description: 'Components smaller than this (model pixels) are dropped as specks.' }),
+        minAreaPx: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+          default: null,
+          description:
+            "Components smaller than this (model pixels) are dropped as specks. null: the model card's decision rule (decision.minAreaPx, chosen on val with the model; 40 for older cards).",
+        }),
         pixelSpacingMm: Type.Union(
           [Type.Object({ x: Type.Number({ exclusiveMinimum: 0 }), y: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false }), Type.Null()],
           { default: null, description: 'mm per capture pixel, to report nodule areas in mm^2.' },
