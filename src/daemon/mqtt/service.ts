@@ -15,10 +15,14 @@ import type { Config } from '../config/schema.js';
 import type { Daemon } from '../daemon.js';
 import { CommandRouter, type CommandTarget } from './commands.js';
 import { EmbeddedBroker } from './embedded-broker.js';
-import { Outbox } from './outbox.js';
+import { checkClientIdentity } from './identity.js';
+import { Outbox, type OutboxMessage } from './outbox.js';
 import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
 import { readSystem } from './telemetry.js';
-import { Topics } from './topics.js';
+import { MAX_CORRELATION_BYTES, Topics, publishTopicProblem } from './topics.js';
+import { isIPv6 } from 'node:net';
+import { ConfigError } from '../config/load.js';
+import { loopbackAddressOf } from '../../util/loopback.js';
 import { checkUrl } from '../../updates/fetch-bundle.js';
 import type { Updater, UpdateProgress } from '../../updates/updater.js';
 
@@ -40,10 +44,26 @@ export function clientOptions(c: Config, topics: Topics, since: string): IClient
   if (m.username) o.username = m.username;
   if (m.password) o.password = m.password;
   if (m.caFile) o.ca = readFileSync(m.caFile);
-  if (m.certFile) o.cert = readFileSync(m.certFile);
+  if (m.certFile) {
+    o.cert = readFileSync(m.certFile);
+    checkClientIdentity(o.clientId as string, o.cert);
+  }
   if (m.keyFile) o.key = readFileSync(m.keyFile);
   if (m.caFile || m.certFile) o.rejectUnauthorized = true;
   return o;
+}
+
+/**
+ * Plain (unencrypted) transport goes only to loopback unless allowInsecure: config validation
+ * checked the syntax; here a name must resolve to loopback only, and we connect to that address.
+ */
+export async function pinPlainToLoopback(url: string, allowInsecure: boolean): Promise<string> {
+  const u = new URL(url);
+  if (allowInsecure || !['mqtt:', 'tcp:', 'ws:'].includes(u.protocol)) return url;
+  const addr = await loopbackAddressOf(u.hostname);
+  if (addr === null) throw new ConfigError(`mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`);
+  u.hostname = isIPv6(addr) ? `[${addr}]` : addr;
+  return u.toString();
 }
 
 export class MqttService {
@@ -72,7 +92,7 @@ export class MqttService {
     private readonly logger: Logger,
     private readonly updater: Updater | null = null,
   ) {
-    this.topics = new Topics(config.mqtt.baseTopic, config.deviceId);
+    this.topics = new Topics(config.mqtt.baseTopic, config.deviceId, config.mqtt.responseTopicPrefix);
     this.tracker = new AlertTracker(config.alerts);
     this.backoffMs = config.mqtt.reconnectMinMs;
     const target: CommandTarget = {
@@ -133,6 +153,7 @@ export class MqttService {
         protocolVersion = 4;
       }
     }
+    if (m.url) url = await pinPlainToLoopback(m.url, m.allowInsecure);
     this.url = url;
     const opts = { ...clientOptions(this.config, this.topics, this.since), protocolVersion };
     this.running = true;
@@ -297,19 +318,31 @@ export class MqttService {
 
   private async runCommand(command: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer } | undefined, busy: boolean): Promise<void> {
     try {
+      // a request-chosen response topic must be plain and under our response prefix; anything else
+      // refuses the whole request, answered on the default response topic (never the one asked for)
+      const refusal = this.responseTopicRefusal(props);
       const reply = busy
         ? { command, transaction: null, ok: false, error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again` }
-        : await this.router.handle(command, payload);
+        : await this.router.handle(command, payload, refusal ?? undefined);
       const body: ResponsePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...reply };
       if (!reply.ok) this.logger.warn({ command, error: reply.error }, 'command refused');
-      // only a response topic under our own root is honoured: a box answers on its own topics
-      const alsoTo = props?.responseTopic && props.responseTopic.startsWith(`${this.topics.root}/`)
+      const alsoTo = props?.responseTopic !== undefined && refusal === null
         ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
         : undefined;
       await this.outbox.add({ kind: 'response', topic: this.topics.response(command.replace(/[#+]/g, '_')), payload: JSON.stringify(body), alsoTo });
     } catch (err) {
       this.logger.error({ command, err: (err as Error).message }, 'command handling failed');
     }
+  }
+
+  private responseTopicRefusal(props: { responseTopic?: string; correlationData?: Buffer } | undefined): string | null {
+    const rt = props?.responseTopic;
+    if (rt === undefined) return null;
+    const problem = this.topics.responseTopicProblem(rt);
+    if (problem) return `response topic ${JSON.stringify(rt.slice(0, 200))} ${problem}; request refused`;
+    const cd = props?.correlationData;
+    if (cd && cd.length > MAX_CORRELATION_BYTES) return `correlation data of ${cd.length} bytes exceeds ${MAX_CORRELATION_BYTES}; request refused`;
+    return null;
   }
 
   private async snapshot(timeoutMs: number): Promise<unknown> {
@@ -337,7 +370,7 @@ export class MqttService {
       dropped: p?.dropped ?? 0,
       frameErrors: p?.errors ?? 0,
       stagesMs: p?.stagesMs ?? {},
-      outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped },
+      outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped, deadLettered: this.outbox.deadLettered },
       resultsDroppedOffline: this.resultsDroppedOffline,
       cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
       memory: { rssBytes: process.memoryUsage().rss, systemUsedBytes: sys.systemUsedBytes, systemTotalBytes: sys.systemTotalBytes },
@@ -355,8 +388,15 @@ export class MqttService {
     }
   }
 
-  /** Oldest first, one at a time, removed only after PUBACK: order and no loss across outages. */
+  /**
+   * Oldest first, one at a time, removed only after PUBACK: order and no loss across outages.
+   * No single message may block the rest: one with a topic that cannot be published, one the
+   * broker refuses (PUBACK error code), or one that fails maxAttempts times in a row while
+   * connected goes to the dead-letter folder, logged with the reason and counted in telemetry.
+   */
   private async deliver(): Promise<void> {
+    let failingSeq = -1;
+    let failures = 0;
     while (this.running) {
       if (!this.connected) {
         await new Promise((r) => setTimeout(r, 200));
@@ -368,7 +408,83 @@ export class MqttService {
         continue;
       }
       try {
-        const c = this.client!;
+        const bad = this.undeliverable(msg);
+        if (bad) {
+          await this.deadLetter(msg, bad);
+          continue;
+        }
+        try {
+          await this.publishOnce(msg);
+        } catch (err) {
+          // our loop owns retries: take the message out of mqtt.js's store so it is not resent behind our back
+          this.purgeInFlight(msg);
+          throw err;
+        }
+        await this.outbox.ack(msg.seq);
+        failures = 0;
+      } catch (err) {
+        if (!this.running) break;
+        const e = err as Error & { code?: unknown };
+        if (typeof e.code === 'number' && e.code >= 0x80) {
+          await this.deadLetter(msg, `refused by the broker (reason code 0x${e.code.toString(16)}): ${e.message}`).catch(() => undefined);
+          continue;
+        }
+        if (failingSeq !== msg.seq) {
+          failingSeq = msg.seq;
+          failures = 0;
+        }
+        failures++;
+        if (failures >= this.config.mqtt.outbox.maxAttempts) {
+          await this.deadLetter(msg, `delivery failed ${failures} times in a row; last: ${e.message}`).catch(() => undefined);
+          failures = 0;
+          continue;
+        }
+        this.logger.warn({ err: e.message, seq: msg.seq, attempt: failures }, 'outbox delivery failed; will retry');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /** Why a stored message can never be published as it is (e.g. a file from before topics were checked), or null. */
+  private undeliverable(msg: OutboxMessage): string | null {
+    const main = publishTopicProblem(msg.topic);
+    if (main) return `topic ${JSON.stringify(msg.topic.slice(0, 200))} ${main}`;
+    if (msg.alsoTo) {
+      const p = this.topics.responseTopicProblem(msg.alsoTo.topic);
+      if (p) return `response topic ${JSON.stringify(msg.alsoTo.topic.slice(0, 200))} ${p}`;
+    }
+    return null;
+  }
+
+  private async deadLetter(msg: OutboxMessage, reason: string): Promise<void> {
+    try {
+      await this.outbox.deadLetter(msg, reason);
+    } catch (err) {
+      this.logger.error({ err, seq: msg.seq }, 'could not move an outbox message to the dead letters; will retry');
+      await new Promise((r) => setTimeout(r, 1000));
+      return;
+    }
+    this.logger.error({ err: new Error(reason), seq: msg.seq, kind: msg.kind, topic: msg.topic.slice(0, 200), deadLettered: this.outbox.deadLettered }, 'outbox message moved to the dead letters');
+  }
+
+  /** One attempt: the message (and its MQTT 5 response copy) acknowledged, or an error on timeout or when the connection drops. */
+  private publishOnce(msg: OutboxMessage): Promise<void> {
+    const c = this.client!;
+    const timeoutMs = this.config.mqtt.outbox.attemptTimeoutS * 1000;
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        c.removeListener('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onClose = () => finish(new Error('connection closed before the broker acknowledged'));
+      const timer = setTimeout(() => finish(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
+      c.once('close', onClose);
+      const send = async () => {
         await c.publishAsync(msg.topic, msg.payload, { qos: 1 });
         if (msg.alsoTo) {
           await c.publishAsync(msg.alsoTo.topic, msg.payload, {
@@ -376,12 +492,20 @@ export class MqttService {
             ...this.v5({ correlationData: msg.alsoTo.correlationData ? Buffer.from(msg.alsoTo.correlationData, 'base64') : undefined }),
           });
         }
-        await this.outbox.ack(msg.seq);
-      } catch (err) {
-        if (!this.running) break;
-        this.logger.warn({ err: (err as Error).message }, 'outbox delivery failed; will retry');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      };
+      send().then(() => finish(), (err: Error) => finish(err));
+    });
+  }
+
+  /** Drops the in-flight QoS 1 copies of an outbox message from the MQTT client's own resend store. */
+  private purgeInFlight(msg: OutboxMessage): void {
+    const c = this.client;
+    if (!c) return;
+    const topics = [msg.topic, msg.alsoTo?.topic];
+    for (const id of Object.keys(c.outgoing).map(Number)) {
+      c.outgoingStore.get({ messageId: id }, (err?: Error | null, packet?: { cmd?: string; topic?: string }) => {
+        if (!err && packet?.cmd === 'publish' && topics.includes(packet.topic)) c.removeOutgoingMessage(id);
+      });
     }
   }
 
