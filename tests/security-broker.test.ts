@@ -139,7 +139,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const alert = (id: string, pad: number) => JSON.stringify({ messageId: id, deviceId: 'box-a', time: Date.now(), event: 'nodule_cleared', trackId: 1, frameSeq: 1, peakProb: 0.9, largestAreaPx: 100, largestAreaFraction: 0.01, largestAreaMm2: null, firstSeenAt: 1, lastSeenAt: 2, bbox: { x: 1, y: 1, width: 2, height: 2 }, centroid: { x: 2, y: 2 }, pad: 'x'.repeat(pad) });
     await writeFile(join(outbox, '0000000000000001.alert.json'), JSON.stringify({ seq: 1, kind: 'alert', createdAt: Date.now(), topic: `${root}/alert`, payload: alert('too-big', 20_000) }));
     await writeFile(join(outbox, '0000000000000002.alert.json'), JSON.stringify({ seq: 2, kind: 'alert', createdAt: Date.now(), topic: `${root}/alert`, payload: alert('behind-it', 0) }));
-    const { d, of } = await setup({ broker, stateDir, mqtt: { outbox: { maxAttempts: 2 } } });
+    const { d, of } = await setup({ broker, stateDir }); // default mqtt.outbox.maxAttempts: 5
     await until(() => of('alert').some((m) => body(m).messageId === 'behind-it'), 60_000, 'the alert behind the undeliverable one');
     const n = of('alert').length;
     await until(() => of('alert').length >= n + 2, 60_000, 'new alerts');
@@ -147,7 +147,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const dead = await readdir(join(stateDir, 'outbox-dead'));
     expect(dead).toEqual(['0000000000000001.alert.json']);
     const letter = JSON.parse(await readFile(join(stateDir, 'outbox-dead', dead[0]!), 'utf8'));
-    expect(letter.reason).toMatch(/delivery failed 2 times in a row; last: connection closed/);
+    expect(letter.reason).toMatch(/delivery failed 5 times in a row; last: connection closed/);
     expect(JSON.parse(letter.message.payload).messageId).toBe('too-big');
     expect(d.mqtt.connected).toBe(true);
   }, 150_000);
