@@ -16,10 +16,11 @@ import type { Daemon } from '../daemon.js';
 import { CommandRouter, type CommandTarget } from './commands.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { checkClientIdentity } from './identity.js';
-import { Outbox, type OutboxMessage } from './outbox.js';
+import { deliverOutbox } from './delivery.js';
+import { Outbox } from './outbox.js';
 import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
 import { readSystem } from './telemetry.js';
-import { MAX_CORRELATION_BYTES, Topics, publishTopicProblem } from './topics.js';
+import { MAX_CORRELATION_BYTES, Topics } from './topics.js';
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '../config/load.js';
 import { loopbackAddressOf } from '../../util/loopback.js';
@@ -175,7 +176,14 @@ export class MqttService {
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
     this.offResult = this.daemon.onResult((r) => this.onResult(r));
     this.offUpdate = this.updater?.onProgress((p) => this.onUpdateProgress(p)) ?? null;
-    this.delivery = this.deliver();
+    this.delivery = deliverOutbox({
+      outbox: this.outbox,
+      client: () => this.client,
+      running: () => this.running,
+      topics: this.topics,
+      logger: this.logger,
+      limits: () => this.config.mqtt.outbox,
+    });
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
     this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
     for (const t of this.timers) t.unref();
@@ -385,127 +393,6 @@ export class MqttService {
       this.client?.publish(this.topics.telemetry, JSON.stringify(payload), { qos: 0 });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'telemetry failed');
-    }
-  }
-
-  /**
-   * Oldest first, one at a time, removed only after PUBACK: order and no loss across outages.
-   * No single message may block the rest: one with a topic that cannot be published, one the
-   * broker refuses (PUBACK error code), or one that fails maxAttempts times in a row while
-   * connected goes to the dead-letter folder, logged with the reason and counted in telemetry.
-   */
-  private async deliver(): Promise<void> {
-    let failingSeq = -1;
-    let failures = 0;
-    while (this.running) {
-      if (!this.connected) {
-        await new Promise((r) => setTimeout(r, 200));
-        continue;
-      }
-      const msg = await this.outbox.peek();
-      if (!msg) {
-        await Promise.race([this.outbox.waitForMessage(), new Promise((r) => setTimeout(r, 1000))]);
-        continue;
-      }
-      try {
-        const bad = this.undeliverable(msg);
-        if (bad) {
-          await this.deadLetter(msg, bad);
-          continue;
-        }
-        try {
-          await this.publishOnce(msg);
-        } catch (err) {
-          // our loop owns retries: take the message out of mqtt.js's store so it is not resent behind our back
-          this.purgeInFlight(msg);
-          throw err;
-        }
-        await this.outbox.ack(msg.seq);
-        failures = 0;
-      } catch (err) {
-        if (!this.running) break;
-        const e = err as Error & { code?: unknown };
-        if (typeof e.code === 'number' && e.code >= 0x80) {
-          await this.deadLetter(msg, `refused by the broker (reason code 0x${e.code.toString(16)}): ${e.message}`).catch(() => undefined);
-          continue;
-        }
-        if (failingSeq !== msg.seq) {
-          failingSeq = msg.seq;
-          failures = 0;
-        }
-        failures++;
-        if (failures >= this.config.mqtt.outbox.maxAttempts) {
-          await this.deadLetter(msg, `delivery failed ${failures} times in a row; last: ${e.message}`).catch(() => undefined);
-          failures = 0;
-          continue;
-        }
-        this.logger.warn({ err: e.message, seq: msg.seq, attempt: failures }, 'outbox delivery failed; will retry');
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-  }
-
-  /** Why a stored message can never be published as it is (e.g. a file from before topics were checked), or null. */
-  private undeliverable(msg: OutboxMessage): string | null {
-    const main = publishTopicProblem(msg.topic);
-    if (main) return `topic ${JSON.stringify(msg.topic.slice(0, 200))} ${main}`;
-    if (msg.alsoTo) {
-      const p = this.topics.responseTopicProblem(msg.alsoTo.topic);
-      if (p) return `response topic ${JSON.stringify(msg.alsoTo.topic.slice(0, 200))} ${p}`;
-    }
-    return null;
-  }
-
-  private async deadLetter(msg: OutboxMessage, reason: string): Promise<void> {
-    try {
-      await this.outbox.deadLetter(msg, reason);
-    } catch (err) {
-      this.logger.error({ err, seq: msg.seq }, 'could not move an outbox message to the dead letters; will retry');
-      await new Promise((r) => setTimeout(r, 1000));
-      return;
-    }
-    this.logger.error({ err: new Error(reason), seq: msg.seq, kind: msg.kind, topic: msg.topic.slice(0, 200), deadLettered: this.outbox.deadLettered }, 'outbox message moved to the dead letters');
-  }
-
-  /** One attempt: the message (and its MQTT 5 response copy) acknowledged, or an error on timeout or when the connection drops. */
-  private publishOnce(msg: OutboxMessage): Promise<void> {
-    const c = this.client!;
-    const timeoutMs = this.config.mqtt.outbox.attemptTimeoutS * 1000;
-    return new Promise<void>((resolve, reject) => {
-      let done = false;
-      const finish = (err?: Error) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        c.removeListener('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onClose = () => finish(new Error('connection closed before the broker acknowledged'));
-      const timer = setTimeout(() => finish(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
-      c.once('close', onClose);
-      const send = async () => {
-        await c.publishAsync(msg.topic, msg.payload, { qos: 1 });
-        if (msg.alsoTo) {
-          await c.publishAsync(msg.alsoTo.topic, msg.payload, {
-            qos: 1,
-            ...this.v5({ correlationData: msg.alsoTo.correlationData ? Buffer.from(msg.alsoTo.correlationData, 'base64') : undefined }),
-          });
-        }
-      };
-      send().then(() => finish(), (err: Error) => finish(err));
-    });
-  }
-
-  /** Drops the in-flight QoS 1 copies of an outbox message from the MQTT client's own resend store. */
-  private purgeInFlight(msg: OutboxMessage): void {
-    const c = this.client;
-    if (!c) return;
-    const topics = [msg.topic, msg.alsoTo?.topic];
-    for (const id of Object.keys(c.outgoing).map(Number)) {
-      c.outgoingStore.get({ messageId: id }, (err?: Error | null, packet?: { cmd?: string; topic?: string }) => {
-        if (!err && packet?.cmd === 'publish' && topics.includes(packet.topic)) c.removeOutgoingMessage(id);
-      });
     }
   }
 
