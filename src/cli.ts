@@ -66,35 +66,45 @@ program
     if (items.length === 0) throw new ConfigError('infer: give image files or --phantom N');
     const bar = new ProgressBar('infer', items.length, o.quiet || items.length < 2);
     const ious: number[] = [];
+    const failures: { input: string; error: string }[] = [];
     let nodules = 0;
     let ms = 0;
+    // one bad file (not an image, empty, too large, unreadable) gets its own error line; the batch goes on
     for (const [i, item] of items.entries()) {
       const name = phantom ? item : basename(item, extname(item));
-      const frame: Frame = phantom
-        ? await phantom.renderFrame(i)
-        : await frameFromImage(await readFile(item), card.preprocessing, i + 1);
-      const t0 = performance.now();
-      const r = await proc.process(frame);
-      ms += performance.now() - t0;
-      nodules += r.nodules.length;
-      let score: number | null = null;
-      let truth = frame.truth;
-      if (!truth && o.truth) {
-        truth = await decodeMask(join(o.truth, basename(item)), card.preprocessing.width, card.preprocessing.height);
-      }
-      if (truth) {
-        score = iou(r.mask, truth);
-        ious.push(score);
-      }
-      if (o.out) {
-        await writeFile(join(o.out, `${name}.mask.png`), await encodePng(r.mask, r.width, r.height));
-        await writeFile(join(o.out, `${name}.json`), JSON.stringify({ input: item, seq: r.seq, width: r.width, height: r.height, roi: r.roi, nodules: r.nodules, iou: score, rle: encodeRle(r.mask, r.width, r.height) }, null, 1));
+      try {
+        const frame: Frame = phantom
+          ? await phantom.renderFrame(i)
+          : await frameFromImage(await readFile(item), card.preprocessing, i + 1);
+        const t0 = performance.now();
+        const r = await proc.process(frame);
+        ms += performance.now() - t0;
+        nodules += r.nodules.length;
+        let score: number | null = null;
+        let truth = frame.truth;
+        if (!truth && o.truth) {
+          truth = await decodeMask(join(o.truth, basename(item)), card.preprocessing.width, card.preprocessing.height);
+        }
+        if (truth) {
+          score = iou(r.mask, truth);
+          ious.push(score);
+        }
+        if (o.out) {
+          await writeFile(join(o.out, `${name}.mask.png`), await encodePng(r.mask, r.width, r.height));
+          await writeFile(join(o.out, `${name}.json`), JSON.stringify({ input: item, seq: r.seq, width: r.width, height: r.height, roi: r.roi, nodules: r.nodules, iou: score, rle: encodeRle(r.mask, r.width, r.height) }, null, 1));
+        }
+      } catch (err) {
+        const error = (err as Error).message;
+        failures.push({ input: item, error });
+        console.error(`thyroid-edge: infer: ${item}: ${error}`);
       }
       bar.tick(name);
     }
     bar.done();
+    const done = items.length - failures.length;
     const meanIoU = ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : null;
-    console.log(JSON.stringify({ images: items.length, nodules, meanIoU: meanIoU === null ? null : Math.round(meanIoU * 10000) / 10000, scored: ious.length, msPerImage: Math.round((ms / items.length) * 10) / 10, provider: seg.provider, model: card.name }));
+    console.log(JSON.stringify({ images: items.length, ok: done, failed: failures.length, nodules, meanIoU: meanIoU === null ? null : Math.round(meanIoU * 10000) / 10000, scored: ious.length, msPerImage: done ? Math.round((ms / done) * 10) / 10 : null, provider: seg.provider, model: card.name, failures }));
+    if (failures.length) process.exitCode = 1;
     await seg.release();
   });
 

@@ -127,8 +127,9 @@ describe('MQTT contract (real mosquitto)', () => {
 
   it('MQTT 5 response topic and correlation data are honoured', async () => {
     const corr = Buffer.from('c0ffee', 'hex');
-    await request('ping', '{}', { responseTopic: `${root}/replies/me`, correlationData: corr });
-    const r = await until(() => of('replies/me')[0], 10_000, 'reply on the response topic');
+    // response topics must lie under <base>/<id>/response/ (issue 14: elsewhere a reply could land on alert or status)
+    await request('ping', '{}', { responseTopic: `${root}/response/callers/me`, correlationData: corr });
+    const r = await until(() => of('response/callers/me')[0], 10_000, 'reply on the response topic');
     expect(Buffer.from(r.props.correlationData as Buffer).equals(corr)).toBe(true);
   });
 

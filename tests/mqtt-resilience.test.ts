@@ -1,6 +1,7 @@
 /**
  * Delivery under faults against a real mosquitto: broker down for 30 s while nodules come and go,
- * the daemon killed (SIGKILL) with a full outbox, the Last Will, and 1000+ malformed commands.
+ * the daemon killed (SIGKILL) with a full outbox, the Last Will, and 1000+ malformed commands
+ * (with hostile MQTT 5 response topics and set_config of restart-only keys among them: issue 14).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
@@ -133,15 +134,18 @@ describe('delivery under faults (real mosquitto)', () => {
     expect(will.reason).toMatch(/Last Will/);
   }, 60_000);
 
-  it('1000+ random and malformed command payloads: each answered or rejected, no crash', async () => {
+  it('1000+ random and malformed command payloads, hostile response topics, forbidden keys: each answered or rejected, nothing forbidden applied, alerts flow', async () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
     cleanup.push(() => broker.stop());
     const sub = await subscriber(broker.url, `${root}/response/#`);
     cleanup.push(() => sub.client.end(true));
     const status = await subscriber(broker.url, `${root}/status`);
     cleanup.push(() => status.client.end(true));
+    const everything = await subscriber(broker.url, '#');
+    cleanup.push(() => everything.client.end(true));
     const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { fps: 5 } } }));
     cleanup.push(() => d.stop());
+    const before = structuredClone(d.daemon.currentConfig);
     await until(() => status.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), 20_000, 'online');
     const rnd = mulberry32(7);
     const commands = ['ping', 'get_config', 'set_config', 'bogus', 'snapshot_', 'x'.repeat(50), 'restart', 'PING'];
@@ -154,17 +158,48 @@ describe('delivery under faults (real mosquitto)', () => {
       () => '{"transaction": "unterminated',
       () => JSON.stringify({ transaction: 'x'.repeat(300) }),
       () => JSON.stringify({ config: { deviceId: 'evil' } }),
+      // keys set_config must never change (they run or read something): issue 14, D3
+      () => JSON.stringify({ transaction: 'forbidden', config: forbidden[Math.floor(rnd() * forbidden.length)] }),
     ];
+    const forbidden: unknown[] = [
+      { capture: { ffmpegPath: '/bin/sh' } },
+      { capture: { source: 'file', ffmpegPath: '/bin/sh', file: { path: '/etc/hostname', width: 64, height: 64 }, roi: { x: 0, y: 0, width: 64, height: 64 } } },
+      { capture: { file: { path: '/etc/shadow' } } },
+      { capture: { v4l2: { device: '/dev/mem' } } },
+      { capture: { images: { dir: '/root' } } },
+      { capture: null },
+      { model: { path: '/tmp/other.onnx' } },
+      { mqtt: { url: 'mqtt://127.attacker.example:1883' } },
+      { updates: { allowFileUrls: true, trustedKeys: [] } },
+      { liveView: { enabled: true, host: '0.0.0.0' } },
+      { stateDir: '/' },
+    ];
+    // MQTT 5 response topics a request may choose: only the last is acceptable (issue 14, D1/D2)
+    const hostileTopics = [`${root}/#`, `${root}/alert`, `${root}/status`, `${root}/+/x`, '#', 'thyroid-edge/box-b/response/x', `${root}/response/${'x'.repeat(600)}`, `${root}/response/`, `${root}/response/fuzz`];
     const N = 1000;
     for (let i = 0; i < N; i++) {
       const cmd = commands[Math.floor(rnd() * commands.length)]!;
       const payload = gens[Math.floor(rnd() * gens.length)]!();
-      sub.client.publish(`${root}/request/${cmd}`, payload, { qos: 1 });
+      const responseTopic = rnd() < 0.3 ? hostileTopics[Math.floor(rnd() * hostileTopics.length)]! : undefined;
+      sub.client.publish(`${root}/request/${cmd}`, payload, { qos: 1, ...(responseTopic ? { properties: { responseTopic } } : {}) });
     }
-    await until(() => sub.messages.length >= N, 200_000, `${N} responses`);
+    await until(() => sub.messages.filter((m) => !m.topic.endsWith('/response/fuzz')).length >= N, 200_000, `${N} responses`);
     const bodies = sub.messages.map((m) => JSON.parse(m.payload.toString()));
     expect(bodies.filter((b) => b.ok === false).length).toBeGreaterThan(N * 0.8);
     expect(bodies.every((b) => typeof b.ok === 'boolean' && b.deviceId === 'box-a')).toBe(true);
+    expect(bodies.some((b) => /response topic .* request refused/.test(b.error ?? ''))).toBe(true);
+    const forbiddenReplies = bodies.filter((b) => b.transaction === 'forbidden' && b.command === 'set_config');
+    expect(forbiddenReplies.length).toBeGreaterThan(5);
+    expect(forbiddenReplies.filter((b) => b.ok !== false || !/cannot be changed at runtime|request refused/.test(b.error))).toEqual([]);
+    // nothing landed outside the box's own topics, no reply on alert or status, nothing forbidden applied
+    const own = new RegExp(`^${root}/(status|telemetry|result|alert|update|request/.*|response/.*)$`);
+    expect(everything.messages.map((m) => m.topic).filter((t) => !own.test(t))).toEqual([]);
+    expect(everything.messages.filter((m) => /\/(alert|status)$/.test(m.topic) && m.payload.toString().includes('"command"'))).toEqual([]);
+    const after = d.daemon.currentConfig;
+    expect({ capture: { ...after.capture, roi: null, phantom: null }, model: after.model, mqtt: after.mqtt, updates: after.updates, liveView: after.liveView, stateDir: after.stateDir, deviceId: after.deviceId })
+      .toEqual({ capture: { ...before.capture, roi: null, phantom: null }, model: before.model, mqtt: before.mqtt, updates: before.updates, liveView: before.liveView, stateDir: before.stateDir, deviceId: before.deviceId });
+    const alertsNow = everything.messages.filter((m) => m.topic === `${root}/alert`).length;
+    await until(() => everything.messages.filter((m) => m.topic === `${root}/alert`).length >= alertsNow + 2, 60_000, 'alerts after the storm');
     // still serving: results keep flowing after the storm, with the last valid config
     const results = await subscriber(broker.url, `${root}/result`);
     cleanup.push(() => results.client.end(true));

@@ -1,4 +1,8 @@
-/** TLS with client certificates and per-device ACLs, against a real mosquitto. */
+/**
+ * TLS with client certificates and per-device ACLs, against a real mosquitto. The identity test
+ * (issue 14, D5) runs the shipped deploy/mosquitto/mosquitto.conf and acl themselves, with only
+ * the port and certificate paths changed.
+ */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +12,25 @@ import { Mosquitto, freePort } from './helpers/mosquitto.js';
 import { startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { makePki } from './helpers/pki.js';
+
+/** The shipped broker config, pointed at a test port and PKI (persistence is the helper's own). */
+async function shippedListener(port: number, pki: string): Promise<string> {
+  const conf = await readFile(join(process.cwd(), 'deploy/mosquitto/mosquitto.conf'), 'utf8');
+  return conf
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#') && !l.startsWith('persistence'))
+    .map((l) => {
+      const [k] = l.split(/\s+/);
+      if (k === 'listener') return `listener ${port} 127.0.0.1`;
+      if (k === 'cafile') return `cafile ${pki}/ca.crt`;
+      if (k === 'certfile') return `certfile ${pki}/server.crt`;
+      if (k === 'keyfile') return `keyfile ${pki}/server.key`;
+      if (k === 'acl_file') return `acl_file ${process.cwd()}/deploy/mosquitto/acl`;
+      return l;
+    })
+    .join('\n');
+}
 
 describe('MQTT security (real mosquitto)', () => {
   const cleanup: (() => unknown)[] = [];
@@ -82,4 +105,47 @@ describe('MQTT security (real mosquitto)', () => {
     const resp = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/response/ping'), 20_000, 'response under ACL');
     expect(JSON.parse(resp.payload.toString())).toMatchObject({ ok: true, transaction: 'acl' });
   }, 60_000);
+
+  it('D5: box A\'s certificate with client id box-b cannot publish box B\'s alert/status, read its requests, or kick it off; the daemon refuses such a config', async () => {
+    const dir = await tempDir('te-id-');
+    await makePki(dir, ['box-a', 'box-b', 'fleet-manager']);
+    const port = await freePort();
+    const listener = await shippedListener(port, dir);
+    expect(listener).toContain('use_identity_as_username true');
+    expect(listener).toContain('use_username_as_clientid true');
+    const broker = await Mosquitto.start(dir, { port, listener });
+    cleanup.push(() => broker.stop());
+    const url = `mqtts://127.0.0.1:${port}`;
+    const ca = await readFile(join(dir, 'ca.crt'));
+    const tls = async (who: string) => ({ ca, cert: await readFile(join(dir, `${who}.crt`)), key: await readFile(join(dir, `${who}.key`)) });
+    const fleet = await subscriber(url, 'thyroid-edge/#', { ...(await tls('fleet-manager')), clientId: 'fleet-manager' });
+    cleanup.push(() => fleet.client.end(true));
+    // the real box B
+    const b = await startDaemon(await testConfig(url, { deviceId: 'box-b', mqtt: { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'box-b.crt'), keyFile: join(dir, 'box-b.key') } }));
+    cleanup.push(() => b.stop());
+    const bStatus = () => fleet.messages.filter((m) => m.topic === 'thyroid-edge/box-b/status').map((m) => JSON.parse(m.payload.toString()));
+    await until(() => bStatus().some((s) => s.state === 'online'), 30_000, 'box B online');
+    // box A's certificate, asking for client id box-b
+    const spoof = await subscriber(url, 'thyroid-edge/box-b/request/#', { ...(await tls('box-a')), clientId: 'box-b', reconnectPeriod: 0 });
+    cleanup.push(() => spoof.client.end(true));
+    const forged = JSON.stringify({ forged: true, state: 'offline', event: 'nodule_detected' });
+    const refusals: string[] = [];
+    for (const t of ['thyroid-edge/box-b/alert', 'thyroid-edge/box-b/status']) {
+      await spoof.client.publishAsync(t, forged, { qos: 1, retain: t.endsWith('status') }).catch((e: Error) => refusals.push(e.message));
+    }
+    expect(refusals).toHaveLength(2);
+    expect(refusals.every((r) => /Not authorized/i.test(r))).toBe(true);
+    await fleet.client.publishAsync('thyroid-edge/box-b/request/ping', '{"transaction":"still-b"}', { qos: 1 });
+    const resp = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-b/response/ping'), 30_000, 'box B answers');
+    expect(JSON.parse(resp.payload.toString())).toMatchObject({ ok: true, transaction: 'still-b', deviceId: 'box-b' });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(fleet.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/') && m.payload.toString().includes('forged'))).toEqual([]);
+    expect(spoof.messages).toEqual([]); // box B's requests never reach box A's certificate
+    expect(b.mqtt.connected).toBe(true); // not kicked off: the spoofer's client id became box-a
+    expect(bStatus().at(-1)!.state).toBe('online');
+    // and a daemon configured that way refuses to start, naming the key
+    const bad = await startDaemon(await testConfig(url, { deviceId: 'box-b', mqtt: { clientId: 'box-b', caFile: join(dir, 'ca.crt'), certFile: join(dir, 'box-a.crt'), keyFile: join(dir, 'box-a.key') } })).catch((e: Error) => e);
+    expect(bad).toBeInstanceOf(Error);
+    expect((bad as Error).message).toMatch(/mqtt\.clientId: "box-b" differs from the identity of mqtt\.certFile \(CN=box-a\)/);
+  }, 90_000);
 });

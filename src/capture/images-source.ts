@@ -23,12 +23,18 @@ export async function listImages(dir: string): Promise<string[]> {
   return names.filter((n) => IMAGE_EXT.has(extname(n).toLowerCase())).sort().map((n) => join(dir, n));
 }
 
+/** Largest image decoded: sharp's default limitInputPixels (0x3FFF squared). */
+export const MAX_IMAGE_PIXELS = 0x3fff * 0x3fff;
+
 /** One encoded image (PNG/JPEG bytes) as a Frame: ROI crop (default: whole image), grey, model size. */
 export async function frameFromImage(bytes: Buffer, spec: Preprocessing, seq: number, roiOpt?: Rect): Promise<Frame> {
   const t0 = performance.now();
-  const meta = await sharp(bytes).metadata();
+  if (bytes.length === 0) throw new Error('empty file (0 bytes)');
+  const meta = await sharp(bytes, { limitInputPixels: false }).metadata(); // header only; the limit is checked below
   const sw = meta.width ?? 0;
   const sh = meta.height ?? 0;
+  // sharp's own decode limit, checked here from the header so the error says what is wrong
+  if (sw * sh > MAX_IMAGE_PIXELS) throw new Error(`image is ${sw}x${sh} (${sw * sh} pixels), over the limit of ${MAX_IMAGE_PIXELS}`);
   const grey = await decodeToModelGrey(bytes, spec, roiOpt);
   return {
     seq,

@@ -9,6 +9,7 @@ import { Updater, type UpdateHost } from '../updates/updater.js';
 import type { Config } from './config/schema.js';
 import { Daemon } from './daemon.js';
 import { MqttService } from './mqtt/service.js';
+import { checkConfiguredIdentity } from './mqtt/identity.js';
 
 export interface Services {
   daemon: Daemon;
@@ -19,6 +20,8 @@ export interface Services {
 }
 
 export async function startServices(fileConfig: Config, logger: Logger): Promise<Services> {
+  // refused before anything starts: a box must not pose as another on the broker
+  await checkConfiguredIdentity(fileConfig.mqtt, fileConfig.deviceId);
   const updater = new Updater(fileConfig, logger);
   const bundles = await updater.recover();
   const config = bundles.config.config;

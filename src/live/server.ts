@@ -21,6 +21,7 @@ import { readCpu } from '../daemon/mqtt/telemetry.js';
 import type { FrameResult } from '../inference/frame-processor.js';
 import { encodeRle } from '../inference/mask-encoding.js';
 import { calibratePage, livePage } from './page.js';
+import { loopbackAddressOf } from '../util/loopback.js';
 
 export interface LiveDeps {
   daemon: Daemon;
@@ -92,14 +93,27 @@ export class LiveViewServer {
       }
       this.wss!.handleUpgrade(req, socket, head, (ws) => this.addClient(ws));
     });
+    const host = await this.bindAddress();
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.opts.port, this.opts.host, () => resolve());
+      this.server!.listen(this.opts.port, host, () => resolve());
     });
     this.offs.push(this.deps.daemon.onResult((r) => this.onResult(r)));
     this.offs.push(this.deps.onAlert((a) => this.onAlertEvent(a)));
     this.timer = setInterval(() => void this.tick(), 1000);
     this.logger.info({ url: this.url }, 'live view serving');
+  }
+
+  /**
+   * Without a token the page may only be served on loopback: a name (localhost) must resolve to
+   * loopback addresses only, now, and the server binds to the address resolved here (not the name again).
+   */
+  private async bindAddress(): Promise<string> {
+    const host = this.opts.host;
+    if (this.opts.token) return host;
+    const addr = await loopbackAddressOf(host);
+    if (addr === null) throw new Error(`liveView.host: ${host} is not loopback (or does not resolve to loopback addresses only); a token is required`);
+    return addr;
   }
 
   /** Token from ?token= or "Authorization: Bearer"; no token configured = open (loopback only, config enforces). */

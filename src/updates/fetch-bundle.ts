@@ -41,6 +41,35 @@ export function checkUrl(url: string, allowFileUrls: boolean): URL {
   throw new BundleError(`url: ${u.protocol} is refused (https:${allowFileUrls ? ' or file:' : ''} only)`);
 }
 
+/** Redirects followed at most (each one checked like the first URL). */
+export const MAX_REDIRECTS = 5;
+
+/**
+ * GET over https, following redirects by hand: each hop must pass checkUrl again with file://
+ * off (an https server never sends us to a local file), so https holds all the way; at most
+ * MAX_REDIRECTS hops, all within one timeout.
+ */
+async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  let url = u;
+  for (let hop = 0; ; hop++) {
+    const res = await fetch(url, { signal, redirect: 'manual' }).catch((err: Error) => {
+      throw new BundleError(`cannot fetch ${url.href}: ${err.message}`);
+    });
+    const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+    if (location === null) return res;
+    await res.body?.cancel().catch(() => undefined);
+    if (hop >= MAX_REDIRECTS) throw new BundleError(`cannot fetch ${u.href}: more than ${MAX_REDIRECTS} redirects`);
+    let next: URL;
+    try {
+      next = checkUrl(new URL(location, url).href, false);
+    } catch (err) {
+      throw new BundleError(`cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused (${(err as Error).message})`);
+    }
+    url = next;
+  }
+}
+
 async function openStream(u: URL, timeoutMs: number): Promise<Readable> {
   if (u.protocol === 'file:') {
     const s = createReadStream(fileURLToPath(u));
@@ -50,9 +79,7 @@ async function openStream(u: URL, timeoutMs: number): Promise<Readable> {
     });
     return s;
   }
-  const res = await fetch(u, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' }).catch((err: Error) => {
-    throw new BundleError(`cannot fetch ${u.href}: ${err.message}`);
-  });
+  const res = await httpsGet(u, timeoutMs);
   if (!res.ok || !res.body) throw new BundleError(`cannot fetch ${u.href}: HTTP ${res.status}`);
   return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
 }

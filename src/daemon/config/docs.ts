@@ -4,6 +4,7 @@ import { ConfigSchema } from './schema.js';
 
 interface Row {
   key: string;
+  runtime: boolean;
   type: string;
   def: string;
   description: string;
@@ -22,15 +23,17 @@ function typeOf(s: TSchema): string {
   return String(s.type ?? 'any');
 }
 
-function walk(schema: TSchema, prefix: string, rows: Row[]): void {
+function walk(schema: TSchema, prefix: string, rows: Row[], runtime = false): void {
   for (const [k, s] of Object.entries((schema.properties ?? {}) as Record<string, TSchema>)) {
     const key = prefix ? `${prefix}.${k}` : k;
+    const rt = runtime || s.runtime === true;
     if (s.type === 'object' && s.properties && !s.anyOf) {
-      rows.push({ key, type: 'object', def: '', description: String(s.description ?? '') });
-      walk(s, key, rows);
+      rows.push({ key, runtime: rt, type: 'object', def: '', description: String(s.description ?? '') });
+      walk(s, key, rows, rt);
     } else {
       rows.push({
         key,
+        runtime: rt,
         type: typeOf(s),
         def: s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``,
         description: String(s.description ?? '').replace(/\|/g, '\\|'),
@@ -54,9 +57,13 @@ export function configMarkdown(): string {
     'Environment overrides: `THYROID_EDGE__<key>__<subkey>=value` (value parsed as JSON when it parses),',
     'e.g. `THYROID_EDGE__capture__source=images THYROID_EDGE__capture__images__dir=/data`.',
     '',
-    '| key | type | default | description |',
-    '| --- | --- | --- | --- |',
-    ...rows.map((r) => `| \`${r.key}\` | ${r.type} | ${r.def} | ${r.description} |`),
+    'The **runtime** column marks the keys that `set_config` (MQTT) and signed config bundles may change while',
+    'running: thresholds, alert tuning, rates, the log level. Every other key (program and file paths, devices,',
+    'URLs, keys, identities) comes only from the config file and a restart; a runtime change naming one is refused.',
+    '',
+    '| key | runtime | type | default | description |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| \`${r.key}\` | ${r.runtime ? 'yes' : ''} | ${r.type} | ${r.def} | ${r.description} |`),
     '',
   ].join('\n');
 }

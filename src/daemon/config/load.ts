@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { publicKeyProblem } from '../../updates/signing.js';
 import { compileSchema, makeAjv, formatErrors } from '../../util/schema.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { isLoopbackHost } from '../../util/loopback.js';
 
 export class ConfigError extends Error {}
 
@@ -51,11 +52,7 @@ export function validateConfig(raw: unknown, where = 'config'): Config {
   return cfg as Config;
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith('127.');
-}
+export { isLoopbackHost };
 
 /** Why a broker URL is refused (plain TCP/WebSocket to a non-loopback host), or null. */
 function insecureTransport(url: string, allowInsecure: boolean): string | null {

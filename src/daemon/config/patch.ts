@@ -1,15 +1,52 @@
 /**
  * Runtime config changes (MQTT set_config and config bundles): a partial config merged over the
- * running one (RFC 7386), limited to the keys that can change without a restart, validated whole.
+ * running one (RFC 7386), limited to the keys the schema marks `runtime: true`, validated whole.
  */
+import type { TSchema } from '@sinclair/typebox';
 import { ConfigError, validateConfig } from './load.js';
-import type { Config } from './schema.js';
-
-/** Keys that may change while running; the rest need a restart of the service. */
-export const RUNTIME_KEYS = ['capture', 'postprocess', 'alerts', 'logLevel'] as const;
+import { ConfigSchema, type Config } from './schema.js';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function childrenOf(s: TSchema): Record<string, TSchema> {
+  return s.type === 'object' && s.properties ? (s.properties as Record<string, TSchema>) : {};
+}
+
+function hasRuntimeInside(s: TSchema): boolean {
+  return s.runtime === true || Object.values(childrenOf(s)).some(hasRuntimeInside);
+}
+
+/** Every key path that may change at runtime (a marked object stands for all its keys). */
+export function runtimeKeys(schema: TSchema = ConfigSchema, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, s] of Object.entries(childrenOf(schema))) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (s.runtime === true) out.push(key);
+    else out.push(...runtimeKeys(s, key));
+  }
+  return out;
+}
+
+/**
+ * The key paths of a patch that are not runtime-settable. A whole restart-only subtree is named
+ * once (`mqtt`), a mixed one down to the key (`capture.ffmpegPath`); a key the schema does not
+ * know is named too (it cannot be runtime).
+ */
+export function restartOnlyKeys(patch: Record<string, unknown>, schema: TSchema = ConfigSchema, prefix = ''): string[] {
+  const out: string[] = [];
+  const children = childrenOf(schema);
+  for (const [k, v] of Object.entries(patch)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const s = children[k];
+    if (s === undefined || !hasRuntimeInside(s)) out.push(key);
+    else if (s.runtime === true) continue;
+    // a mixed object: only a partial object can be checked key by key (null or a scalar would reset it all)
+    else if (isPlainObject(v)) out.push(...restartOnlyKeys(v, s, key));
+    else out.push(key);
+  }
+  return out;
 }
 
 /** RFC 7386-style merge: objects merge, everything else replaces, null deletes (back to default). */
@@ -26,9 +63,9 @@ export function mergePatch(base: unknown, patch: unknown): unknown {
 /** The config that results from a runtime patch; ConfigError names the key and the reason. */
 export function applyRuntimePatch(current: Config, patch: unknown, where: string): Config {
   if (!isPlainObject(patch)) throw new ConfigError(`${where}: must be an object (a partial config to merge)`);
-  const refused = Object.keys(patch).filter((k) => !(RUNTIME_KEYS as readonly string[]).includes(k));
+  const refused = restartOnlyKeys(patch);
   if (refused.length) {
-    throw new ConfigError(`${where}: ${refused.join(', ')}: cannot be changed at runtime (allowed: ${RUNTIME_KEYS.join(', ')}); edit the config file and restart`);
+    throw new ConfigError(`${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ${runtimeKeys().join(', ')}); edit the config file and restart`);
   }
   return validateConfig(mergePatch(current, patch), where);
 }

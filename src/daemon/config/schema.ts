@@ -4,8 +4,16 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
-const Obj = <T extends Record<string, TSchema>>(props: T, description: string) =>
-  Type.Object(props, { additionalProperties: false, description, default: {} });
+const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: { runtime?: true } = {}) =>
+  Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
+
+/**
+ * `runtime: true` on a key (and so on everything under it) lets `set_config` and config bundles
+ * change it while running. Only keys that can neither run nor read anything: thresholds, alert
+ * tuning, rates, the log level. Program and file paths, devices, URLs and keys are restart-only:
+ * they come from the config file. (src/daemon/config/patch.ts enforces it; docs/config.md shows it.)
+ */
+const RT = { runtime: true } as const;
 
 export const RectSchema = Type.Object(
   {
@@ -26,7 +34,7 @@ export const ConfigSchema = Type.Object(
     }),
     logLevel: Type.Union(
       ['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((l) => Type.Literal(l)),
-      { default: 'info', description: 'Log level of the structured (JSON) log on stdout.' },
+      { default: 'info', description: 'Log level of the structured (JSON) log on stdout.', ...RT },
     ),
     stateDir: Type.String({
       default: 'state',
@@ -55,6 +63,7 @@ export const ConfigSchema = Type.Object(
           description: 'Which frame source feeds the pipeline.',
         }),
         roi: Type.Union([RectSchema, Type.Null()], {
+          ...RT,
           default: null,
           description:
             'Imaging area in capture pixels (x, y, width, height). Everything outside (the header with patient data) is cropped away before any processing. Required for v4l2 and file; `thyroid-edge calibrate` proposes one. null for phantom (uses its own) and images (whole image).',
@@ -66,7 +75,7 @@ export const ConfigSchema = Type.Object(
             inputFormat: Type.Union([Type.Literal('mjpeg'), Type.Literal('yuyv422')], { default: 'mjpeg' }),
             width: Type.Integer({ minimum: 16, maximum: 7680, default: 1920, description: 'capture width' }),
             height: Type.Integer({ minimum: 16, maximum: 4320, default: 1080, description: 'capture height' }),
-            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 30 }),
+            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 30, ...RT }),
           },
           'V4L2 capture dongle (source: v4l2).',
         ),
@@ -75,16 +84,16 @@ export const ConfigSchema = Type.Object(
             path: Type.String({ default: '', description: 'Any video file ffmpeg reads.' }),
             width: Type.Integer({ minimum: 16, default: 1920, description: 'video width (for ROI checks)' }),
             height: Type.Integer({ minimum: 16, default: 1080, description: 'video height' }),
-            realtime: Type.Boolean({ default: true, description: 'true: at the file\'s own rate; false: as fast as possible.' }),
-            loop: Type.Boolean({ default: true }),
+            realtime: Type.Boolean({ default: true, description: 'true: at the file\'s own rate; false: as fast as possible.', ...RT }),
+            loop: Type.Boolean({ default: true, ...RT }),
           },
           'Video file (source: file).',
         ),
         images: Obj(
           {
             dir: Type.String({ default: '', description: 'Folder of PNG/JPEG frames, played in name order.' }),
-            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 5 }),
-            loop: Type.Boolean({ default: true }),
+            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 5, ...RT }),
+            loop: Type.Boolean({ default: true, ...RT }),
           },
           'Image folder (source: images).',
         ),
@@ -97,6 +106,7 @@ export const ConfigSchema = Type.Object(
             visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.6 }),
           },
           'Synthetic B-mode phantom (source: phantom).',
+          RT,
         ),
       },
       'Where frames come from.',
@@ -114,6 +124,7 @@ export const ConfigSchema = Type.Object(
         ),
       },
       'Turning the model output into nodules.',
+      RT,
     ),
     mqtt: Obj(
       {
@@ -124,7 +135,7 @@ export const ConfigSchema = Type.Object(
         }),
         embeddedPort: Type.Integer({ minimum: 1, maximum: 65535, default: 1883, description: 'Port of the embedded broker (only when url is null).' }),
         baseTopic: Type.String({ pattern: '^[A-Za-z0-9_/-]+$', default: 'thyroid-edge', description: 'Topics are <baseTopic>/<deviceId>/...' }),
-        clientId: Type.Optional(Type.String({ minLength: 1, description: 'MQTT client id. Default: the deviceId (broker ACLs match on it).' })),
+        clientId: Type.Optional(Type.String({ minLength: 1, description: 'MQTT client id. Default: the deviceId. With mqtt.certFile it must equal the certificate\'s CN (checked at start): the broker knows a box by its certificate (deploy/mosquitto).' })),
         protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], { default: 5, description: 'MQTT 5 (message expiry, content type, response topics) or 3.1.1. The embedded broker speaks 3.1.1.' }),
         username: Type.Optional(Type.String()),
         password: Type.Optional(Type.String({ description: 'Prefer THYROID_EDGE__mqtt__password in the environment (systemd credentials) over the file.' })),
@@ -138,6 +149,10 @@ export const ConfigSchema = Type.Object(
         resultExpiryS: Type.Integer({ minimum: 1, default: 10, description: 'MQTT 5 message expiry of result messages.' }),
         telemetryIntervalS: Type.Number({ minimum: 1, maximum: 3600, default: 10 }),
         maxCommandBytes: Type.Integer({ minimum: 256, maximum: 1048576, default: 65536, description: 'Larger command payloads are answered with an error.' }),
+        responseTopicPrefix: Type.Union([Type.String({ minLength: 1, pattern: '^[^+#\\u0000]+/$' }), Type.Null()], {
+          default: null,
+          description: 'An MQTT 5 response topic chosen by a request is honoured only if it is a plain topic (no wildcard, at most 512 bytes) under this prefix; anything else is refused in the reply on the default response topic. null: <baseTopic>/<deviceId>/response/.',
+        }),
         mask: Obj(
           {
             mode: Type.Union([Type.Literal('off'), Type.Literal('png'), Type.Literal('rle')], {
@@ -152,8 +167,10 @@ export const ConfigSchema = Type.Object(
           {
             maxMessages: Type.Integer({ minimum: 10, default: 10000 }),
             maxBytes: Type.Integer({ minimum: 10000, default: 50000000 }),
+            maxAttempts: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'A message whose delivery fails this many times in a row while connected (the connection drops under it, or no acknowledgement in attemptTimeoutS) moves to the dead-letter folder so the rest flows on.' }),
+            attemptTimeoutS: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'One delivery attempt waits this long for the broker\'s acknowledgement.' }),
           },
-          'On-disk outbox for alerts and command responses. When full the oldest command responses go first, then the oldest alerts; every drop is counted in telemetry.',
+          'On-disk outbox for alerts and command responses. When full the oldest command responses go first, then the oldest alerts; every drop is counted in telemetry. A message the broker refuses (an error reason code, an invalid topic) or that fails maxAttempts times moves to <stateDir>/outbox-dead/ with its reason, logged and counted in telemetry (outbox.deadLettered); it never blocks the rest.',
         ),
       },
       'MQTT connection and contract.',
@@ -168,6 +185,7 @@ export const ConfigSchema = Type.Object(
         matchDistance: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.15, description: 'Max centroid distance (fraction of the frame diagonal) to continue a track.' }),
       },
       'Temporal alert state machine.',
+      RT,
     ),
     liveView: Obj(
       {

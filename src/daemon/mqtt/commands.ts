@@ -28,6 +28,7 @@ export interface CommandReply {
 export function redact(c: Config): Config {
   const copy = structuredClone(c);
   if (copy.mqtt.password) copy.mqtt.password = '***';
+  if (copy.liveView.token) copy.liveView.token = '***'; // the live view shows patient images
   return copy;
 }
 
@@ -41,7 +42,8 @@ export class CommandRouter {
     private readonly maxBytes: number,
   ) {}
 
-  async handle(command: string, payload: Buffer): Promise<CommandReply> {
+  /** `refusal`: a reason found by the transport (e.g. a bad response topic) to refuse the request, with its transaction. */
+  async handle(command: string, payload: Buffer, refusal?: string): Promise<CommandReply> {
     const reply = (ok: boolean, transaction: CommandReply['transaction'], body: { result?: unknown; error?: string }): CommandReply => ({ command, transaction, ok, ...body });
     if (payload.length > this.maxBytes) return reply(false, null, { error: `payload of ${payload.length} bytes exceeds the limit of ${this.maxBytes}` });
     let req: unknown = {};
@@ -59,6 +61,7 @@ export class CommandRouter {
     }
     if (typeof tx === 'string' && tx.length > 200) return reply(false, null, { error: 'transaction: longer than 200 characters' });
     const transaction = tx ?? null;
+    if (refusal) return reply(false, transaction, { error: refusal });
     if (!(COMMANDS as readonly string[]).includes(command)) {
       return reply(false, transaction, { error: `unknown command "${command}"; known: ${COMMANDS.join(', ')}` });
     }

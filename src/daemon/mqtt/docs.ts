@@ -1,4 +1,5 @@
 /** Generates docs/mqtt.md: topics, QoS, and the JSON Schema of every payload from payloads.ts. */
+import { runtimeKeys } from '../config/patch.js';
 import { PAYLOADS } from './payloads.js';
 
 const EXAMPLES: Record<string, unknown> = {
@@ -17,7 +18,7 @@ const TOPICS = [
   ['alert', 'daemon → integration', '1', 'no', 'nodule_detected / nodule_updated / nodule_cleared, through the on-disk outbox: in order, none lost across broker outages or restarts; deduplicate on `messageId`.'],
   ['update', 'daemon → fleet', '1', 'no', 'every step of a model/config update: downloading, verifying, testing (self-test, then the health window), active, rolled_back, failed (with the reason). Through the outbox. See docs/updates.md.'],
   ['request/<command>', 'caller → daemon', '1', 'no', '`ping`, `get_config`, `set_config`, `snapshot`, `restart_pipeline`, `update` (`{"url": ...}`: answered at once with `accepted`; progress on `update`).'],
-  ['response/<command>', 'daemon → caller', '1', 'no', 'the answer, matched by `transaction`; also sent to the MQTT 5 response topic (under the box\'s own root) with the correlation data, when the request carries them. Through the outbox.'],
+  ['response/<command>', 'daemon → caller', '1', 'no', 'the answer, matched by `transaction`; also sent to the MQTT 5 response topic with the correlation data, when the request carries them: only a plain topic (no `+`/`#`, at most 512 bytes) under `<base>/<id>/response/` (or `mqtt.responseTopicPrefix`); any other response topic refuses the request, answered here. Through the outbox; a message that cannot be delivered goes to the dead letters (see Delivery guarantees).'],
 ];
 
 export function mqttMarkdown(): string {
@@ -49,7 +50,7 @@ export function mqttMarkdown(): string {
     '| --- | --- | --- |',
     '| `ping` | `transaction?` | `{ "pong": true }` |',
     '| `get_config` | `transaction?` | the effective config (password redacted) |',
-    '| `set_config` | `transaction?`, `config`: partial config merged over the current one; only `capture`, `postprocess`, `alerts`, `logLevel` | the new config; invalid → `ok: false` with the key path and reason, config unchanged; the pipeline restarts |',
+    `| \`set_config\` | \`transaction?\`, \`config\`: partial config merged over the current one; only the runtime keys (${runtimeKeys().map((k) => `\`${k}\``).join(', ')}); any other key is refused, named, and nothing is applied | the new config; invalid → \`ok: false\` with the key path and reason, config unchanged; the pipeline restarts |`,
     '| `snapshot` | `transaction?` | the next processed frame: nodules, `maskRle`, `maskPngBase64` |',
     '| `restart_pipeline` | `transaction?` | `{ "restarted": true }` |',
     '',
@@ -64,6 +65,11 @@ export function mqttMarkdown(): string {
     '  delete can repeat one message: deduplicate on `messageId`.',
     '- **Outbox full** (`mqtt.outbox.maxMessages` / `maxBytes`): the oldest command response is dropped first, then the oldest',
     '  alert; drops are counted in telemetry (`outbox.dropped`) and logged at error level.',
+    '- **No message blocks the rest.** One the broker refuses (a PUBACK error code such as "not authorized"), one whose',
+    '  topic cannot be published (a wildcard, e.g. in an outbox file from an older version), or one that fails',
+    '  `mqtt.outbox.maxAttempts` times in a row while connected (the connection drops under it, or no PUBACK within',
+    '  `attemptTimeoutS`) is moved to `<stateDir>/outbox-dead/` with its reason, logged at error level, and counted in',
+    '  telemetry (`outbox.deadLettered`); the messages behind it flow on. Dead letters are kept for an operator.',
     '- **Results, masks, telemetry** are best effort (QoS 0, not queued while offline); results dropped while offline are',
     '  counted (`resultsDroppedOffline`).',
     '- The daemon starts and runs with no broker, reconnecting with exponential backoff (`mqtt.reconnectMinMs` → `reconnectMaxMs`).',

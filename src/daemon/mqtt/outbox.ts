@@ -6,9 +6,13 @@
  *
  * Bounded by count and bytes. When full, the oldest command response is dropped first (a caller
  * can ask again), then the oldest update progress report, then the oldest alert; every drop is counted and logged.
+ *
+ * A message that cannot be delivered (refused by the broker, an invalid topic, failing every
+ * attempt) is moved to a dead-letter folder beside the outbox with its reason: kept for an
+ * operator, counted, and no longer in the way of the messages behind it.
  */
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { syncDir, writeAtomic } from '../../util/durable-fs.js';
 
 export type OutboxKind = 'alert' | 'response' | 'update';
@@ -41,6 +45,8 @@ export class Outbox {
   private nextSeq = 1;
   private bytes = 0;
   dropped = 0;
+  /** dead letters in the folder (from every run: the count survives restarts) */
+  deadLettered = 0;
   private readonly waiters = new Set<() => void>();
   /** adds run one at a time so files land on disk in sequence order */
   private chain: Promise<unknown> = Promise.resolve();
@@ -50,9 +56,15 @@ export class Outbox {
     private readonly limits: OutboxLimits,
   ) {}
 
+  /** <outbox>-dead beside the outbox: never read by open(), so a dead letter cannot come back by itself */
+  get deadDir(): string {
+    return join(dirname(this.dir), `${basename(this.dir)}-dead`);
+  }
+
   static async open(dir: string, limits: OutboxLimits): Promise<Outbox> {
     await mkdir(dir, { recursive: true });
     const o = new Outbox(dir, limits);
+    o.deadLettered = (await readdir(o.deadDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).length;
     const names = (await readdir(dir)).sort();
     for (const n of names) {
       const m = NAME.exec(n);
@@ -129,6 +141,22 @@ export class Outbox {
   async ack(seq: number): Promise<void> {
     const e = this.entries.find((x) => x.seq === seq);
     if (e) await this.remove(e);
+  }
+
+  /**
+   * Moves a message out of the way to the dead-letter folder with its reason (written durably
+   * before the outbox file goes, so a crash between the two leaves a copy, never nothing).
+   */
+  async deadLetter(msg: OutboxMessage, reason: string): Promise<void> {
+    const e = this.entries.find((x) => x.seq === msg.seq);
+    if (!e) return;
+    await mkdir(this.deadDir, { recursive: true });
+    const name = basename(this.file(e));
+    await writeAtomic(join(this.deadDir, name), JSON.stringify({ reason, deadAt: Date.now(), message: msg }));
+    await syncDir(this.deadDir);
+    await this.remove(e);
+    await syncDir(this.dir);
+    this.deadLettered++;
   }
 
   /** Resolves once every add() called so far is on disk. */

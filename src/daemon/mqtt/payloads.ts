@@ -53,7 +53,7 @@ export const TelemetryPayload = Type.Object(
     dropped: Type.Integer(),
     frameErrors: Type.Integer(),
     stagesMs: Type.Record(Type.String(), StageStat),
-    outbox: Type.Object({ messages: Type.Integer(), bytes: Type.Integer(), dropped: Type.Integer() }),
+    outbox: Type.Object({ messages: Type.Integer(), bytes: Type.Integer(), dropped: Type.Integer(), deadLettered: Type.Integer({ description: 'messages moved to the dead-letter folder (refused by the broker, or failing every attempt); kept on disk' }) }),
     resultsDroppedOffline: Type.Integer(),
     cpu: Type.Object({ loadPercent: Type.Union([Type.Number(), Type.Null()]), temperatureC: Type.Union([Type.Number(), Type.Null()]) }),
     memory: Type.Object({ rssBytes: Type.Integer(), systemUsedBytes: Type.Union([Type.Integer(), Type.Null()]), systemTotalBytes: Type.Union([Type.Integer(), Type.Null()]) }),

@@ -15,10 +15,15 @@ import type { Config } from '../config/schema.js';
 import type { Daemon } from '../daemon.js';
 import { CommandRouter, type CommandTarget } from './commands.js';
 import { EmbeddedBroker } from './embedded-broker.js';
+import { checkClientIdentity } from './identity.js';
+import { deliverOutbox } from './delivery.js';
 import { Outbox } from './outbox.js';
 import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
 import { readSystem } from './telemetry.js';
-import { Topics } from './topics.js';
+import { MAX_CORRELATION_BYTES, Topics } from './topics.js';
+import { isIPv6 } from 'node:net';
+import { ConfigError } from '../config/load.js';
+import { loopbackAddressOf } from '../../util/loopback.js';
 import { checkUrl } from '../../updates/fetch-bundle.js';
 import type { Updater, UpdateProgress } from '../../updates/updater.js';
 
@@ -40,10 +45,26 @@ export function clientOptions(c: Config, topics: Topics, since: string): IClient
   if (m.username) o.username = m.username;
   if (m.password) o.password = m.password;
   if (m.caFile) o.ca = readFileSync(m.caFile);
-  if (m.certFile) o.cert = readFileSync(m.certFile);
+  if (m.certFile) {
+    o.cert = readFileSync(m.certFile);
+    checkClientIdentity(o.clientId as string, o.cert);
+  }
   if (m.keyFile) o.key = readFileSync(m.keyFile);
   if (m.caFile || m.certFile) o.rejectUnauthorized = true;
   return o;
+}
+
+/**
+ * Plain (unencrypted) transport goes only to loopback unless allowInsecure: config validation
+ * checked the syntax; here a name must resolve to loopback only, and we connect to that address.
+ */
+export async function pinPlainToLoopback(url: string, allowInsecure: boolean): Promise<string> {
+  const u = new URL(url);
+  if (allowInsecure || !['mqtt:', 'tcp:', 'ws:'].includes(u.protocol)) return url;
+  const addr = await loopbackAddressOf(u.hostname);
+  if (addr === null) throw new ConfigError(`mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`);
+  u.hostname = isIPv6(addr) ? `[${addr}]` : addr;
+  return u.toString();
 }
 
 export class MqttService {
@@ -72,7 +93,7 @@ export class MqttService {
     private readonly logger: Logger,
     private readonly updater: Updater | null = null,
   ) {
-    this.topics = new Topics(config.mqtt.baseTopic, config.deviceId);
+    this.topics = new Topics(config.mqtt.baseTopic, config.deviceId, config.mqtt.responseTopicPrefix);
     this.tracker = new AlertTracker(config.alerts);
     this.backoffMs = config.mqtt.reconnectMinMs;
     const target: CommandTarget = {
@@ -133,6 +154,7 @@ export class MqttService {
         protocolVersion = 4;
       }
     }
+    if (m.url) url = await pinPlainToLoopback(m.url, m.allowInsecure);
     this.url = url;
     const opts = { ...clientOptions(this.config, this.topics, this.since), protocolVersion };
     this.running = true;
@@ -154,7 +176,14 @@ export class MqttService {
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
     this.offResult = this.daemon.onResult((r) => this.onResult(r));
     this.offUpdate = this.updater?.onProgress((p) => this.onUpdateProgress(p)) ?? null;
-    this.delivery = this.deliver();
+    this.delivery = deliverOutbox({
+      outbox: this.outbox,
+      client: () => this.client,
+      running: () => this.running,
+      topics: this.topics,
+      logger: this.logger,
+      limits: () => this.config.mqtt.outbox,
+    });
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
     this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
     for (const t of this.timers) t.unref();
@@ -297,19 +326,31 @@ export class MqttService {
 
   private async runCommand(command: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer } | undefined, busy: boolean): Promise<void> {
     try {
+      // a request-chosen response topic must be plain and under our response prefix; anything else
+      // refuses the whole request, answered on the default response topic (never the one asked for)
+      const refusal = this.responseTopicRefusal(props);
       const reply = busy
         ? { command, transaction: null, ok: false, error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again` }
-        : await this.router.handle(command, payload);
+        : await this.router.handle(command, payload, refusal ?? undefined);
       const body: ResponsePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...reply };
       if (!reply.ok) this.logger.warn({ command, error: reply.error }, 'command refused');
-      // only a response topic under our own root is honoured: a box answers on its own topics
-      const alsoTo = props?.responseTopic && props.responseTopic.startsWith(`${this.topics.root}/`)
+      const alsoTo = props?.responseTopic !== undefined && refusal === null
         ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
         : undefined;
       await this.outbox.add({ kind: 'response', topic: this.topics.response(command.replace(/[#+]/g, '_')), payload: JSON.stringify(body), alsoTo });
     } catch (err) {
       this.logger.error({ command, err: (err as Error).message }, 'command handling failed');
     }
+  }
+
+  private responseTopicRefusal(props: { responseTopic?: string; correlationData?: Buffer } | undefined): string | null {
+    const rt = props?.responseTopic;
+    if (rt === undefined) return null;
+    const problem = this.topics.responseTopicProblem(rt);
+    if (problem) return `response topic ${JSON.stringify(rt.slice(0, 200))} ${problem}; request refused`;
+    const cd = props?.correlationData;
+    if (cd && cd.length > MAX_CORRELATION_BYTES) return `correlation data of ${cd.length} bytes exceeds ${MAX_CORRELATION_BYTES}; request refused`;
+    return null;
   }
 
   private async snapshot(timeoutMs: number): Promise<unknown> {
@@ -337,7 +378,7 @@ export class MqttService {
       dropped: p?.dropped ?? 0,
       frameErrors: p?.errors ?? 0,
       stagesMs: p?.stagesMs ?? {},
-      outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped },
+      outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped, deadLettered: this.outbox.deadLettered },
       resultsDroppedOffline: this.resultsDroppedOffline,
       cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
       memory: { rssBytes: process.memoryUsage().rss, systemUsedBytes: sys.systemUsedBytes, systemTotalBytes: sys.systemTotalBytes },
@@ -352,36 +393,6 @@ export class MqttService {
       this.client?.publish(this.topics.telemetry, JSON.stringify(payload), { qos: 0 });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'telemetry failed');
-    }
-  }
-
-  /** Oldest first, one at a time, removed only after PUBACK: order and no loss across outages. */
-  private async deliver(): Promise<void> {
-    while (this.running) {
-      if (!this.connected) {
-        await new Promise((r) => setTimeout(r, 200));
-        continue;
-      }
-      const msg = await this.outbox.peek();
-      if (!msg) {
-        await Promise.race([this.outbox.waitForMessage(), new Promise((r) => setTimeout(r, 1000))]);
-        continue;
-      }
-      try {
-        const c = this.client!;
-        await c.publishAsync(msg.topic, msg.payload, { qos: 1 });
-        if (msg.alsoTo) {
-          await c.publishAsync(msg.alsoTo.topic, msg.payload, {
-            qos: 1,
-            ...this.v5({ correlationData: msg.alsoTo.correlationData ? Buffer.from(msg.alsoTo.correlationData, 'base64') : undefined }),
-          });
-        }
-        await this.outbox.ack(msg.seq);
-      } catch (err) {
-        if (!this.running) break;
-        this.logger.warn({ err: (err as Error).message }, 'outbox delivery failed; will retry');
-        await new Promise((r) => setTimeout(r, 500));
-      }
     }
   }
 
