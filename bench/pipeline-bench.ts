@@ -36,7 +36,7 @@ async function runVariant(v: Variant, video: string) {
   const seg = await Segmenter.create({ modelPath: v.model, card: v.card, executionProviders: ['cpu'], intraOpThreads: v.threads, logger });
   const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
   const p = v.card.preprocessing;
-  const src = createFileSource({ path: video, realtime: true, loop: true }, { roi: DEFAULT_PHANTOM.roi, sourceWidth: DEFAULT_PHANTOM.screenWidth, sourceHeight: DEFAULT_PHANTOM.screenHeight, width: p.width, height: p.height }, 'ffmpeg', logger);
+  const src = createFileSource({ path: video, realtime: true, loop: true }, { roi: DEFAULT_PHANTOM.roi, sourceWidth: DEFAULT_PHANTOM.screenWidth, sourceHeight: DEFAULT_PHANTOM.screenHeight, width: p.width, height: p.height, resizeKernel: p.resizeKernel }, 'ffmpeg', logger);
   const pipeline = new Pipeline(src, proc, logger);
   const encode = new RollingSamples(4096);
   const outside = new RollingSamples(4096);

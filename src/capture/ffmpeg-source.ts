@@ -1,27 +1,35 @@
 /**
- * Capture through an ffmpeg child process: ffmpeg crops the ROI, scales to the model size, converts
- * to grey and writes raw frames to stdout, which are read in exact frame-sized chunks.
+ * Capture through an ffmpeg child process: ffmpeg only crops the ROI and converts it to full-range
+ * grey, and writes raw ROI frames to stdout, read here in exact frame-sized chunks. The resize to
+ * the model size is the card's, in src/inference/preprocess.ts (sharp), the code that prepares the
+ * training data, so a captured frame reaches the model as the same pixels (tests/parity.test.ts).
  * Used by the v4l2 (capture dongle) and file sources. When ffmpeg exits or fails, the source
  * restarts it with backoff; the daemon never crashes on it.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { resizeGrey, type GreyFrame, type ResizeSpec } from '../inference/preprocess.js';
 import { Backoff, sleep } from './backoff.js';
 import type { CaptureStatus, Frame, FrameSource, Rect } from './frame-source.js';
 
-export interface FfmpegOutputSpec {
+/** What ffmpeg delivers (the ROI of the capture frame) and the model size it is resized to. */
+export interface FfmpegOutputSpec extends ResizeSpec {
   roi: Rect;
   sourceWidth: number;
   sourceHeight: number;
-  width: number;
-  height: number;
 }
 
-/** The -vf filter chain: crop to the imaging area first, so nothing outside it is ever processed. */
+/**
+ * The -vf filter chain. Crop to the imaging area first, so nothing outside it is ever processed;
+ * `exact=1` so an odd x/y is not rounded down to the chroma grid of a 4:2:0/4:2:2 source (a shift of
+ * one pixel against the same ROI cropped from an image). Then grey in full range: a limited-range
+ * (tv) Y plane is expanded to 0-255, as training images are; the range of the input comes from the
+ * stream (MJPEG: full; untagged YUV, e.g. a YUYV dongle: limited). No scaling here.
+ */
 export function videoFilter(out: FfmpegOutputSpec): string {
   const r = out.roi;
-  return `crop=${r.width}:${r.height}:${r.x}:${r.y},scale=${out.width}:${out.height}:flags=bilinear,format=gray`;
+  return `crop=${r.width}:${r.height}:${r.x}:${r.y}:exact=1,scale=out_range=full,format=gray`;
 }
 
 export function outputArgs(out: FfmpegOutputSpec): string[] {
@@ -63,8 +71,9 @@ export class FfmpegSource implements FrameSource {
   }
 
   async *frames(): AsyncIterable<Frame> {
-    const { width, height } = this.opts.output;
-    const frameBytes = width * height;
+    const out = this.opts.output;
+    const roiFrame = { width: out.roi.width, height: out.roi.height };
+    const frameBytes = roiFrame.width * roiFrame.height;
     while (!this.abort.signal.aborted) {
       this.st.state = this.st.restarts > 0 ? 'retrying' : 'starting';
       let exitReason = '';
@@ -82,12 +91,13 @@ export class FfmpegSource implements FrameSource {
             resolve(code === 0 ? '' : `ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.trim().split('\n').pop() ?? ''}`),
           );
         });
-        // Copy stdout straight into exact frame-sized buffers: one copy per byte, no concatenation.
-        let data = new Uint8Array(frameBytes);
+        // Copy stdout straight into one ROI-sized buffer: one copy per byte, no concatenation. The
+        // buffer is reused: the resize has read it by the time the frame is yielded.
+        const data = new Uint8Array(frameBytes);
         let filled = 0;
+        let frameMs = 0; // in-process time of the frame being assembled (ffmpeg decodes in its own process)
         for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-          // decode itself runs in the ffmpeg process; in-process cost is reassembling the frame
-          const t0 = performance.now();
+          let t0 = performance.now();
           let offset = 0;
           while (offset < chunk.length) {
             const n = Math.min(frameBytes - filled, chunk.length - offset);
@@ -95,6 +105,18 @@ export class FfmpegSource implements FrameSource {
             filled += n;
             offset += n;
             if (filled < frameBytes) break;
+            filled = 0;
+            let grey: GreyFrame;
+            try {
+              grey = await resizeGrey({ ...roiFrame, data }, out);
+            } catch (err) {
+              this.st.badFrames++;
+              this.st.lastError = `resize: ${(err as Error).message}`;
+              this.opts.logger.warn({ source: this.name, err }, 'frame could not be resized, skipped');
+              frameMs = 0;
+              t0 = performance.now();
+              continue;
+            }
             this.st.state = 'running';
             this.st.framesCaptured++;
             produced++;
@@ -102,17 +124,18 @@ export class FfmpegSource implements FrameSource {
             yield {
               seq: ++this.seq,
               capturedAt: Date.now(),
-              width,
-              height,
-              data,
-              roi: this.opts.output.roi,
-              sourceWidth: this.opts.output.sourceWidth,
-              sourceHeight: this.opts.output.sourceHeight,
-              decodeMs: performance.now() - t0,
+              width: grey.width,
+              height: grey.height,
+              data: grey.data,
+              roi: out.roi,
+              sourceWidth: out.sourceWidth,
+              sourceHeight: out.sourceHeight,
+              decodeMs: frameMs + performance.now() - t0,
             };
-            data = new Uint8Array(frameBytes);
-            filled = 0;
+            frameMs = 0;
+            t0 = performance.now();
           }
+          frameMs += performance.now() - t0;
         }
         exitReason = await exited;
         if (filled > 0) {

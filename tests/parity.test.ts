@@ -1,0 +1,370 @@
+/**
+ * One preprocessing, in practice: the same frames through every source path (an image file, a video
+ * file as lossless grey ffv1, as MJPEG and as limited-range YUYV, and the phantom) reach the model
+ * as the input tensor training data preparation (src/tools/prepare-dataset.ts) makes of them, within
+ * one grey level. For a lossy encoding the reference is the decoded frame's true pixels: its Y plane,
+ * read natively and expanded to full range here, not by the code under test.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FfmpegSource } from '../src/capture/ffmpeg-source.js';
+import { createFileSource } from '../src/capture/file-source.js';
+import type { Frame, FrameSource, Rect } from '../src/capture/frame-source.js';
+import { ImagesSource } from '../src/capture/images-source.js';
+import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
+import { PhantomSource } from '../src/capture/phantom-source.js';
+import { FrameProcessor } from '../src/inference/frame-processor.js';
+import type { ModelCard, Preprocessing } from '../src/inference/model-card.js';
+import { decodeToModelGrey, toInputTensorData, type GreyFrame } from '../src/inference/preprocess.js';
+import { Segmenter } from '../src/inference/segmenter.js';
+import { prepareDataset } from '../src/tools/prepare-dataset.js';
+import { MODEL, logger, shippedCard, tempDir } from './helpers/fixtures.js';
+
+const DDTI = '../shared/datasets/ddti';
+const HAVE_DDTI = existsSync(join(DDTI, 'split.json'));
+if (!HAVE_DDTI) console.warn(`parity.test: ${DDTI} is absent, the DDTI frames are skipped (synthetic frames still run)`);
+
+/** A capture "screen": the imaging area at an odd offset (ffmpeg must crop exactly) below a header band. */
+interface Screens {
+  width: number;
+  height: number;
+  roi: Rect;
+  screens: Uint8Array[];
+  /** the imaging area of each screen as a PNG: what the training set holds */
+  roiPngs: Buffer[];
+}
+
+function makeScreens(rois: GreyFrame[], roiPngs: Buffer[]): Screens {
+  const { width: rw, height: rh } = rois[0]!;
+  const roi = { x: 7, y: 5, width: rw, height: rh };
+  // even screen sizes: 4:2:0 / 4:2:2 encoders need them; the ROI inside stays odd-placed
+  const width = (rw + 7 + 4) & ~1;
+  const height = (rh + 5 + 4) & ~1;
+  const screens = rois.map((r) => {
+    const s = new Uint8Array(width * height).fill(20);
+    for (let x = 0; x < width; x++) for (let y = 0; y < roi.y; y++) s[y * width + x] = (x >> 2) % 2 ? 250 : 5; // "patient name"
+    for (let y = 0; y < rh; y++) s.set(r.data.subarray(y * rw, (y + 1) * rw), (roi.y + y) * width + roi.x);
+    return s;
+  });
+  return { width, height, roi, screens, roiPngs };
+}
+
+/** Deterministic synthetic frames: texture, speckle, a dark nodule, and both ends of the grey scale. */
+function syntheticFrames(n: number, w = 203, h = 151): GreyFrame[] {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  return Array.from({ length: n }, (_, k) => {
+    const d = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let v = 120 + 90 * Math.sin((x + 9 * k) / 7) * Math.cos(y / 11) + (rnd() - 0.5) * 50;
+        if (((x - 100 - 5 * k) / 40) ** 2 + ((y - 75) / 25) ** 2 < 1) v *= 0.4;
+        if (y < 6) v = 255;
+        if (x < 6) v = 0;
+        d[y * w + x] = Math.max(0, Math.min(255, Math.round(v)));
+      }
+    }
+    return { width: w, height: h, data: d };
+  });
+}
+
+async function png(g: GreyFrame): Promise<Buffer> {
+  return sharp(g.data, { raw: { width: g.width, height: g.height, channels: 1 } }).png().toBuffer();
+}
+
+/** Training data preparation itself (prepare-dataset) over these images: one model-size row each. */
+async function prepared(pngs: Buffer[], spec: Preprocessing): Promise<Uint8Array[]> {
+  const dir = await tempDir('te-parity-data-');
+  await mkdir(join(dir, 'images'));
+  await mkdir(join(dir, 'masks'));
+  const ids = pngs.map((_, i) => `f${String(i).padStart(3, '0')}`);
+  const mask = await sharp(Buffer.alloc(16 * 16), { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer();
+  for (const [i, id] of ids.entries()) {
+    await writeFile(join(dir, 'images', `${id}.png`), pngs[i]!);
+    await writeFile(join(dir, 'masks', `${id}.png`), mask);
+  }
+  await writeFile(join(dir, 'split.json'), JSON.stringify({ train: ids, val: [], test: [] }));
+  await prepareDataset({ data: dir, spec, out: join(dir, 'out'), quiet: true });
+  const all = await readFile(join(dir, 'out', 'images.u8'));
+  const n = spec.width * spec.height;
+  return ids.map((_, i) => new Uint8Array(all.subarray(i * n, (i + 1) * n)));
+}
+
+/** Every frame a source yields until it ends (a generous guard stops a hung source). */
+async function drain(src: FrameSource, timeoutMs = 120_000): Promise<Frame[]> {
+  const out: Frame[] = [];
+  const guard = setTimeout(() => void src.stop(), timeoutMs);
+  for await (const f of src.frames()) out.push(f);
+  clearTimeout(guard);
+  return out;
+}
+
+interface Encoding {
+  name: string;
+  file: string;
+  args: string[];
+  /** the range ffmpeg reports for the stream; decides how its Y plane maps to grey */
+  range: 'pc' | 'tv' | 'unknown';
+  /** bytes per frame of the native decode and where Y sits in it */
+  native: (w: number, h: number) => { bytes: number; luma: (buf: Uint8Array, i: number) => number };
+}
+
+const ENCODINGS: Encoding[] = [
+  {
+    name: 'ffv1 lossless grey',
+    file: 'ffv1.mkv',
+    args: ['-c:v', 'ffv1', '-pix_fmt', 'gray'],
+    range: 'unknown',
+    native: (w, h) => ({ bytes: w * h, luma: (b, i) => b[i] as number }),
+  },
+  {
+    name: 'MJPEG (full-range YUV 4:2:2, as a USB dongle sends)',
+    file: 'mjpeg.mkv',
+    args: ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj422p'],
+    range: 'pc',
+    native: (w, h) => ({ bytes: 2 * w * h, luma: (b, i) => b[i] as number }),
+  },
+  {
+    name: 'YUYV 4:2:2, untagged limited range (a raw dongle stream)',
+    file: 'yuyv.nut',
+    args: ['-c:v', 'rawvideo', '-pix_fmt', 'yuyv422'],
+    range: 'unknown',
+    native: (w, h) => ({ bytes: 2 * w * h, luma: (b, i) => b[2 * i] as number }),
+  },
+];
+
+function ffmpeg(args: string[], input?: Buffer): Buffer {
+  return execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args], { input, maxBuffer: 1 << 30 });
+}
+
+function encode(s: Screens, e: Encoding, dir: string): string {
+  const path = join(dir, e.file);
+  const raw = Buffer.concat(s.screens.map((x) => Buffer.from(x)));
+  ffmpeg(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${s.width}x${s.height}`, '-r', '25', '-i', 'pipe:0', ...e.args, path], raw);
+  return path;
+}
+
+function probe(path: string): { pix_fmt: string; color_range: string } {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=pix_fmt,color_range', '-of', 'json', path], { encoding: 'utf8' });
+  const st = (JSON.parse(r.stdout) as { streams: { pix_fmt: string; color_range?: string }[] }).streams[0]!;
+  return { pix_fmt: st.pix_fmt, color_range: st.color_range ?? 'unknown' }; // ffprobe omits an unknown range
+}
+
+/**
+ * The decoded frames' true pixels: the Y plane in the decoder's own format (no conversion), expanded
+ * to full range here when the stream is limited range (or untagged YUV, which ffmpeg treats as
+ * limited), then cropped to the ROI.
+ */
+function trueRois(path: string, s: Screens, e: Encoding): GreyFrame[] {
+  const pixFmt = probe(path).pix_fmt;
+  const limited = e.range === 'tv' || (e.range === 'unknown' && pixFmt !== 'gray');
+  const all = ffmpeg(['-i', path, '-f', 'rawvideo', 'pipe:1']);
+  const { bytes, luma } = e.native(s.width, s.height);
+  expect(all.length).toBe(bytes * s.screens.length);
+  return s.screens.map((_, k) => {
+    const frame = all.subarray(k * bytes, (k + 1) * bytes);
+    const d = new Uint8Array(s.roi.width * s.roi.height);
+    for (let y = 0; y < s.roi.height; y++) {
+      for (let x = 0; x < s.roi.width; x++) {
+        const yv = luma(frame, (s.roi.y + y) * s.width + s.roi.x + x);
+        d[y * s.roi.width + x] = limited ? Math.max(0, Math.min(255, Math.round(((yv - 16) * 255) / 219))) : yv;
+      }
+    }
+    return { width: s.roi.width, height: s.roi.height, data: d };
+  });
+}
+
+function fileSource(path: string, s: Screens, spec: Preprocessing): FfmpegSource {
+  return createFileSource(
+    { path, realtime: false, loop: false },
+    { roi: s.roi, sourceWidth: s.width, sourceHeight: s.height, width: spec.width, height: spec.height, resizeKernel: spec.resizeKernel },
+    'ffmpeg',
+    logger,
+  );
+}
+
+/** The real model with a tap on its input: what FrameProcessor feeds onnxruntime for a frame. */
+class ModelInputs {
+  private constructor(
+    private readonly proc: FrameProcessor,
+    private readonly seen: Float32Array[],
+    readonly segmenter: Segmenter,
+  ) {}
+
+  static async create(card: ModelCard): Promise<ModelInputs> {
+    const seg = await Segmenter.create({ modelPath: MODEL, card, executionProviders: ['cpu'], intraOpThreads: 1, logger });
+    const seen: Float32Array[] = [];
+    const run = seg.run.bind(seg);
+    seg.run = (input) => {
+      seen.push(Float32Array.from(input));
+      return run(input);
+    };
+    return new ModelInputs(new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null }), seen, seg);
+  }
+
+  async of(frames: Frame[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const f of frames) {
+      this.seen.length = 0;
+      await this.proc.process(f);
+      expect(this.seen).toHaveLength(1);
+      out.push(this.seen[0]!);
+    }
+    return out;
+  }
+}
+
+/** Largest difference between model inputs, in grey levels (the tensor is grey / 255 / std - mean / std). */
+function greyLevelDiff(a: Float32Array, b: Float32Array, spec: Preprocessing): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m * 255 * spec.std;
+}
+
+function maxDiff(a: Uint8Array, b: Uint8Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+/** Runs one frame set through every source path and compares each model input with prepare-dataset's. */
+function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roiPngs: Buffer[] }>, enabled = true): void {
+  describe.skipIf(!enabled)(`${label}: the model input equals training data preparation on every source path`, () => {
+    let card: ModelCard;
+    let spec: Preprocessing;
+    let model: ModelInputs;
+    let s: Screens;
+    let dir: string;
+    let reference: Float32Array[];
+
+    beforeAll(async () => {
+      card = await shippedCard();
+      spec = card.preprocessing;
+      model = await ModelInputs.create(card);
+      const { rois, roiPngs } = await load();
+      s = makeScreens(rois, roiPngs);
+      dir = await tempDir('te-parity-');
+      reference = (await prepared(s.roiPngs, spec)).map((g) => toInputTensorData({ width: spec.width, height: spec.height, data: g }, spec));
+    });
+    afterAll(async () => {
+      await model?.segmenter.release();
+    });
+
+    it('an image file (images source, ROI cropped from the screen)', async () => {
+      const imgDir = join(dir, 'images');
+      await mkdir(imgDir);
+      for (const [i, scr] of s.screens.entries()) {
+        await png({ width: s.width, height: s.height, data: scr }).then((b) => writeFile(join(imgDir, `s${String(i).padStart(3, '0')}.png`), b));
+      }
+      const frames = await drain(new ImagesSource({ dir: imgDir, fps: 1000, loop: false, roi: s.roi }, spec, logger));
+      expect(frames).toHaveLength(s.screens.length);
+      const inputs = await model.of(frames);
+      for (const [i, x] of inputs.entries()) expect(greyLevelDiff(x, reference[i]!, spec), `frame ${i}`).toBe(0);
+    });
+
+    for (const e of ENCODINGS) {
+      it(`a video file: ${e.name}`, async () => {
+        const path = encode(s, e, dir);
+        expect(probe(path).color_range).toBe(e.range);
+        const truth = trueRois(path, s, e);
+        const lossless = e.file === 'ffv1.mkv';
+        if (lossless) for (const [i, t] of truth.entries()) expect(maxDiff(t.data, roiOf(s, i)), `frame ${i}`).toBe(0);
+        // the reference: training preparation of what the file really holds
+        const ref = lossless
+          ? reference
+          : (await prepared(await Promise.all(truth.map(png)), spec)).map((g) => toInputTensorData({ width: spec.width, height: spec.height, data: g }, spec));
+
+        // capture alone (ROI-size grey, before any resize) is the true pixels in full range
+        const src = fileSource(path, s, spec);
+        const roiRaw = ffmpeg(src.args().slice(4)); // the source's own ffmpeg command, output kept
+        const n = s.roi.width * s.roi.height;
+        expect(roiRaw.length).toBe(n * truth.length);
+        for (const [i, t] of truth.entries()) {
+          expect(maxDiff(new Uint8Array(roiRaw.subarray(i * n, (i + 1) * n)), t.data), `capture grey, frame ${i}`).toBeLessThanOrEqual(lossless ? 0 : 1);
+        }
+
+        const frames = await drain(src);
+        expect(frames).toHaveLength(truth.length);
+        expect(src.status().badFrames).toBe(0);
+        const inputs = await model.of(frames);
+        const diffs = inputs.map((x, i) => greyLevelDiff(x, ref[i]!, spec));
+        for (const [i, d] of diffs.entries()) expect(d, `frame ${i}`).toBeLessThanOrEqual(lossless ? 0 : 1.0001);
+      });
+    }
+
+    it("the card's kernel is the one used (cubic, lanczos3 cards: ffv1 frames equal decodeToModelGrey)", async () => {
+      const path = encode(s, ENCODINGS[0]!, dir);
+      for (const resizeKernel of ['cubic', 'lanczos3'] as const) {
+        const k = { ...spec, resizeKernel };
+        const frames = await drain(fileSource(path, s, k));
+        for (const [i, f] of frames.entries()) {
+          const want = await decodeToModelGrey(s.roiPngs[i]!, k);
+          expect(maxDiff(f.data, want.data), `${resizeKernel} frame ${i}`).toBe(0);
+        }
+      }
+    });
+  });
+}
+
+function roiOf(s: Screens, i: number): Uint8Array {
+  const scr = s.screens[i]!;
+  const d = new Uint8Array(s.roi.width * s.roi.height);
+  for (let y = 0; y < s.roi.height; y++) d.set(scr.subarray((s.roi.y + y) * s.width + s.roi.x, (s.roi.y + y) * s.width + s.roi.x + s.roi.width), y * s.roi.width);
+  return d;
+}
+
+parityCases('synthetic frames', async () => {
+  const rois = syntheticFrames(4);
+  return { rois, roiPngs: await Promise.all(rois.map(png)) };
+});
+
+parityCases(
+  'DDTI frames (../shared)',
+  async () => {
+    // 12 grey frames as they are on disk: the training set reads these very files
+    const files = readdirSync(join(DDTI, 'images')).filter((f) => f.endsWith('.png')).sort();
+    const rois: GreyFrame[] = [];
+    const roiPngs: Buffer[] = [];
+    for (const f of files) {
+      const bytes = await readFile(join(DDTI, 'images', f));
+      const meta = await sharp(bytes).metadata();
+      if (meta.channels !== 1 || meta.width !== 560 || meta.height !== 360) continue;
+      // .greyscale(): sharp hands a grey PNG back as 3-channel sRGB otherwise
+      const { data, info } = await sharp(bytes).greyscale().raw().toBuffer({ resolveWithObject: true });
+      expect(info.channels).toBe(1);
+      rois.push({ width: info.width, height: info.height, data: new Uint8Array(data) });
+      roiPngs.push(bytes);
+      if (rois.length === 12) break;
+    }
+    expect(rois).toHaveLength(12);
+    return { rois, roiPngs };
+  },
+  HAVE_DDTI,
+);
+
+describe('the phantom source: model input equals training data preparation of its screen', () => {
+  it('4 phantom frames, ROI cropped from the rendered screen', async () => {
+    const card = await shippedCard();
+    const spec = card.preprocessing;
+    const model = await ModelInputs.create(card);
+    try {
+      const o = { ...DEFAULT_PHANTOM, nodules: 2, fps: 0, maxFrames: 4 };
+      const src = new PhantomSource(o, spec);
+      const frames = await drain(src);
+      expect(frames).toHaveLength(4);
+      const s: Screens = { width: o.screenWidth, height: o.screenHeight, roi: o.roi, screens: frames.map((_, i) => src.renderScreen(i)), roiPngs: [] };
+      const pngs = await Promise.all(s.screens.map((_, i) => png({ width: o.roi.width, height: o.roi.height, data: roiOf(s, i) })));
+      const ref = (await prepared(pngs, spec)).map((g) => toInputTensorData({ width: spec.width, height: spec.height, data: g }, spec));
+      const inputs = await model.of(frames);
+      for (const [i, x] of inputs.entries()) expect(greyLevelDiff(x, ref[i]!, spec), `frame ${i}`).toBe(0);
+    } finally {
+      await model.segmenter.release();
+    }
+  });
+});
