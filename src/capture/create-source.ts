@@ -2,7 +2,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../daemon/config/schema.js';
 import type { Preprocessing } from '../inference/model-card.js';
-import type { ResizeSpec } from '../inference/preprocess.js';
 import { createFileSource } from './file-source.js';
 import type { FrameSource } from './frame-source.js';
 import { ImagesSource } from './images-source.js';
@@ -30,21 +29,16 @@ export function createSource(c: Config['capture'], spec: Preprocessing, logger: 
     case 'v4l2':
       return createV4l2Source(
         { device: c.v4l2.device, inputFormat: c.v4l2.inputFormat, captureWidth: c.v4l2.width, captureHeight: c.v4l2.height, fps: c.v4l2.fps },
-        { roi: c.roi!, sourceWidth: c.v4l2.width, sourceHeight: c.v4l2.height, ...resizeOf(spec) },
+        { roi: c.roi!, sourceWidth: c.v4l2.width, sourceHeight: c.v4l2.height },
         c.ffmpegPath,
         logger,
       );
     case 'file':
       return createFileSource(
         { path: c.file.path, realtime: c.file.realtime, loop: c.file.loop },
-        { roi: c.roi!, sourceWidth: c.file.width, sourceHeight: c.file.height, ...resizeOf(spec) },
+        { roi: c.roi!, sourceWidth: c.file.width, sourceHeight: c.file.height },
         c.ffmpegPath,
         logger,
       );
   }
-}
-
-/** ffmpeg sources resize with the card's kernel, through preprocess.ts, as training did. */
-function resizeOf(spec: Preprocessing): ResizeSpec {
-  return { width: spec.width, height: spec.height, resizeKernel: spec.resizeKernel };
 }

@@ -1,20 +1,20 @@
 /**
  * Capture through an ffmpeg child process: ffmpeg only crops the ROI and converts it to full-range
- * grey, and writes raw ROI frames to stdout, read here in exact frame-sized chunks. The resize to
- * the model size is the card's, in src/inference/preprocess.ts (sharp), the code that prepares the
- * training data, so a captured frame reaches the model as the same pixels (tests/parity.test.ts).
+ * grey, and writes raw ROI frames to stdout, read here in exact frame-sized chunks. The frames stay
+ * at ROI size: the resize to the model size is the card's, in src/inference/preprocess.ts (sharp),
+ * the code that prepares the training data, so a captured frame reaches the model as the same
+ * pixels (tests/parity.test.ts); and it runs only for the frames that are processed, not dropped.
  * Used by the v4l2 (capture dongle) and file sources. When ffmpeg exits or fails, the source
  * restarts it with backoff; the daemon never crashes on it.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { resizeGrey, type GreyFrame, type ResizeSpec } from '../inference/preprocess.js';
 import { Backoff, sleep } from './backoff.js';
 import type { CaptureStatus, Frame, FrameSource, Rect } from './frame-source.js';
 
-/** What ffmpeg delivers (the ROI of the capture frame) and the model size it is resized to. */
-export interface FfmpegOutputSpec extends ResizeSpec {
+/** What ffmpeg delivers: the ROI of the capture frame, at its own size. */
+export interface FfmpegOutputSpec {
   roi: Rect;
   sourceWidth: number;
   sourceHeight: number;
@@ -91,13 +91,12 @@ export class FfmpegSource implements FrameSource {
             resolve(code === 0 ? '' : `ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.trim().split('\n').pop() ?? ''}`),
           );
         });
-        // Copy stdout straight into one ROI-sized buffer: one copy per byte, no concatenation. The
-        // buffer is reused: the resize has read it by the time the frame is yielded.
-        const data = new Uint8Array(frameBytes);
+        // Copy stdout straight into exact frame-sized buffers: one copy per byte, no concatenation.
+        let data = new Uint8Array(frameBytes);
         let filled = 0;
-        let frameMs = 0; // in-process time of the frame being assembled (ffmpeg decodes in its own process)
         for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-          let t0 = performance.now();
+          // decode itself runs in the ffmpeg process; in-process cost is reassembling the frame
+          const t0 = performance.now();
           let offset = 0;
           while (offset < chunk.length) {
             const n = Math.min(frameBytes - filled, chunk.length - offset);
@@ -105,18 +104,6 @@ export class FfmpegSource implements FrameSource {
             filled += n;
             offset += n;
             if (filled < frameBytes) break;
-            filled = 0;
-            let grey: GreyFrame;
-            try {
-              grey = await resizeGrey({ ...roiFrame, data }, out);
-            } catch (err) {
-              this.st.badFrames++;
-              this.st.lastError = `resize: ${(err as Error).message}`;
-              this.opts.logger.warn({ source: this.name, err }, 'frame could not be resized, skipped');
-              frameMs = 0;
-              t0 = performance.now();
-              continue;
-            }
             this.st.state = 'running';
             this.st.framesCaptured++;
             produced++;
@@ -124,18 +111,16 @@ export class FfmpegSource implements FrameSource {
             yield {
               seq: ++this.seq,
               capturedAt: Date.now(),
-              width: grey.width,
-              height: grey.height,
-              data: grey.data,
+              ...roiFrame,
+              data,
               roi: out.roi,
               sourceWidth: out.sourceWidth,
               sourceHeight: out.sourceHeight,
-              decodeMs: frameMs + performance.now() - t0,
+              decodeMs: performance.now() - t0,
             };
-            frameMs = 0;
-            t0 = performance.now();
+            data = new Uint8Array(frameBytes);
+            filled = 0;
           }
-          frameMs += performance.now() - t0;
         }
         exitReason = await exited;
         if (filled > 0) {

@@ -5,7 +5,8 @@
  * prepared through it (src/tools/prepare-dataset.ts), so the model is trained on exactly the
  * pixels it will be served. Capture sources only crop and convert to full-range grey; the resize
  * to the model size is done here for every source (decodeToModelGrey for image files, resizeGrey
- * for raw frames). Parameters come from the model card.
+ * for raw frames: the phantom's, and ffmpeg's ROI frames in the frame processor). Parameters come
+ * from the model card.
  */
 import sharp from 'sharp';
 import { FastEnhancer } from './enhance-fast.js';
@@ -111,6 +112,16 @@ export async function resizeGrey(
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/**
+ * A source frame at the model size: image and phantom frames are already; an ffmpeg frame (the ROI
+ * as captured) is resized here. sharp's resize to the same size is the identity, so skipping it
+ * changes no pixel.
+ */
+export async function toModelSize(frame: GreyFrame, spec: ResizeSpec): Promise<GreyFrame> {
+  if (frame.width === spec.width && frame.height === spec.height) return frame;
+  return resizeGrey(frame, spec);
 }
 
 /**
