@@ -6,7 +6,7 @@
  * read natively and expanded to full range here, not by the code under test.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -230,7 +230,8 @@ function maxDiff(a: Uint8Array, b: Uint8Array): number {
 
 /** Runs one frame set through every source path and compares each model input with prepare-dataset's. */
 function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roiPngs: Buffer[] }>, enabled = true): void {
-  describe.skipIf(!enabled)(`${label}: the model input equals training data preparation on every source path`, () => {
+  const title = `${label}: the model input equals training data preparation on every source path`;
+  describe.skipIf(!enabled)(enabled ? title : `${title} (skipped: ${DDTI} is absent)`, () => {
     let card: ModelCard;
     let spec: Preprocessing;
     let model: ModelInputs;
@@ -287,6 +288,7 @@ function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roi
 
         const inputs = await model.of(frames);
         const diffs = inputs.map((x, i) => greyLevelDiff(x, ref[i]!, spec));
+        console.log(`parity, ${label}, ${e.name}: worst model-input difference ${Math.max(...diffs).toFixed(3)} grey levels over ${diffs.length} frames`);
         for (const [i, d] of diffs.entries()) expect(d, `frame ${i}`).toBeLessThanOrEqual(lossless ? 0 : 1.0001);
       });
     }
@@ -326,12 +328,12 @@ parityCases('synthetic frames', async () => {
 parityCases(
   'DDTI frames (../shared)',
   async () => {
-    // 12 grey frames as they are on disk: the training set reads these very files
-    const files = readdirSync(join(DDTI, 'images')).filter((f) => f.endsWith('.png')).sort();
+    // 12 grey frames of the train split as they are on disk: the training set reads these very files
+    const split = JSON.parse(await readFile(join(DDTI, 'split.json'), 'utf8')) as { train: string[] };
     const rois: GreyFrame[] = [];
     const roiPngs: Buffer[] = [];
-    for (const f of files) {
-      const bytes = await readFile(join(DDTI, 'images', f));
+    for (const id of split.train) {
+      const bytes = await readFile(join(DDTI, 'images', `${id}.png`));
       const meta = await sharp(bytes).metadata();
       if (meta.channels !== 1 || meta.width !== 560 || meta.height !== 360) continue;
       // .greyscale(): sharp hands a grey PNG back as 3-channel sRGB otherwise
