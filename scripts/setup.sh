@@ -32,10 +32,9 @@ for c in "${CHECKS[@]}"; do
   if [[ $probe == /* ]]; then [ -e "$probe" ] || add "$pkg"; else command -v "$probe" >/dev/null || add "$pkg"; fi
 done
 # a venv to make needs ensurepip (python3-venv); checked only then, it costs a Python start
-if (( need_train_venv || need_lint_venv )) && command -v python3 >/dev/null && ! python3 -c 'import ensurepip' 2>/dev/null; then
-  add python3-venv
+if (( need_train_venv || need_lint_venv )); then
+  if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null; then add python3-venv; fi
 fi
-(( need_train_venv || need_lint_venv )) && ! command -v python3 >/dev/null && add python3-venv
 
 if (( ${#missing[@]} == 0 && !need_train_venv && !need_lint_venv && !need_node_modules )); then exit 0; fi
 if [ "${1:-}" = --check ]; then
@@ -69,7 +68,11 @@ fi
 
 # The rest needs no root: under sudo it is done as the user who asked, so they own what is made.
 as_user() {
-  if (( EUID == 0 )) && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then sudo -u "$SUDO_USER" -H -- "$@"; else "$@"; fi
+  if (( EUID == 0 )) && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    sudo -u "$SUDO_USER" -H -- "$@"
+  else
+    "$@"
+  fi
 }
 if (( need_node_modules )); then
   echo "setup: npm ci" >&2

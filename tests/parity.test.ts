@@ -26,7 +26,7 @@ import { MODEL, logger, shippedCard, tempDir } from './helpers/fixtures.js';
 
 const DDTI = '../shared/datasets/ddti';
 const HAVE_DDTI = existsSync(join(DDTI, 'split.json'));
-if (!HAVE_DDTI) console.warn(`parity.test: ${DDTI} is absent, the DDTI frames are skipped (synthetic frames still run)`);
+if (!HAVE_DDTI) console.warn(`parity.test: ${DDTI} is absent; DDTI frames skipped, synthetic frames still run`);
 
 /** A capture "screen": the imaging area at an odd offset (ffmpeg must crop exactly) below a header band. */
 interface Screens {
@@ -46,7 +46,8 @@ function makeScreens(rois: GreyFrame[], roiPngs: Buffer[]): Screens {
   const height = (rh + 5 + 4) & ~1;
   const screens = rois.map((r) => {
     const s = new Uint8Array(width * height).fill(20);
-    for (let x = 0; x < width; x++) for (let y = 0; y < roi.y; y++) s[y * width + x] = (x >> 2) % 2 ? 250 : 5; // "patient name"
+    // the "patient name" band above the imaging area
+    for (let x = 0; x < width; x++) for (let y = 0; y < roi.y; y++) s[y * width + x] = (x >> 2) % 2 ? 250 : 5;
     for (let y = 0; y < rh; y++) s.set(r.data.subarray(y * rw, (y + 1) * rw), (roi.y + y) * width + roi.x);
     return s;
   });
@@ -74,6 +75,12 @@ function syntheticFrames(n: number, w = 203, h = 151): GreyFrame[] {
 
 async function png(g: GreyFrame): Promise<Buffer> {
   return sharp(g.data, { raw: { width: g.width, height: g.height, channels: 1 } }).png().toBuffer();
+}
+
+/** The model input tensors of training data preparation for these images (what the model trains on). */
+async function preparedInputs(pngs: Buffer[], spec: Preprocessing): Promise<Float32Array[]> {
+  const rows = await prepared(pngs, spec);
+  return rows.map((data) => toInputTensorData({ width: spec.width, height: spec.height, data }, spec));
 }
 
 /** Training data preparation itself (prepare-dataset) over these images: one model-size row each. */
@@ -138,18 +145,22 @@ const ENCODINGS: Encoding[] = [
 ];
 
 function ffmpeg(args: string[], input?: Buffer): Buffer {
-  return execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args], { input, maxBuffer: 1 << 30 });
+  const base = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y'];
+  return execFileSync('ffmpeg', [...base, ...args], { input, maxBuffer: 1 << 30 });
 }
 
 function encode(s: Screens, e: Encoding, dir: string): string {
   const path = join(dir, e.file);
   const raw = Buffer.concat(s.screens.map((x) => Buffer.from(x)));
-  ffmpeg(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${s.width}x${s.height}`, '-r', '25', '-i', 'pipe:0', ...e.args, path], raw);
+  const input = ['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${s.width}x${s.height}`, '-r', '25', '-i', 'pipe:0'];
+  ffmpeg([...input, ...e.args, path], raw);
   return path;
 }
 
 function probe(path: string): { pix_fmt: string; color_range: string } {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=pix_fmt,color_range', '-of', 'json', path], { encoding: 'utf8' });
+  const args = ['-v', 'error', '-select_streams', 'v:0', '-of', 'json'];
+  args.push('-show_entries', 'stream=pix_fmt,color_range', path);
+  const r = spawnSync('ffprobe', args, { encoding: 'utf8' });
   const st = (JSON.parse(r.stdout) as { streams: { pix_fmt: string; color_range?: string }[] }).streams[0]!;
   return { pix_fmt: st.pix_fmt, color_range: st.color_range ?? 'unknown' }; // ffprobe omits an unknown range
 }
@@ -179,7 +190,8 @@ function trueRois(path: string, s: Screens, e: Encoding): GreyFrame[] {
 }
 
 function fileSource(path: string, s: Screens): FfmpegSource {
-  return createFileSource({ path, realtime: false, loop: false }, { roi: s.roi, sourceWidth: s.width, sourceHeight: s.height }, 'ffmpeg', logger);
+  const output = { roi: s.roi, sourceWidth: s.width, sourceHeight: s.height };
+  return createFileSource({ path, realtime: false, loop: false }, output, 'ffmpeg', logger);
 }
 
 /** The real model with a tap on its input: what FrameProcessor feeds onnxruntime for a frame. */
@@ -191,7 +203,13 @@ class ModelInputs {
   ) {}
 
   static async create(card: ModelCard): Promise<ModelInputs> {
-    const seg = await Segmenter.create({ modelPath: MODEL, card, executionProviders: ['cpu'], intraOpThreads: 1, logger });
+    const seg = await Segmenter.create({
+      modelPath: MODEL,
+      card,
+      executionProviders: ['cpu'],
+      intraOpThreads: 1,
+      logger,
+    });
     const seen: Float32Array[] = [];
     const run = seg.run.bind(seg);
     seg.run = (input) => {
@@ -229,7 +247,9 @@ function maxDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** Runs one frame set through every source path and compares each model input with prepare-dataset's. */
-function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roiPngs: Buffer[] }>, enabled = true): void {
+type FrameSet = { rois: GreyFrame[]; roiPngs: Buffer[] };
+
+function parityCases(label: string, load: () => Promise<FrameSet>, enabled = true): void {
   const title = `${label}: the model input equals training data preparation on every source path`;
   describe.skipIf(!enabled)(enabled ? title : `${title} (skipped: ${DDTI} is absent)`, () => {
     let card: ModelCard;
@@ -246,7 +266,7 @@ function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roi
       const { rois, roiPngs } = await load();
       s = makeScreens(rois, roiPngs);
       dir = await tempDir('te-parity-');
-      reference = (await prepared(s.roiPngs, spec)).map((g) => toInputTensorData({ width: spec.width, height: spec.height, data: g }, spec));
+      reference = await preparedInputs(s.roiPngs, spec);
     });
     afterAll(async () => {
       await model?.segmenter.release();
@@ -256,7 +276,8 @@ function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roi
       const imgDir = join(dir, 'images');
       await mkdir(imgDir);
       for (const [i, scr] of s.screens.entries()) {
-        await png({ width: s.width, height: s.height, data: scr }).then((b) => writeFile(join(imgDir, `s${String(i).padStart(3, '0')}.png`), b));
+        const name = `s${String(i).padStart(3, '0')}.png`;
+        await writeFile(join(imgDir, name), await png({ width: s.width, height: s.height, data: scr }));
       }
       const frames = await drain(new ImagesSource({ dir: imgDir, fps: 1000, loop: false, roi: s.roi }, spec, logger));
       expect(frames).toHaveLength(s.screens.length);
@@ -274,7 +295,7 @@ function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roi
         // the reference: training preparation of what the file really holds
         const ref = lossless
           ? reference
-          : (await prepared(await Promise.all(truth.map(png)), spec)).map((g) => toInputTensorData({ width: spec.width, height: spec.height, data: g }, spec));
+          : await preparedInputs(await Promise.all(truth.map(png)), spec);
 
         // capture alone (ROI-size grey: the resize is the frame processor's) is the true pixels in full range
         const src = fileSource(path, s);
@@ -288,21 +309,24 @@ function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roi
 
         const inputs = await model.of(frames);
         const diffs = inputs.map((x, i) => greyLevelDiff(x, ref[i]!, spec));
-        console.log(`parity, ${label}, ${e.name}: worst model-input difference ${Math.max(...diffs).toFixed(3)} grey levels over ${diffs.length} frames`);
+        const worst = Math.max(...diffs).toFixed(3);
+        console.log(`parity, ${label}, ${e.name}: worst model-input difference ${worst} grey levels`);
         for (const [i, d] of diffs.entries()) expect(d, `frame ${i}`).toBeLessThanOrEqual(lossless ? 0 : 1.0001);
       });
     }
 
-    it("the card's kernel is the one used: cubic and lanczos3 cards, ffv1 frames against prepare-dataset with that card", async () => {
+    it("the card's kernel is used: cubic, lanczos3 cards; ffv1 frames vs prepare-dataset with that card", async () => {
       const path = encode(s, ENCODINGS[0]!, dir);
       for (const resizeKernel of ['cubic', 'lanczos3'] as const) {
         const k = { ...spec, resizeKernel };
         const m = await ModelInputs.create({ ...card, preprocessing: k });
         try {
           const inputs = await m.of(await drain(fileSource(path, s)));
-          const ref = (await prepared(s.roiPngs, k)).map((g) => toInputTensorData({ width: k.width, height: k.height, data: g }, k));
+          const ref = await preparedInputs(s.roiPngs, k);
           expect(inputs).toHaveLength(ref.length);
-          for (const [i, x] of inputs.entries()) expect(greyLevelDiff(x, ref[i]!, k), `${resizeKernel} frame ${i}`).toBe(0);
+          for (const [i, x] of inputs.entries()) {
+            expect(greyLevelDiff(x, ref[i]!, k), `${resizeKernel} frame ${i}`).toBe(0);
+          }
           // and the kernel matters: the linear reference differs
           expect(Math.max(...inputs.map((x, i) => greyLevelDiff(x, reference[i]!, k)))).toBeGreaterThan(1);
         } finally {
@@ -316,7 +340,10 @@ function parityCases(label: string, load: () => Promise<{ rois: GreyFrame[]; roi
 function roiOf(s: Screens, i: number): Uint8Array {
   const scr = s.screens[i]!;
   const d = new Uint8Array(s.roi.width * s.roi.height);
-  for (let y = 0; y < s.roi.height; y++) d.set(scr.subarray((s.roi.y + y) * s.width + s.roi.x, (s.roi.y + y) * s.width + s.roi.x + s.roi.width), y * s.roi.width);
+  for (let y = 0; y < s.roi.height; y++) {
+    const from = (s.roi.y + y) * s.width + s.roi.x;
+    d.set(scr.subarray(from, from + s.roi.width), y * s.roi.width);
+  }
   return d;
 }
 
@@ -359,9 +386,10 @@ describe('the phantom source: model input equals training data preparation of it
       const src = new PhantomSource(o, spec);
       const frames = await drain(src);
       expect(frames).toHaveLength(4);
-      const s: Screens = { width: o.screenWidth, height: o.screenHeight, roi: o.roi, screens: frames.map((_, i) => src.renderScreen(i)), roiPngs: [] };
-      const pngs = await Promise.all(s.screens.map((_, i) => png({ width: o.roi.width, height: o.roi.height, data: roiOf(s, i) })));
-      const ref = (await prepared(pngs, spec)).map((g) => toInputTensorData({ width: spec.width, height: spec.height, data: g }, spec));
+      const screens = frames.map((_, i) => src.renderScreen(i));
+      const s: Screens = { width: o.screenWidth, height: o.screenHeight, roi: o.roi, screens, roiPngs: [] };
+      const pngs = await Promise.all(screens.map((_, i) => png({ ...o.roi, data: roiOf(s, i) })));
+      const ref = await preparedInputs(pngs, spec);
       const inputs = await model.of(frames);
       for (const [i, x] of inputs.entries()) expect(greyLevelDiff(x, ref[i]!, spec), `frame ${i}`).toBe(0);
     } finally {

@@ -43,7 +43,8 @@ describe('scripts/setup.sh', () => {
   it('not root, ffmpeg missing: stops at once, names the package and the one command that installs it', async () => {
     const env = { PATH: await pathWithout(['ffmpeg', 'ffprobe']), HOME: '/tmp' };
     // as root, drop to nobody for this run: the script must not try to install anything then
-    const argv = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'bash', SCRIPT] : ['bash', SCRIPT];
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const argv = [...(process.getuid?.() === 0 ? nobody : []), 'bash', SCRIPT];
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/Debian packages that are not installed: .*\bffmpeg\b/);

@@ -66,7 +66,12 @@ export function expectValid(kind: keyof typeof validators, payload: unknown): vo
  * changes (e.g. a count of messages received), so a busy machine that is still moving is waited
  * for, and only a hang (no progress for `stallMs`) fails.
  */
-export async function untilProgress<T>(fn: () => T | undefined | false, progress: () => unknown, stallMs: number, what: string): Promise<T> {
+export async function untilProgress<T>(
+  fn: () => T | undefined | false,
+  progress: () => unknown,
+  stallMs: number,
+  what: string,
+): Promise<T> {
   let last = progress();
   let since = Date.now();
   for (;;) {
