@@ -2,7 +2,8 @@
  * `npm run bench`: the capture -> preprocess -> inference -> post-process -> encode pipeline on a
  * 30 fps video source (phantom frames encoded by ffmpeg), for the shipped model and for the
  * baseline architecture, INT8 and FP32, 1 and 2 threads, all in one run so the figures compare.
- * Prints per-stage p50/p99, processed and dropped fps, RSS. Env: BENCH_SECONDS (default 6).
+ * Prints per-stage p50/p99, processed and dropped fps, RSS. Env: BENCH_SECONDS (default 6);
+ * BENCH_MODELS=shipped runs only the shipped model's rows (a quick before/after of a pipeline change).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { Segmenter } from '../src/inference/segmenter.js';
 import { silentLogger } from '../src/util/logger.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const ONLY_SHIPPED = process.env.BENCH_MODELS === 'shipped';
 const logger = silentLogger();
 
 
@@ -35,8 +37,7 @@ interface Variant {
 async function runVariant(v: Variant, video: string) {
   const seg = await Segmenter.create({ modelPath: v.model, card: v.card, executionProviders: ['cpu'], intraOpThreads: v.threads, logger });
   const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
-  const p = v.card.preprocessing;
-  const src = createFileSource({ path: video, realtime: true, loop: true }, { roi: DEFAULT_PHANTOM.roi, sourceWidth: DEFAULT_PHANTOM.screenWidth, sourceHeight: DEFAULT_PHANTOM.screenHeight, width: p.width, height: p.height }, 'ffmpeg', logger);
+  const src = createFileSource({ path: video, realtime: true, loop: true }, { roi: DEFAULT_PHANTOM.roi, sourceWidth: DEFAULT_PHANTOM.screenWidth, sourceHeight: DEFAULT_PHANTOM.screenHeight }, 'ffmpeg', logger);
   const pipeline = new Pipeline(src, proc, logger);
   const encode = new RollingSamples(4096);
   const outside = new RollingSamples(4096);
@@ -87,16 +88,17 @@ async function runVariant(v: Variant, video: string) {
 async function main(): Promise<void> {
   const shippedCard = await loadModelCard('models/thyroid-nodule-int8.json');
   const size = shippedCard.preprocessing.width;
-  if (!existsSync('bench/models/index.json')) {
+  if (!ONLY_SHIPPED && !existsSync('bench/models/index.json')) {
     console.error('making speed-only bench models (random weights) with the training venv ...');
     const r = spawnSync('training/.venv/bin/python', ['-m', 'thyroid_seg.bench_models', '--out', '../bench/models', '--size', String(size)], { cwd: 'training', stdio: 'inherit' });
     if (r.status !== 0) throw new Error('bench_models failed (run bash training/setup-venv.sh first)');
   }
-  const index = JSON.parse(readFileSync('bench/models/index.json', 'utf8')) as Record<string, { fp32: string; int8: string; gmacsAtInput: number; params: number }>;
+  const index = ONLY_SHIPPED ? null : (JSON.parse(readFileSync('bench/models/index.json', 'utf8')) as Record<string, { fp32: string; int8: string; gmacsAtInput: number; params: number }>);
   const video = await phantomVideo(await mkdtemp(join(tmpdir(), 'te-bench-')));
   const variants: Variant[] = [];
   for (const threads of [1, 2]) {
     variants.push({ label: 'shipped improved INT8 (trained)', model: 'models/thyroid-nodule-int8.onnx', card: shippedCard, threads });
+    if (!index) continue;
     for (const arch of ['improved', 'deeplabv3plus'] as const) {
       for (const prec of ['int8', 'fp32'] as const) {
         if (arch === 'improved' && prec === 'int8') continue; // same graph as the shipped file
@@ -106,7 +108,8 @@ async function main(): Promise<void> {
   }
   console.log(`# Pipeline benchmark\n\nProduced by \`npm run bench\` on ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), onnxruntime-node CPU EP.\n`);
   console.log(`thyroid-edge pipeline bench: ${SECONDS} s per variant after 1.5 s warm-up, 30 fps ${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight} video source, model input ${size}x${size}, node ${process.version}`);
-  console.log(`architectures at ${size}px: improved ${index.improved!.gmacsAtInput} GMACs / ${(index.improved!.params / 1e6).toFixed(2)} M params; deeplabv3plus ${index.deeplabv3plus!.gmacsAtInput} GMACs / ${(index.deeplabv3plus!.params / 1e6).toFixed(2)} M params`);
+  if (index) console.log(`architectures at ${size}px: improved ${index.improved!.gmacsAtInput} GMACs / ${(index.improved!.params / 1e6).toFixed(2)} M params; deeplabv3plus ${index.deeplabv3plus!.gmacsAtInput} GMACs / ${(index.deeplabv3plus!.params / 1e6).toFixed(2)} M params`);
+  else console.log('BENCH_MODELS=shipped: the shipped model only');
   const rows = [];
   for (const v of variants) rows.push(await runVariant(v, video));
   console.log('');

@@ -29,14 +29,14 @@ export function createSource(c: Config['capture'], spec: Preprocessing, logger: 
     case 'v4l2':
       return createV4l2Source(
         { device: c.v4l2.device, inputFormat: c.v4l2.inputFormat, captureWidth: c.v4l2.width, captureHeight: c.v4l2.height, fps: c.v4l2.fps },
-        { roi: c.roi!, sourceWidth: c.v4l2.width, sourceHeight: c.v4l2.height, width: spec.width, height: spec.height },
+        { roi: c.roi!, sourceWidth: c.v4l2.width, sourceHeight: c.v4l2.height },
         c.ffmpegPath,
         logger,
       );
     case 'file':
       return createFileSource(
         { path: c.file.path, realtime: c.file.realtime, loop: c.file.loop },
-        { roi: c.roi!, sourceWidth: c.file.width, sourceHeight: c.file.height, width: spec.width, height: spec.height },
+        { roi: c.roi!, sourceWidth: c.file.width, sourceHeight: c.file.height },
         c.ffmpegPath,
         logger,
       );

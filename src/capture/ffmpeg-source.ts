@@ -1,6 +1,9 @@
 /**
- * Capture through an ffmpeg child process: ffmpeg crops the ROI, scales to the model size, converts
- * to grey and writes raw frames to stdout, which are read in exact frame-sized chunks.
+ * Capture through an ffmpeg child process: ffmpeg only crops the ROI and converts it to full-range
+ * grey, and writes raw ROI frames to stdout, read here in exact frame-sized chunks. The frames stay
+ * at ROI size: the resize to the model size is the card's, in src/inference/preprocess.ts (sharp),
+ * the code that prepares the training data, so a captured frame reaches the model as the same
+ * pixels (tests/parity.test.ts); and it runs only for the frames that are processed, not dropped.
  * Used by the v4l2 (capture dongle) and file sources. When ffmpeg exits or fails, the source
  * restarts it with backoff; the daemon never crashes on it.
  */
@@ -10,18 +13,23 @@ import type { Logger } from 'pino';
 import { Backoff, sleep } from './backoff.js';
 import type { CaptureStatus, Frame, FrameSource, Rect } from './frame-source.js';
 
+/** What ffmpeg delivers: the ROI of the capture frame, at its own size. */
 export interface FfmpegOutputSpec {
   roi: Rect;
   sourceWidth: number;
   sourceHeight: number;
-  width: number;
-  height: number;
 }
 
-/** The -vf filter chain: crop to the imaging area first, so nothing outside it is ever processed. */
+/**
+ * The -vf filter chain. Crop to the imaging area first, so nothing outside it is ever processed;
+ * `exact=1` so an odd x/y is not rounded down to the chroma grid of a 4:2:0/4:2:2 source (a shift of
+ * one pixel against the same ROI cropped from an image). Then grey in full range: a limited-range
+ * (tv) Y plane is expanded to 0-255, as training images are; the range of the input comes from the
+ * stream (MJPEG: full; untagged YUV, e.g. a YUYV dongle: limited). No scaling here.
+ */
 export function videoFilter(out: FfmpegOutputSpec): string {
   const r = out.roi;
-  return `crop=${r.width}:${r.height}:${r.x}:${r.y},scale=${out.width}:${out.height}:flags=bilinear,format=gray`;
+  return `crop=${r.width}:${r.height}:${r.x}:${r.y}:exact=1,scale=out_range=full,format=gray`;
 }
 
 export function outputArgs(out: FfmpegOutputSpec): string[] {
@@ -63,8 +71,9 @@ export class FfmpegSource implements FrameSource {
   }
 
   async *frames(): AsyncIterable<Frame> {
-    const { width, height } = this.opts.output;
-    const frameBytes = width * height;
+    const out = this.opts.output;
+    const roiFrame = { width: out.roi.width, height: out.roi.height };
+    const frameBytes = roiFrame.width * roiFrame.height;
     while (!this.abort.signal.aborted) {
       this.st.state = this.st.restarts > 0 ? 'retrying' : 'starting';
       let exitReason = '';
@@ -102,12 +111,11 @@ export class FfmpegSource implements FrameSource {
             yield {
               seq: ++this.seq,
               capturedAt: Date.now(),
-              width,
-              height,
+              ...roiFrame,
               data,
-              roi: this.opts.output.roi,
-              sourceWidth: this.opts.output.sourceWidth,
-              sourceHeight: this.opts.output.sourceHeight,
+              roi: out.roi,
+              sourceWidth: out.sourceWidth,
+              sourceHeight: out.sourceHeight,
               decodeMs: performance.now() - t0,
             };
             data = new Uint8Array(frameBytes);

@@ -12,7 +12,10 @@ export interface Frame {
   seq: number;
   /** wall-clock capture time, ms since the epoch */
   capturedAt: number;
-  /** grey ROI image at the model input size, one byte per pixel */
+  /**
+   * grey ROI image, full range, one byte per pixel: at the model input size (images, phantom) or at
+   * ROI size (ffmpeg sources; the frame processor resizes it with the card's kernel)
+   */
   width: number;
   height: number;
   data: Uint8Array;

@@ -37,7 +37,7 @@ export async function grabFullFrame(c: Config['capture']): Promise<FullFrame> {
 
 function ffmpegGrab(ffmpeg: string, input: string[], width: number, height: number): Promise<FullFrame> {
   return new Promise((resolve, reject) => {
-    const p = spawn(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', ...input, '-frames:v', '1', '-vf', `scale=${width}:${height},format=gray`, '-f', 'rawvideo', 'pipe:1']);
+    const p = spawn(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', ...input, '-frames:v', '1', '-vf', `scale=${width}:${height}:out_range=full,format=gray`, '-f', 'rawvideo', 'pipe:1']);
     const chunks: Buffer[] = [];
     let err = '';
     p.stdout.on('data', (d: Buffer) => chunks.push(d));

@@ -1,6 +1,6 @@
-/** The phantom as a FrameSource: renders at a configured rate, crops the ROI, scales to the model. */
+/** The phantom as a FrameSource: renders at a configured rate, crops the ROI; preprocess.ts resizes it with the card's kernel. */
 import type { Preprocessing } from '../inference/model-card.js';
-import { cropResizeGrey, decodeMask } from '../inference/preprocess.js';
+import { decodeMask, resizeGrey } from '../inference/preprocess.js';
 import { sleep } from './backoff.js';
 import type { CaptureStatus, Frame, FrameSource } from './frame-source.js';
 import { PhantomGenerator, type PhantomOptions } from './phantom.js';
@@ -34,7 +34,7 @@ export class PhantomSource implements FrameSource {
     const t0 = performance.now();
     const { screen, mask } = this.gen.render(index);
     const { roi, screenWidth, screenHeight } = this.o;
-    const grey = await cropResizeGrey(screen, screenWidth, screenHeight, roi, this.spec);
+    const grey = await resizeGrey({ width: screenWidth, height: screenHeight, data: screen }, this.spec, roi);
     // the truth is rendered at ROI size (0/1); scale to 0/255 and resize it like a label
     const truth = await decodeMask(
       mask.map((v) => v * 255),

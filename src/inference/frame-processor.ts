@@ -3,7 +3,7 @@ import type { Frame } from '../capture/frame-source.js';
 import type { Preprocessing } from './model-card.js';
 import { postprocess, type Nodule } from './postprocess.js';
 import type { FastEnhancer } from './enhance-fast.js';
-import { enhance, fastEnhancerFor, toInputTensorData, type GreyFrame } from './preprocess.js';
+import { enhance, fastEnhancerFor, toInputTensorData, toModelSize, type GreyFrame } from './preprocess.js';
 import type { Segmenter } from './segmenter.js';
 
 export interface FrameResult {
@@ -65,7 +65,9 @@ export class FrameProcessor {
     const spec = segmenter.card.preprocessing;
     const t0 = performance.now();
     if (spec.clahe.method === 'tiles' && !this.fast) this.fast = fastEnhancerFor(spec);
-    const enhanced = await enhance({ width: frame.width, height: frame.height, data: frame.data }, spec, this.fast);
+    // an ffmpeg frame arrives at ROI size: resized with the card's kernel, as training data was
+    const grey = await toModelSize({ width: frame.width, height: frame.height, data: frame.data }, spec);
+    const enhanced = await enhance(grey, spec, this.fast);
     this.input = toInputTensorData(enhanced, spec, this.input);
     const t1 = performance.now();
     const seg = await segmenter.run(this.input);

@@ -1,9 +1,12 @@
 /**
- * Frame preprocessing: grey -> resize -> Gaussian blur -> CLAHE -> float tensor.
+ * Frame preprocessing: grey -> resize (the card's kernel) -> Gaussian blur -> CLAHE -> float tensor.
  *
  * This is the single implementation: the daemon runs it on every frame and the training data is
  * prepared through it (src/tools/prepare-dataset.ts), so the model is trained on exactly the
- * pixels it will be served. Parameters come from the model card.
+ * pixels it will be served. Capture sources only crop and convert to full-range grey; the resize
+ * to the model size is done here for every source (decodeToModelGrey for image files, resizeGrey
+ * for raw frames: the phantom's, and ffmpeg's ROI frames in the frame processor). Parameters come
+ * from the model card.
  */
 import sharp from 'sharp';
 import { FastEnhancer } from './enhance-fast.js';
@@ -87,21 +90,38 @@ function onlyFirstChannel(data: Buffer, channels: number): Uint8Array {
   return out;
 }
 
-/** Crop a raw grey screen to the ROI and resize it to the model size (phantom). */
-export async function cropResizeGrey(
-  screen: Uint8Array,
-  screenWidth: number,
-  screenHeight: number,
-  roi: { x: number; y: number; width: number; height: number },
-  spec: Preprocessing,
+/** What resizing takes from the model card. */
+export type ResizeSpec = Pick<Preprocessing, 'width' | 'height' | 'resizeKernel'>;
+
+/**
+ * A raw grey image (an ffmpeg capture frame, the phantom's screen) to the model size with the card's
+ * kernel, cropped first to `roi` when given. Gives the same bytes as decodeToModelGrey on the same
+ * pixels stored as an image file, i.e. as training data preparation (tests/parity.test.ts).
+ */
+export async function resizeGrey(
+  frame: GreyFrame,
+  spec: ResizeSpec,
+  roi?: { x: number; y: number; width: number; height: number },
 ): Promise<GreyFrame> {
-  const { data, info } = await sharp(screen, { raw: { width: screenWidth, height: screenHeight, channels: 1 } })
-    .extract({ left: roi.x, top: roi.y, width: roi.width, height: roi.height })
+  let img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 1 } });
+  if (roi) img = img.extract({ left: roi.x, top: roi.y, width: roi.width, height: roi.height });
+  // .greyscale(): a 1-channel raw input would otherwise come back as 3-channel sRGB
+  const { data, info } = await img
     .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resizeKernel })
     .greyscale()
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: onlyFirstChannel(data, info.channels) };
+}
+
+/**
+ * A source frame at the model size: image and phantom frames are already; an ffmpeg frame (the ROI
+ * as captured) is resized here. sharp's resize to the same size is the identity, so skipping it
+ * changes no pixel.
+ */
+export async function toModelSize(frame: GreyFrame, spec: ResizeSpec): Promise<GreyFrame> {
+  if (frame.width === spec.width && frame.height === spec.height) return frame;
+  return resizeGrey(frame, spec);
 }
 
 /**

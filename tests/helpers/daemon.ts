@@ -60,3 +60,30 @@ export function expectValid(kind: keyof typeof validators, payload: unknown): vo
   const v = validators[kind]!;
   if (!v(payload)) throw new Error(`${kind} payload does not match its schema: ${JSON.stringify(v.errors)} in ${JSON.stringify(payload).slice(0, 300)}`);
 }
+
+/**
+ * Like `until`, but bounded by silence, not by total time: the clock restarts whenever `progress()`
+ * changes (e.g. a count of messages received), so a busy machine that is still moving is waited
+ * for, and only a hang (no progress for `stallMs`) fails.
+ */
+export async function untilProgress<T>(
+  fn: () => T | undefined | false,
+  progress: () => unknown,
+  stallMs: number,
+  what: string,
+): Promise<T> {
+  let last = progress();
+  let since = Date.now();
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since > stallMs) {
+      throw new Error(`timed out waiting for ${what}: no progress for ${stallMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
