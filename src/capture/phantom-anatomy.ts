@@ -23,16 +23,18 @@ export interface Anatomy {
   gland: Ellipse;
   /** 1 inside the lobe (with the isthmus), else 0 */
   glandMask: Uint8Array;
+  /** the parenchyma's own texture factor (1 outside the lobe): a nodule replaces it with its own */
+  texture: Float32Array;
 }
 
 /** Echo levels relative to parenchyma, from the look of B-mode neck scans. */
 const LEVEL = {
   skinLine: 2.2,
   skin: 1.5,
-  fat: 0.8,
+  fat: 0.85,
   septum: 1.4,
   fascia: 1.7,
-  muscle: 0.62,
+  muscle: 0.7,
   gland: 1.0,
   capsule: 1.75,
   cartilage: 0.3,
@@ -40,8 +42,8 @@ const LEVEL = {
   shadow: 0.3,
   lumen: 0.04,
   vesselWall: 1.6,
-  softTissue: 0.8,
-  deep: 0.6,
+  softTissue: 0.9,
+  deep: 0.7,
 };
 
 /**
@@ -114,6 +116,7 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
   }
 
   const echo = new Float32Array(width * height);
+  const texture = new Float32Array(width * height).fill(1);
   for (let y = 0; y < height; y++) {
     const v = y - view.y;
     for (let x = 0; x < width; x++) {
@@ -142,7 +145,10 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
       const dLong = ell(x, y, longus);
       if (dLong <= 1) e = muscleAt(v + 3 * wb, t2) * (0.8 + 0.2 * dLong);
       // the lobe: parenchyma with gentle heterogeneity, a thin bright capsule
-      if (glandMask[i] === 1) e = LEVEL.gland * (1 + 0.06 * t1 + 0.05 * t2 + 0.2 * (n3[i] as number));
+      if (glandMask[i] === 1) {
+        texture[i] = Math.max(0.3, 1 + 0.06 * t1 + 0.05 * t2 + 0.25 * (n3[i] as number));
+        e = LEVEL.gland * (texture[i] as number);
+      }
       else if ((toGland[i] as number) <= 2.5) e = lm * (LEVEL.capsule);
       // trachea: hypoechoic cartilage ring, bright air line, shadow with reverberation below
       const tx = x - trachea.cx;
@@ -171,7 +177,7 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
   }
   // what the beam sees of these levels is blurred by its point-spread function: soft edges
   gaussianBlur(echo, width, height, 2, 1.2);
-  return { width, height, echo, gland, glandMask };
+  return { width, height, echo, gland, glandMask, texture };
 }
 
 function ell(x: number, y: number, e: Ellipse): number {
@@ -190,13 +196,15 @@ export function mirror(a: Anatomy): Anatomy {
   const { width: w, height: h } = a;
   const echo = new Float32Array(w * h);
   const glandMask = new Uint8Array(w * h);
+  const texture = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       echo[y * w + x] = a.echo[y * w + (w - 1 - x)] as number;
       glandMask[y * w + x] = a.glandMask[y * w + (w - 1 - x)] as number;
+      texture[y * w + x] = a.texture[y * w + (w - 1 - x)] as number;
     }
   }
-  return { width: w, height: h, echo, glandMask, gland: { ...a.gland, cx: w - 1 - a.gland.cx } };
+  return { width: w, height: h, echo, glandMask, texture, gland: { ...a.gland, cx: w - 1 - a.gland.cx } };
 }
 
 /**

@@ -127,6 +127,8 @@ export class PhantomGenerator {
   private readonly ch: number;
   /** per-frame echo multiplier over the ROI (reused: nodules write into it) */
   private readonly mult: Float32Array;
+  /** the parenchyma texture factor per canvas pixel (a nodule's interior replaces it) */
+  private readonly texture: Float32Array;
 
   constructor(private readonly o: PhantomOptions) {
     const r = o.roi;
@@ -144,6 +146,7 @@ export class PhantomGenerator {
     const view = { x: PAN_X, y: PAN_Y, width: r.width, height: r.height };
     let anatomy = renderAnatomy(this.cw, this.ch, view, rnd);
     if (rnd() < 0.5) anatomy = mirror(anatomy);
+    this.texture = anatomy.texture;
     this.gain = within(STATS.areaMean, 0.25, 0.75);
     this.base = toGrey(anatomy, view, STATS.depthProfile.map((s) => s.p50), this.gain);
     this.speckle = new SpeckleBank(
@@ -202,7 +205,7 @@ export class PhantomGenerator {
     const nodules: VisibleNodule[] = [];
     for (const s of this.schedule(index)) {
       const nd = this.nodules[s.id] as Nodule;
-      const v = drawNodule(nd, s.scale, nd.cx - ox, nd.cy - oy, w, h, mask, mult);
+      const v = drawNodule(nd, s.scale, { ox, oy, cw: this.cw, texture: this.texture }, w, h, mask, mult);
       if (v) nodules.push({ id: s.id, appearance: s.appearance, ...v });
     }
     const screen = new Uint8Array(screenWidth * screenHeight);
@@ -279,11 +282,21 @@ function placeNodules(n: number, gland: Ellipse, rnd: () => number, within: (s: 
 }
 
 /**
- * Draw one nodule at `scale` of its full size, centred at (cx, cy) in ROI pixels: the interior
- * (mask = 1) with a soft edge, then the halo ring just outside. Returns its box and area, or null
- * when it lies outside the ROI.
+ * Draw one nodule at `scale` of its full size into the ROI, the view at (ox, oy) on the canvas: the
+ * interior (mask = 1, its own texture in place of the parenchyma's) with a soft edge, then the halo
+ * ring just outside. Returns its box and area, or null when it lies outside the ROI.
  */
-function drawNodule(nd: Nodule, scale: number, cx: number, cy: number, w: number, h: number, mask: Uint8Array, mult: Float32Array): { bbox: Rect; areaPx: number } | null {
+function drawNodule(
+  nd: Nodule,
+  scale: number,
+  view: { ox: number; oy: number; cw: number; texture: Float32Array },
+  w: number,
+  h: number,
+  mask: Uint8Array,
+  mult: Float32Array,
+): { bbox: Rect; areaPx: number } | null {
+  const cx = nd.cx - view.ox;
+  const cy = nd.cy - view.oy;
   const reach = nd.maxRadius * scale + nd.haloPx + 3;
   const x0 = Math.max(0, Math.floor(cx - reach));
   const x1 = Math.min(w - 1, Math.ceil(cx + reach));
@@ -309,7 +322,7 @@ function drawNodule(nd: Nodule, scale: number, cx: number, cy: number, w: number
         if (y > by1) by1 = y;
         const px = Math.min(nd.patch - 1, Math.max(0, Math.round(c + dx / scale)));
         const py = Math.min(nd.patch - 1, Math.max(0, Math.round(c + dy / scale)));
-        const inner = nd.interior[py * nd.patch + px] as number;
+        const inner = (nd.interior[py * nd.patch + px] as number) / (view.texture[(y + view.oy) * view.cw + x + view.ox] as number);
         mult[i] = d < -edge ? inner : nd.halo + (inner - nd.halo) * (-d / edge);
       } else if (d <= nd.haloPx) {
         mult[i] = nd.halo;
