@@ -105,6 +105,10 @@ describe('phantom', () => {
       expect(f.capturedAt).toBeGreaterThan(Date.now() - 60_000);
     }
     expect(src.status().state).toBe('stopped');
+    // the schedule is the same ground truth, without rendering
+    const cyc = new PhantomSource({ ...DEFAULT_PHANTOM, cycleFrames: 10, visibleFraction: 0.5, fps: 0, maxFrames: 0 }, SMALL_SPEC);
+    expect([0, 4, 5, 10].map((i) => cyc.schedule(i).map((n) => n.appearance))).toEqual([[0], [0], [], [1]]);
+    expect((await cyc.renderFrame(5)).truth!.every((v) => v === 0)).toBe(true);
   });
 
   it('calibrate finds the phantom imaging area below the header', () => {

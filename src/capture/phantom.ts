@@ -8,7 +8,9 @@
  * The view pans slowly and the speckle decorrelates as a hand-held probe's would. With a cycle, each
  * nodule appears (its cross-section grows as the probe sweeps through it), then leaves, and frames
  * between appearances show the gland with no nodule. Seeded and deterministic; every frame carries
- * its ground truth (mask and the visible nodules). Pure: no I/O.
+ * its ground truth (mask and the visible nodules). Pure: no I/O. Laid out for an imaging area of a
+ * few hundred pixels each way, like the default 512x400 (lengths are in screen pixels, which match
+ * DDTI's, so the model sees structures at the size it learnt them).
  */
 import type { Rect } from './frame-source.js';
 import { mirror, renderAnatomy, toGrey, type Ellipse } from './phantom-anatomy.js';
