@@ -7,10 +7,7 @@ import { FfmpegSource, outputArgs, videoFilter } from '../src/capture/ffmpeg-sou
 import { createFileSource, fileInputArgs } from '../src/capture/file-source.js';
 import type { CaptureStatus, Frame, FrameSource } from '../src/capture/frame-source.js';
 import { ImagesSource } from '../src/capture/images-source.js';
-import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
-import { PhantomSource } from '../src/capture/phantom-source.js';
 import { createV4l2Source, v4l2InputArgs } from '../src/capture/v4l2-source.js';
-import { findImagingArea } from '../src/capture/calibrate.js';
 import { Backoff } from '../src/capture/backoff.js';
 import { SMALL_SPEC, logger, tempDir } from './helpers/fixtures.js';
 
@@ -51,67 +48,7 @@ function makeVideo(path: string, frames: number, w = 160, h = 120): void {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${w}x${h}:rate=25`, '-frames:v', String(frames), '-pix_fmt', 'yuv420p', path]);
 }
 
-describe('phantom', () => {
-  it('is deterministic for a seed and differs between seeds', () => {
-    const a = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: 5 }).render(3);
-    const b = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: 5 }).render(3);
-    const c = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: 6 }).render(3);
-    expect(Buffer.from(a.screen).equals(Buffer.from(b.screen))).toBe(true);
-    expect(Buffer.from(a.screen).equals(Buffer.from(c.screen))).toBe(false);
-    expect(Buffer.from(a.mask).equals(Buffer.from(b.mask))).toBe(true);
-  });
-
-  it('draws a header band outside the ROI and hypoechoic nodules inside it that drift', () => {
-    const o = { ...DEFAULT_PHANTOM, nodules: 1 };
-    const g = new PhantomGenerator(o);
-    const f0 = g.render(0);
-    const f50 = g.render(50);
-    const headerLit = f0.screen.subarray(0, o.screenWidth * o.roi.y).filter((v) => v > 200).length;
-    expect(headerLit).toBeGreaterThan(500); // the pseudo-text
-    const area = f0.mask.reduce((a, b) => a + b, 0);
-    expect(area / f0.mask.length).toBeGreaterThan(0.01);
-    // nodule darker than the tissue around it
-    let inSum = 0, inN = 0, outSum = 0, outN = 0;
-    for (let y = 0; y < o.roi.height; y++) {
-      for (let x = 0; x < o.roi.width; x++) {
-        const v = f0.screen[(o.roi.y + y) * o.screenWidth + o.roi.x + x] as number;
-        if (f0.mask[y * o.roi.width + x]) { inSum += v; inN++; } else if (y > o.roi.height * 0.25 && y < o.roi.height * 0.8) { outSum += v; outN++; }
-      }
-    }
-    expect(inSum / inN).toBeLessThan(0.9 * (outSum / outN)); // hypoechoic, not anechoic
-    expect(Buffer.from(f0.mask).equals(Buffer.from(f50.mask))).toBe(false); // it moved
-  });
-
-  it('nodules appear and clear on the configured cycle', () => {
-    const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 1, cycleFrames: 10, visibleFraction: 0.5 });
-    const visible = Array.from({ length: 20 }, (_, i) => g.render(i).visible);
-    expect(visible).toEqual([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
-  });
-
-  it('as a source yields ROI frames at the model size with ground truth, sequence and timestamps', async () => {
-    const src = new PhantomSource({ ...DEFAULT_PHANTOM, fps: 0, maxFrames: 3 }, SMALL_SPEC);
-    const frames = await take(src, 5);
-    expect(frames.map((f) => f.seq)).toEqual([1, 2, 3]);
-    for (const f of frames) {
-      expect(f.data.length).toBe(64 * 64);
-      expect(f.truth?.length).toBe(64 * 64);
-      expect(f.roi).toEqual(DEFAULT_PHANTOM.roi);
-      expect(f.capturedAt).toBeGreaterThan(Date.now() - 60_000);
-    }
-    expect(src.status().state).toBe('stopped');
-  });
-
-  it('calibrate finds the phantom imaging area below the header', () => {
-    const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 1 });
-    const r = findImagingArea(g.render(0).screen, DEFAULT_PHANTOM.screenWidth, DEFAULT_PHANTOM.screenHeight);
-    const t = DEFAULT_PHANTOM.roi;
-    expect(r.y).toBeGreaterThanOrEqual(t.y - 2);
-    expect(Math.abs(r.x - t.x)).toBeLessThanOrEqual(3);
-    expect(Math.abs(r.width - t.width)).toBeLessThanOrEqual(6);
-    expect(r.height).toBeGreaterThan(t.height * 0.75);
-    expect(r.y + r.height).toBeLessThanOrEqual(t.y + t.height + 2);
-  });
-});
+// the phantom's own tests: tests/phantom.test.ts
 
 describe('images source', () => {
   it('plays a folder at its rate, skips and counts a broken frame', async () => {

@@ -4,13 +4,11 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { PhantomSource } from '../src/capture/phantom-source.js';
-import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
 import { FrameProcessor } from '../src/inference/frame-processor.js';
 import { ModelCardError, loadModelCard, parseModelCard } from '../src/inference/model-card.js';
 import { decodeToModelGrey, enhance, preprocessImage, toInputTensorData } from '../src/inference/preprocess.js';
-import { iou } from '../src/inference/scoring.js';
 import { ModelMismatchError, Segmenter } from '../src/inference/segmenter.js';
+import { phantomFramings } from '../src/tools/framing-check.js';
 import { prepareDataset } from '../src/tools/prepare-dataset.js';
 import { CARD, MODEL, SMALL_SPEC, logger, shippedCard, tempDir } from './helpers/fixtures.js';
 
@@ -136,23 +134,24 @@ describe('segmenter (real onnxruntime-node)', () => {
     await expect(Segmenter.create({ modelPath: join(dir, 'bad.onnx'), card: await shippedCard(), executionProviders: ['cpu'], intraOpThreads: 1, logger })).rejects.toThrow(/could not load/);
   });
 
-  it('the shipped model finds the phantom nodules (floor the model reaches; figure in README)', async () => {
+  it('the shipped model on the phantom: floors under the measured figures, per framing (figures in README)', async () => {
     const card = await shippedCard();
     const seg = await Segmenter.create({ modelPath: MODEL, card, executionProviders: ['cpu'], intraOpThreads: 2, logger });
     const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
-    const src = new PhantomSource({ ...DEFAULT_PHANTOM, seed: 1, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: 0 }, card.preprocessing);
-    const ious: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      const f = await src.renderFrame(i * 5);
-      const r = await proc.process(f);
-      ious.push(iou(r.mask, f.truth!));
-      expect(r.timingsMs.inference).toBeGreaterThan(0);
-    }
-    const mean = ious.reduce((a, b) => a + b, 0) / ious.length;
-    expect(mean).toBeGreaterThan(PHANTOM_IOU_FLOOR);
+    const scores = await phantomFramings(proc, card.preprocessing, [1, 2, 3], 6);
+    const mean = (k: 'roi' | 'screen'): number => scores.reduce((a, s) => a + s[k], 0) / scores.length;
+    console.log(`phantom mean IoU over seeds 1-3: ROI ${mean('roi').toFixed(3)}, DDTI-like screen ${mean('screen').toFixed(3)}`);
+    // the ROI figure is what the daemon sees; the shipped model was trained on whole DDTI screens and
+    // loses most of its IoU on any imaging-area crop, real frames included (src/tools/framing-check.ts)
+    expect(mean('roi')).toBeGreaterThan(PHANTOM_IOU_FLOOR);
+    expect(mean('screen')).toBeGreaterThan(PHANTOM_SCREEN_IOU_FLOOR);
     await seg.release();
   });
 });
 
-/** Measured with the shipped model by `thyroid-edge infer --phantom 40` (see README); kept a margin below. */
-const PHANTOM_IOU_FLOOR = 0.15;
+/**
+ * Measured with the shipped model by `node dist/src/tools/framing-check.js` (seeds 1-3; the ROI figure
+ * is also `thyroid-edge infer --phantom 40 --phantom-seed S`); kept a margin below.
+ */
+const PHANTOM_IOU_FLOOR = 0.12; // measured 0.178 (seeds 1-3, 6 frames each)
+const PHANTOM_SCREEN_IOU_FLOOR = 0.45; // measured 0.554

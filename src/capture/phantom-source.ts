@@ -56,6 +56,14 @@ export class PhantomSource implements FrameSource {
     };
   }
 
+  /**
+   * Ground truth without rendering: the nodules in view in frame `index` (seq - 1), with which
+   * appearance of each it is, for code that scores detections or alerts against the phantom.
+   */
+  schedule(index: number): { id: number; appearance: number; scale: number }[] {
+    return this.gen.schedule(index);
+  }
+
   /** The whole screen including the header band (for calibrate). */
   renderScreen(index: number): Uint8Array {
     return this.gen.render(index).screen;

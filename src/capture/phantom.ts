@@ -1,10 +1,24 @@
 /**
  * A synthetic B-mode thyroid "screen": a text header band (stand-in for patient data) above an
- * imaging area with speckle, depth attenuation, superficial layers and hypoechoic nodules with
- * irregular margins drifting across frames. Seeded and deterministic; returns the ground-truth
- * nodule mask for the imaging area so tests can score the whole pipeline. Pure: no I/O.
+ * imaging area showing a transverse view of a thyroid lobe (phantom-anatomy.ts) with hypoechoic
+ * nodules that have a thin halo. Gain, depth profile, speckle grain and strength, nodule contrast,
+ * halo, size, shape and depth are drawn from statistics measured on DDTI `train` frames
+ * (phantom-stats.json, made by src/tools/measure-ultrasound-stats.ts; no DDTI pixels are used).
+ *
+ * The view pans slowly and the speckle decorrelates as a hand-held probe's would. With a cycle, each
+ * nodule appears (its cross-section grows as the probe sweeps through it), then leaves, and frames
+ * between appearances show the gland with no nodule. Seeded and deterministic; every frame carries
+ * its ground truth (mask and the visible nodules). Pure: no I/O. Laid out for an imaging area of a
+ * few hundred pixels each way, like the default 512x400 (lengths are in screen pixels, which match
+ * DDTI's, so the model sees structures at the size it learnt them).
  */
 import type { Rect } from './frame-source.js';
+import { mirror, renderAnatomy, toGrey, type Ellipse } from './phantom-anatomy.js';
+import { mulberry32, smoothNoise } from './phantom-fields.js';
+import { SpeckleBank } from './phantom-speckle.js';
+import measured from './phantom-stats.json' with { type: 'json' };
+
+export { mulberry32 } from './phantom-fields.js';
 
 export interface PhantomOptions {
   seed: number;
@@ -26,32 +40,71 @@ export const DEFAULT_PHANTOM: PhantomOptions = {
   roi: { x: 64, y: 56, width: 512, height: 400 },
   nodules: 1,
   cycleFrames: 0,
-  visibleFraction: 0.6,
+  visibleFraction: 0.4,
 };
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+interface Spread {
+  p10: number;
+  p50: number;
+  p90: number;
 }
 
-interface NoduleShape {
-  cx: number; // fraction of ROI width
-  cy: number; // fraction of ROI height
-  vx: number; // fraction per frame
-  vy: number;
-  radius: number; // fraction of ROI height
-  harmonics: { k: number; a: number; phase: number }[];
-  /** radius factor per angle bin (irregular margin), precomputed */
-  profile: Float32Array;
-  echo: number; // interior brightness relative to tissue
-  rim: number;
-  phase: number; // cycle offset 0..1
+/** The measured statistics the phantom draws with (a typed view of phantom-stats.json). */
+const STATS: {
+  areaMean: Spread;
+  surroundMean: Spread;
+  noduleRatio: Spread;
+  haloRatio: Spread;
+  speckleCvSurround: Spread;
+  corrLengthX: Spread;
+  corrLengthY: Spread;
+  depthProfile: Spread[];
+  noduleAreaPx: Spread;
+  noduleAspect: Spread;
+} = measured.stats;
+
+/**
+ * Lag at which the speckle autocorrelation falls to 0.5, per pixel of PSF sigma. Ideal Gaussian-PSF
+ * speckle gives sqrt(2 ln 2) = 1.18; the statistics tool (residual after a 15x15 mean, whole-pixel
+ * lags) reads the phantom back shorter, so these are that read-back:
+ * `node dist/src/tools/measure-ultrasound-stats.js --phantom 4 --against src/capture/phantom-stats.json`.
+ */
+const CORR_HALF_PER_SIGMA_X = 0.98;
+const CORR_HALF_PER_SIGMA_Y = 0.93;
+/** How far the view pans (px) left-right and up-down, and over how many frames. */
+const PAN_X = 14;
+const PAN_Y = 3;
+const PAN_PERIOD = 240;
+const BREATH_PERIOD = 80;
+/** Smallest cross-section of a nodule as it enters or leaves the view (fraction of its full size). */
+const ENTRY_SCALE = 0.5;
+const ANGLE_BINS = 720;
+
+interface Nodule {
+  id: number;
+  /** centre in canvas pixels */
+  cx: number;
+  cy: number;
+  /** boundary radius (px) per angle bin at full size: ellipse with an irregular margin */
+  radius: Float32Array;
+  maxRadius: number;
+  /** interior echo multiplier, a (2*maxRadius+1)^2 patch: contrast, heterogeneity, cystic parts */
+  interior: Float32Array;
+  patch: number;
+  halo: number;
+  haloPx: number;
+  /** cycle offset 0..1 */
+  phase: number;
+}
+
+/** A nodule in view, for scoring: which one, which of its appearances, and where. */
+export interface VisibleNodule {
+  id: number;
+  /** 0 for the first time it is in view, then 1, 2, ... (always 0 without a cycle) */
+  appearance: number;
+  /** bounding box in ROI pixels */
+  bbox: Rect;
+  areaPx: number;
 }
 
 export interface PhantomFrame {
@@ -61,14 +114,23 @@ export interface PhantomFrame {
   mask: Uint8Array;
   /** nodules drawn in this frame */
   visible: number;
+  /** the ground truth per nodule */
+  nodules: VisibleNodule[];
 }
 
 export class PhantomGenerator {
-  private readonly nodules: NoduleShape[];
+  private readonly nodules: Nodule[];
   private readonly header: Uint8Array;
-  private readonly tissue: Float32Array;
-  /** a small bank of speckle fields, drawn with random offsets per frame (cheap per frame) */
-  private readonly speckle: Float32Array[];
+  /** mean grey per canvas pixel at the seed's gain */
+  private readonly base: Float32Array;
+  private readonly speckle: SpeckleBank;
+  private readonly gain: number;
+  private readonly cw: number;
+  private readonly ch: number;
+  /** per-frame echo multiplier over the ROI (reused: nodules write into it) */
+  private readonly mult: Float32Array;
+  /** the parenchyma texture factor per canvas pixel (a nodule's interior replaces it) */
+  private readonly texture: Float32Array;
 
   constructor(private readonly o: PhantomOptions) {
     const r = o.roi;
@@ -76,160 +138,203 @@ export class PhantomGenerator {
       throw new Error(`phantom ROI ${JSON.stringify(r)} lies outside the ${o.screenWidth}x${o.screenHeight} screen`);
     }
     const rnd = mulberry32(o.seed);
-    this.nodules = Array.from({ length: o.nodules }, (_, i) => ({
-      cx: 0.3 + 0.4 * rnd(),
-      cy: 0.35 + 0.3 * rnd(),
-      vx: (rnd() - 0.5) * 0.004,
-      vy: (rnd() - 0.5) * 0.002,
-      radius: 0.1 + 0.08 * rnd(),
-      harmonics: [2, 3, 4, 5, 7].map((k) => ({ k, a: (0.03 + 0.07 * rnd()) / Math.sqrt(k - 1), phase: rnd() * 2 * Math.PI })),
-      echo: 0.65 + 0.15 * rnd(),
-      rim: rnd() < 0.5 ? 1.4 : 1.0,
-      phase: i / Math.max(o.nodules, 1),
-      profile: new Float32Array(0),
-    }));
-    for (const nd of this.nodules) {
-      nd.profile = new Float32Array(ANGLE_BINS);
-      for (let b = 0; b < ANGLE_BINS; b++) {
-        const theta = (b / ANGLE_BINS) * 2 * Math.PI - Math.PI;
-        let rr = 1;
-        for (const hm of nd.harmonics) rr += hm.a * Math.sin(hm.k * theta + hm.phase);
-        nd.profile[b] = rr;
-      }
-    }
+    const within = (s: Spread, lo = 0, hi = 1): number => {
+      // a value between the measured 10th and 90th percentiles (lo..hi picks a part of that span)
+      const t = lo + (hi - lo) * rnd();
+      return t < 0.5 ? s.p10 + (s.p50 - s.p10) * 2 * t : s.p50 + (s.p90 - s.p50) * (2 * t - 1);
+    };
+    this.cw = r.width + 2 * PAN_X;
+    this.ch = r.height + 2 * PAN_Y;
+    const view = { x: PAN_X, y: PAN_Y, width: r.width, height: r.height };
+    let anatomy = renderAnatomy(this.cw, this.ch, view, rnd);
+    if (rnd() < 0.5) anatomy = mirror(anatomy);
+    this.texture = anatomy.texture;
+    this.gain = within(STATS.areaMean, 0.25, 0.75);
+    this.base = toGrey(anatomy, view, STATS.depthProfile.map((s) => s.p50), this.gain);
+    this.speckle = new SpeckleBank(
+      {
+        width: this.cw,
+        height: this.ch,
+        sigmaX: STATS.corrLengthX.p50 / CORR_HALF_PER_SIGMA_X,
+        sigmaY: STATS.corrLengthY.p50 / CORR_HALF_PER_SIGMA_Y,
+        fields: 3,
+        step: 0.08,
+        windowCv: STATS.speckleCvSurround.p50,
+      },
+      rnd,
+    );
+    this.nodules = placeNodules(o.nodules, anatomy.gland, rnd, within);
     this.header = renderHeader(o.screenWidth, o.roi.y, rnd);
-    this.tissue = renderTissue(r.width, r.height, rnd);
-    const n = r.width * r.height;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    const tmp = new Float32Array(n);
-    this.speckle = Array.from({ length: 4 }, () => {
-      // magnitude of smoothed complex Gaussian noise: Rayleigh-distributed speckle
-      fillGaussian(a, rnd);
-      fillGaussian(b, rnd);
-      boxBlur(a, tmp, r.width, r.height);
-      boxBlur(b, tmp, r.width, r.height);
-      return a.map((v, i) => Math.sqrt(v * v + (b[i] as number) ** 2) * 0.8);
-    });
+    this.mult = new Float32Array(r.width * r.height);
+  }
+
+  /** Pan offset of the view inside the canvas at frame `index` (integer pixels). */
+  private offset(index: number): { ox: number; oy: number } {
+    return {
+      ox: Math.round(PAN_X + PAN_X * Math.sin((2 * Math.PI * index) / PAN_PERIOD + this.o.seed)),
+      oy: Math.round(PAN_Y + PAN_Y * Math.sin((2 * Math.PI * index) / BREATH_PERIOD)),
+    };
+  }
+
+  /** Which nodules are in view at frame `index`, which appearance, and at what cross-section scale. */
+  schedule(index: number): { id: number; appearance: number; scale: number }[] {
+    const out: { id: number; appearance: number; scale: number }[] = [];
+    for (const nd of this.nodules) {
+      if (this.o.cycleFrames <= 0) {
+        out.push({ id: nd.id, appearance: 0, scale: 1 });
+        continue;
+      }
+      const c = index / this.o.cycleFrames + nd.phase;
+      const pos = c % 1;
+      if (pos >= this.o.visibleFraction) continue;
+      // the probe sweeps through the nodule: its cross-section grows, peaks, shrinks (>= ENTRY_SCALE)
+      const u = (2 * pos) / this.o.visibleFraction - 1;
+      // appearances are counted from the first one in view (a nodule whose first window already
+      // passed before frame 0 starts at its next one)
+      const appearance = Math.floor(c) - (nd.phase % 1 >= this.o.visibleFraction ? 1 : 0);
+      out.push({ id: nd.id, appearance, scale: Math.sqrt(1 - (1 - ENTRY_SCALE ** 2) * u * u) });
+    }
+    return out;
   }
 
   render(index: number): PhantomFrame {
     const { roi, screenWidth, screenHeight } = this.o;
     const w = roi.width;
     const h = roi.height;
-    const rnd = mulberry32((this.o.seed * 7919 + index * 104729) >>> 0);
-    const field = this.speckle[index % this.speckle.length] as Float32Array;
-    const shift = Math.floor(rnd() * w * h);
+    const { ox, oy } = this.offset(index);
     const mask = new Uint8Array(w * h);
-    const echo = new Float32Array(w * h).fill(1);
-    let visible = 0;
-    for (const nd of this.nodules) {
-      if (this.o.cycleFrames > 0) {
-        const pos = (index / this.o.cycleFrames + nd.phase) % 1;
-        if (pos >= this.o.visibleFraction) continue;
-      }
-      visible++;
-      const cx = bounce(nd.cx + nd.vx * index, 0.2, 0.8) * w;
-      const cy = bounce(nd.cy + nd.vy * index, 0.3, 0.75) * h;
-      const R = nd.radius * h;
-      const x0 = Math.max(0, Math.floor(cx - 1.6 * R));
-      const x1 = Math.min(w - 1, Math.ceil(cx + 1.6 * R));
-      const y0 = Math.max(0, Math.floor(cy - 1.6 * R));
-      const y1 = Math.min(h - 1, Math.ceil(cy + 1.6 * R));
-      for (let y = y0; y <= y1; y++) {
-        for (let x = x0; x <= x1; x++) {
-          const dx = x - cx;
-          const dy = (y - cy) * 1.25; // nodules are wider than tall in transverse views
-          const bin = Math.min(ANGLE_BINS - 1, Math.floor(((Math.atan2(dy, dx) + Math.PI) / (2 * Math.PI)) * ANGLE_BINS));
-          const rr = nd.profile[bin] as number;
-          const d = Math.sqrt(dx * dx + dy * dy) / (R * rr);
-          const i = y * w + x;
-          if (d <= 1) {
-            mask[i] = 1;
-            echo[i] = nd.echo + (1 - nd.echo) * 0.15 * d * d;
-          } else if (d < 1.12) {
-            echo[i] = nd.rim; // halo or isoechoic margin
-          }
-          if (d > 1 && d < 1.5) {
-            // posterior acoustic enhancement below the nodule
-            if (dy > 0) echo[i] = Math.max(echo[i] as number, 1.15);
-          }
-        }
-      }
+    const mult = this.mult.fill(1);
+    const nodules: VisibleNodule[] = [];
+    for (const s of this.schedule(index)) {
+      const nd = this.nodules[s.id] as Nodule;
+      const v = drawNodule(nd, s.scale, { ox, oy, cw: this.cw, texture: this.texture }, w, h, mask, mult);
+      if (v) nodules.push({ id: s.id, appearance: s.appearance, ...v });
     }
     const screen = new Uint8Array(screenWidth * screenHeight);
     screen.set(this.header.subarray(0, screenWidth * roi.y));
+    const { a, b, ca, sa } = this.speckle.blend(index);
+    // gain wanders a little (a few per cent), as a sonographer's hand on the knob does
+    const gain = 1 + 0.03 * Math.sin((2 * Math.PI * index) / 170 + this.o.seed);
+    const base = this.base;
     for (let y = 0; y < h; y++) {
-      const att = Math.exp((-1.1 * y) / h); // depth attenuation, time-gain compensated only partly
-      const row = (roi.y + y) * screenWidth + roi.x;
+      const crow = (y + oy) * this.cw + ox;
+      const srow = (roi.y + y) * screenWidth + roi.x;
+      const mrow = y * w;
       for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        const speckle = field[(i + shift) % field.length] as number;
-        const v = (this.tissue[i] as number) * (echo[i] as number) * att * speckle * 255;
-        screen[row + x] = v > 255 ? 255 : v;
+        const j = crow + x;
+        const v = (base[j] as number) * (mult[mrow + x] as number) * gain * (1 + ca * (a[j] as number) + sa * (b[j] as number));
+        screen[srow + x] = v >= 255 ? 255 : v <= 0 ? 0 : v + 0.5;
       }
     }
     // depth scale ticks to the right of the imaging area, like a real scanner
     for (let y = roi.y; y < roi.y + h; y += 40) {
       for (let x = roi.x + w + 6; x < Math.min(roi.x + w + 14, screenWidth); x++) screen[y * screenWidth + x] = 200;
     }
-    return { screen, mask, visible };
+    return { screen, mask, visible: nodules.length, nodules };
   }
 }
 
-const ANGLE_BINS = 720;
-
-function bounce(v: number, lo: number, hi: number): number {
-  const span = hi - lo;
-  const t = (((v - lo) % (2 * span)) + 2 * span) % (2 * span);
-  return lo + (t <= span ? t : 2 * span - t);
-}
-
-function fillGaussian(out: Float32Array, rnd: () => number): void {
-  for (let i = 0; i < out.length; i += 2) {
-    const u = Math.max(rnd(), 1e-12);
-    const v = rnd();
-    const m = Math.sqrt(-2 * Math.log(u));
-    out[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < out.length) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+/**
+ * Nodules inside the lobe: size, aspect, contrast and halo drawn from the measured spreads, shrunk
+ * when needed to fit the lobe; several nodules share the lobe side by side.
+ */
+function placeNodules(n: number, gland: Ellipse, rnd: () => number, within: (s: Spread, lo?: number, hi?: number) => number): Nodule[] {
+  const out: Nodule[] = [];
+  for (let i = 0; i < n; i++) {
+    // slot i of n across the lobe's width
+    const slotW = (2 * gland.a * 0.85) / n;
+    const slotCx = gland.cx - gland.a * 0.85 + slotW * (i + 0.5);
+    const area = Math.exp(Math.log(STATS.noduleAreaPx.p10) + (Math.log(STATS.noduleAreaPx.p90) - Math.log(STATS.noduleAreaPx.p10)) * rnd());
+    const aspect = within(STATS.noduleAspect);
+    let A = Math.sqrt((area * aspect) / Math.PI);
+    let B = A / aspect;
+    const fit = Math.min(1, (0.5 * slotW * 0.75) / A, (gland.b * 0.75) / B); // parenchyma all round
+    A *= fit;
+    B *= fit;
+    const cx = slotCx + (0.5 * slotW - A) * 0.8 * (rnd() * 2 - 1);
+    const cy = gland.cy + (gland.b * 0.85 - B) * 0.8 * (rnd() * 2 - 1);
+    // margin: mostly smooth, sometimes lobulated
+    const harm = [2, 3, 4, 5, 7].map((k) => ({ k, a: ((rnd() < 0.3 ? 0.06 : 0.025) * rnd()) / Math.sqrt(k - 1), p: rnd() * 2 * Math.PI }));
+    const radius = new Float32Array(ANGLE_BINS);
+    let maxRadius = 0;
+    for (let b = 0; b < ANGLE_BINS; b++) {
+      const th = (b / ANGLE_BINS) * 2 * Math.PI - Math.PI;
+      let rr = 1;
+      for (const hm of harm) rr += hm.a * Math.sin(hm.k * th + hm.p);
+      const re = (A * B) / Math.hypot(B * Math.cos(th), A * Math.sin(th));
+      radius[b] = re * rr;
+      maxRadius = Math.max(maxRadius, re * rr);
+    }
+    const echo = within(STATS.noduleRatio, 0, 0.5); // hypoechoic: the measured p10..p50
+    const patch = 2 * Math.ceil(maxRadius) + 1;
+    const tex = smoothNoise(patch, patch, 12, rnd);
+    const interior = new Float32Array(patch * patch);
+    const cyst = rnd() < 0.3 ? { x: (rnd() - 0.5) * maxRadius * 0.6, y: (rnd() - 0.5) * maxRadius * 0.4, r: (0.15 + 0.15 * rnd()) * Math.min(A, B) } : null;
+    const c = (patch - 1) / 2;
+    for (let y = 0; y < patch; y++) {
+      for (let x = 0; x < patch; x++) {
+        let m = echo * (1 + 0.12 * (tex[y * patch + x] as number));
+        if (cyst && Math.hypot(x - c - cyst.x, y - c - cyst.y) < cyst.r) m = 0.06; // a cystic part: anechoic
+        interior[y * patch + x] = m;
+      }
+    }
+    out.push({ id: i, cx, cy, radius, maxRadius, interior, patch, halo: within(STATS.haloRatio, 0, 0.5), haloPx: 2 + 2 * rnd(), phase: i / Math.max(n, 1) });
   }
+  return out;
 }
 
-/** 3x3 box blur in place (gives speckle a grain of a few pixels). */
-function boxBlur(a: Float32Array, tmp: Float32Array, w: number, h: number): void {
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
+/**
+ * Draw one nodule at `scale` of its full size into the ROI, the view at (ox, oy) on the canvas: the
+ * interior (mask = 1, its own texture in place of the parenchyma's) with a soft edge, then the halo
+ * ring just outside. Returns its box and area, or null when it lies outside the ROI.
+ */
+function drawNodule(
+  nd: Nodule,
+  scale: number,
+  view: { ox: number; oy: number; cw: number; texture: Float32Array },
+  w: number,
+  h: number,
+  mask: Uint8Array,
+  mult: Float32Array,
+): { bbox: Rect; areaPx: number } | null {
+  const cx = nd.cx - view.ox;
+  const cy = nd.cy - view.oy;
+  const reach = nd.maxRadius * scale + nd.haloPx + 3;
+  const x0 = Math.max(0, Math.floor(cx - reach));
+  const x1 = Math.min(w - 1, Math.ceil(cx + reach));
+  const y0 = Math.max(0, Math.floor(cy - reach));
+  const y1 = Math.min(h - 1, Math.ceil(cy + reach));
+  const c = (nd.patch - 1) / 2;
+  const edge = 3; // px over which the interior blends into the halo
+  let bx0 = w, bx1 = -1, by0 = h, by1 = -1, area = 0;
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      const dx = x - cx;
+      const dy = y - cy;
+      const bin = Math.min(ANGLE_BINS - 1, Math.floor(((Math.atan2(dy, dx) + Math.PI) / (2 * Math.PI)) * ANGLE_BINS));
+      const R = (nd.radius[bin] as number) * scale;
+      const d = Math.sqrt(dx * dx + dy * dy) - R; // px outside (> 0) or inside (< 0) the margin
       const i = y * w + x;
-      tmp[i] = ((a[i - (x > 0 ? 1 : 0)] as number) + (a[i] as number) + (a[i + (x < w - 1 ? 1 : 0)] as number)) / 3;
+      if (d <= 0) {
+        mask[i] = 1;
+        area++;
+        if (x < bx0) bx0 = x;
+        if (x > bx1) bx1 = x;
+        if (y < by0) by0 = y;
+        if (y > by1) by1 = y;
+        const px = Math.min(nd.patch - 1, Math.max(0, Math.round(c + dx / scale)));
+        const py = Math.min(nd.patch - 1, Math.max(0, Math.round(c + dy / scale)));
+        const inner = (nd.interior[py * nd.patch + px] as number) / (view.texture[(y + view.oy) * view.cw + x + view.ox] as number);
+        mult[i] = d < -edge ? inner : nd.halo + (inner - nd.halo) * (-d / edge);
+      } else if (d <= nd.haloPx) {
+        mult[i] = nd.halo;
+      } else if (d <= nd.haloPx + 1.5) {
+        mult[i] = nd.halo + (1 - nd.halo) * ((d - nd.haloPx) / 1.5);
+      }
     }
   }
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      a[i] = (((tmp[i - (y > 0 ? w : 0)] as number) + (tmp[i] as number) + (tmp[i + (y < h - 1 ? w : 0)] as number)) / 3) * 1.7;
-    }
-  }
-}
-
-/** Mean echogenicity: superficial bright layers (skin, strap muscles), gland, smooth variation. */
-function renderTissue(w: number, h: number, rnd: () => number): Float32Array {
-  const t = new Float32Array(w * h);
-  const waves = Array.from({ length: 4 }, () => ({ fx: 1 + rnd() * 3, fy: 1 + rnd() * 3, p: rnd() * 6.28 }));
-  const skin = 0.05 + 0.02 * rnd();
-  const muscle = 0.18 + 0.05 * rnd();
-  for (let y = 0; y < h; y++) {
-    const fy = y / h;
-    for (let x = 0; x < w; x++) {
-      const fx = x / w;
-      let v = 0.62;
-      for (const wv of waves) v += 0.04 * Math.sin(2 * Math.PI * (wv.fx * fx + wv.fy * fy) + wv.p);
-      if (fy < skin) v = 1.0;
-      else if (fy < muscle) v = 0.45 + 0.15 * Math.sin(fy * 90);
-      else if (fy > 0.85) v *= 0.6; // deep tissue behind the gland
-      t[y * w + x] = v;
-    }
-  }
-  return t;
+  if (area === 0) return null;
+  return { bbox: { x: bx0, y: by0, width: bx1 - bx0 + 1, height: by1 - by0 + 1 }, areaPx: area };
 }
 
 /** A dark band with blocky pseudo-text: stands in for patient name/ID burnt into the screen. */

@@ -103,7 +103,7 @@ export const ConfigSchema = Type.Object(
             fps: Type.Number({ minimum: 0, maximum: 240, default: 15, description: '0 = as fast as consumed.' }),
             nodules: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
             cycleFrames: Type.Integer({ minimum: 0, default: 150, description: 'frames per appear/disappear cycle of each nodule; 0 = always visible' }),
-            visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.6 }),
+            visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.4, description: 'fraction of each cycle a nodule is in view; a scan is mostly frames without one' }),
           },
           'Synthetic B-mode phantom (source: phantom).',
           RT,
