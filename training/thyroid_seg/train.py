@@ -85,7 +85,14 @@ def train(args: argparse.Namespace) -> dict:
 
     cfg = model_config_from_args(args)
     model = build_model(cfg)
-    pretrained = load_encoder(model.encoder, args.init_tflite) if args.init_tflite else None
+    pretrained = None
+    if args.init_tflite and args.init_tflite.endswith(".pt"):
+        # an encoder converted beforehand (gpu_pack: no TFLite parser on the GPU machine)
+        enc = torch.load(args.init_tflite, map_location="cpu", weights_only=False)
+        model.encoder.load_state_dict(enc["encoder"])
+        pretrained = {"file": enc.get("from"), "via": Path(args.init_tflite).name}
+    elif args.init_tflite:
+        pretrained = load_encoder(model.encoder, args.init_tflite)
     init_from = None
     device = torch.device(args.device)
     if args.init_from:
@@ -212,7 +219,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     p.add_argument("--loss", choices=["tversky", "bce", "tversky+bce"], default="tversky")
     p.add_argument("--init-tflite", default=None,
-                   help="TFLite MobileNetV2 whose weights start the encoder (../shared/pretrained/...)")
+                   help="TFLite MobileNetV2 whose weights start the encoder (../shared/pretrained/...), or an encoder.pt from gpu_pack")
     p.add_argument("--negatives", action="store_true",
                    help="train on the prepared frames without a nodule (and nodule crops) too")
     p.add_argument("--kind-weights", default="nodule=0.2,roi=0.3,nodulecrop=0.1,tissue=0.2,notissue=0.2",

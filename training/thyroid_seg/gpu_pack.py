@@ -1,0 +1,79 @@
+"""Pack a prepared dataset (and the pretrained encoder) small enough to travel to a lent GPU machine, and unpack it.
+
+Only the repository travels there (64 MiB), and no TFLite parser is installed there, so:
+- images and masks go as xz-compressed arrays (prepared uint8 ultrasound compresses to about half);
+- tissue crops are capped per source frame (`--max-tissue`) to fit;
+- the ImageNet encoder is converted here and travels as a state dict (`encoder.pt`, train --init-tflite takes it).
+
+  python -m thyroid_seg.gpu_pack pack --data ../data/ddti-256-neg --tflite ../../shared/pretrained/.../x.tflite --out ../data/gpu-pack
+  python -m thyroid_seg.gpu_pack unpack --pack ../data/gpu-pack --out /tmp/ddti
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import load_prepared
+from .model import ModelConfig, build_model
+from .pretrained import load_encoder
+
+
+def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int) -> dict:
+    ds = load_prepared(data)
+    rows = ds.meta["rows"]
+    keep, tissue_seen = [], {}
+    for i, r in enumerate(rows):
+        if r.get("kind") == "tissue":
+            n = tissue_seen.get(r["source"], 0)
+            tissue_seen[r["source"]] = n + 1
+            if n >= max_tissue:
+                continue
+        keep.append(i)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "images.u8.xz").write_bytes(lzma.compress(ds.images[keep].tobytes(), preset=6))
+    (out / "masks.u8.xz").write_bytes(lzma.compress(ds.masks[keep].tobytes(), preset=6))
+    meta = dict(ds.meta, rows=[rows[i] for i in keep], packedFrom=str(data), packedMaxTissue=max_tissue)
+    (out / "meta.json").write_text(json.dumps(meta))
+    info = {"frames": len(keep), "bytes": sum(f.stat().st_size for f in out.iterdir())}
+    if tflite:
+        model = build_model(ModelConfig())
+        load_encoder(model.encoder, tflite)
+        torch.save({"encoder": model.encoder.state_dict(), "from": Path(tflite).name}, out / "encoder.pt")
+        info["encoder"] = Path(tflite).name
+    return info
+
+
+def unpack(pack_dir: Path, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("images.u8", "masks.u8"):
+        (out / name).write_bytes(lzma.decompress((pack_dir / f"{name}.xz").read_bytes()))
+    (out / "meta.json").write_text((pack_dir / "meta.json").read_text())
+    return len(json.loads((out / "meta.json").read_text())["rows"])
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a_pack = sub.add_parser("pack")
+    a_pack.add_argument("--data", required=True, type=Path)
+    a_pack.add_argument("--out", required=True, type=Path)
+    a_pack.add_argument("--tflite", type=Path, default=None)
+    a_pack.add_argument("--max-tissue", type=int, default=1)
+    a_unpack = sub.add_parser("unpack")
+    a_unpack.add_argument("--pack", required=True, type=Path)
+    a_unpack.add_argument("--out", required=True, type=Path)
+    a = p.parse_args(argv)
+    if a.cmd == "pack":
+        print(json.dumps(pack(a.data, a.out, a.tflite, a.max_tissue)))
+    else:
+        print(json.dumps({"frames": unpack(a.pack, a.out)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
