@@ -6,7 +6,7 @@ import { ConfigError, validateConfig } from './load.js';
 import type { Config } from './schema.js';
 
 /** Keys that may change while running; the rest need a restart of the service. */
-export const RUNTIME_KEYS = ['capture', 'postprocess', 'alerts', 'logLevel'] as const;
+export const RUNTIME_KEYS = ['capture', 'postprocess', 'alerts', 'imagingGate', 'logLevel'] as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
