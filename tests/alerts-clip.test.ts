@@ -75,7 +75,7 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     // the gate, seen from outside: results inside the lifted part (after its first frames) say imaging false
     const inLifted = results.filter((r) => r.seq > TISSUE + 3 && r.seq <= TISSUE + LIFTED);
     expect(inLifted.length).toBeGreaterThan(10);
-    expect(inLifted.every((r) => r.imaging === false && r.imagingReason !== null)).toBe(true);
+    expect(inLifted.filter((r) => !(r.imaging === false && r.imagingReason !== null)).map((r) => r.seq)).toEqual([]);
     expect(results.filter((r) => r.seq <= TISSUE).every((r) => r.imaging)).toBe(true);
     const statuses = of<StatusPayload>('/status');
     expect(statuses.some((s) => s.imaging?.imaging === false)).toBe(true);

@@ -81,6 +81,9 @@ describe('alert tracker', () => {
     const alt = [box(100, 100, 20, 40), box(123, 100, 20, 40)];
     const ev2 = run(tracker({ minAreaPx: 20 }), Array.from({ length: 40 }, (_, i) => ({ nodules: i % 3 === 2 ? alt : [alt[i % 3]!] })));
     expect(kinds(ev2)).toEqual(['nodule_detected']);
+    // a big nodule outlined in two parts 20 px apart is one; two small nodules 20 px apart are two
+    expect(mergeFragments([box(40, 100, 60, 60), box(120, 100, 60, 60)], 6, undefined, 0.35)).toHaveLength(1);
+    expect(mergeFragments([box(40, 100, 12, 12), box(72, 100, 12, 12)], 6, undefined, 0.35)).toHaveLength(2);
     // two nodules well apart stay two
     const two = run(tracker(), repeat(10, () => ({ nodules: [disc(50, 50, 12), disc(200, 200, 12)] })));
     expect(kinds(two)).toEqual(['nodule_detected', 'nodule_detected']);

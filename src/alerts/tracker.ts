@@ -2,8 +2,9 @@
  * Nodule tracks over time, and the alert events they raise. Pure logic: feed frames in order (with
  * their capture time and the imaging gate's verdict), get events back; no I/O, no clocks.
  *
- * - Fragments: components of one nodule a few pixels apart, or one inside another's grown box, are
- *   merged into one detection before anything else (a nodule split by a dark core is one nodule).
+ * - Fragments: components of one nodule a few pixels apart, or one touching another's box grown by a
+ *   fraction of its size, are merged into one detection before anything else (a nodule split by a
+ *   dark core is one nodule; a big nodule the model outlines in two parts is one nodule).
  * - Association: box IoU first (greedy, best overlap first), then centroid distance as a fallback
  *   for small or fast-moving nodules whose boxes no longer overlap.
  * - Confirmation: evidence is probability-weighted time on screen (seconds x peak probability),
@@ -24,6 +25,8 @@ export interface TrackerOptions {
   minAreaPx: number;
   /** fragments closer than this (model px, box to box) are one nodule */
   fragmentGapPx: number;
+  /** ... and so are components inside one another's box grown by this fraction of its size on each side */
+  fragmentGrowFraction: number;
   /** minimum box IoU to continue a track */
   minIou: number;
   /** fallback: max centroid distance to continue a track, as a fraction of the frame diagonal */
@@ -46,6 +49,7 @@ export interface TrackerOptions {
 export const DEFAULT_TRACKER: TrackerOptions = {
   minAreaPx: 80,
   fragmentGapPx: 6,
+  fragmentGrowFraction: 0.35,
   minIou: 0.1,
   matchDistance: 0.12,
   confirmEvidenceS: 0.2,
@@ -177,18 +181,26 @@ function merge(a: Detection, b: Detection): Detection {
   };
 }
 
+function grown(b: Box, f: number): Box {
+  return { x: b.x - b.width * f, y: b.y - b.height * f, width: b.width * (1 + 2 * f), height: b.height * (1 + 2 * f) };
+}
+
+/** One nodule's fragments: a few px apart, or one touching the other's box grown by a fraction of its size. */
+export function areFragments(a: Box, b: Box, gapPx: number, growFraction: number): boolean {
+  return boxGap(a, b) <= gapPx || boxGap(grown(a, growFraction), b) === 0 || boxGap(a, grown(b, growFraction)) === 0;
+}
+
 /**
- * Fragments of one nodule become one detection: components whose boxes are within `gapPx` of each
- * other (which includes one inside the other's box grown by gapPx) merge, transitively, unless
- * `apart` says they belong to different tracks (two nodules passing each other).
+ * Fragments of one nodule become one detection (see areFragments), transitively, unless `apart`
+ * says they belong to different tracks (two nodules passing each other).
  */
-export function mergeFragments(nodules: Nodule[], gapPx: number, apart: (a: Detection, b: Detection) => boolean = () => false): Detection[] {
+export function mergeFragments(nodules: Nodule[], gapPx: number, apart: (a: Detection, b: Detection) => boolean = () => false, growFraction = 0): Detection[] {
   let dets = nodules.map(toDetection);
   for (let changed = true; changed; ) {
     changed = false;
     outer: for (let i = 0; i < dets.length; i++) {
       for (let j = i + 1; j < dets.length; j++) {
-        if (boxGap(dets[i]!.bbox, dets[j]!.bbox) <= gapPx && !apart(dets[i]!, dets[j]!)) {
+        if (areFragments(dets[i]!.bbox, dets[j]!.bbox, gapPx, growFraction) && !apart(dets[i]!, dets[j]!)) {
           const m = merge(dets[i]!, dets[j]!);
           dets = dets.filter((_, k) => k !== i && k !== j);
           dets.push(m);
@@ -251,7 +263,7 @@ export class AlertTracker {
       const ob = owner(b);
       return oa !== null && ob !== null && oa !== ob;
     };
-    const dets = mergeFragments(f.nodules, this.o.fragmentGapPx, apart).filter((d) => d.areaPx >= this.o.minAreaPx);
+    const dets = mergeFragments(f.nodules, this.o.fragmentGapPx, apart, this.o.fragmentGrowFraction).filter((d) => d.areaPx >= this.o.minAreaPx);
     const matchedTracks = new Set<Track>();
     const matchedDets = new Set<Detection>();
     const pairs: { t: Track; d: Detection }[] = [];
