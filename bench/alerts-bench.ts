@@ -127,6 +127,8 @@ interface Appearance {
   kind: ClipKind;
   id: string;
   start: number;
+  /** first frame of the partly visible run that leads into it: an alert from there on is early, not false */
+  early: number;
   end: number;
   maxAreaFraction: number;
   alerts: AlertPayload[];
@@ -163,7 +165,9 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
       cur.end = i;
       cur.maxAreaFraction = Math.max(cur.maxAreaFraction, f.nodule!.areaFraction);
     } else if (on) {
-      cur = { kind: f.kind, id: f.nodule!.id, start: i, end: i, maxAreaFraction: f.nodule!.areaFraction, alerts: [] };
+      let early = i;
+      while (early > 0 && F[early - 1]!.imaging && F[early - 1]!.partial?.id === f.nodule!.id && F[early - 1]!.segment === f.segment) early--;
+      cur = { kind: f.kind, id: f.nodule!.id, start: i, early, end: i, maxAreaFraction: f.nodule!.areaFraction, alerts: [] };
       apps.push(cur);
     }
   });
@@ -172,15 +176,16 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   const detected = p.alerts.filter((a) => a.event === 'nodule_detected');
   for (const a of detected) {
     const t = truthAt(a.frameSeq);
-    const app = apps.find((x) => a.frameSeq - 1 >= x.start && a.frameSeq - 1 <= x.end);
-    if (t && app && t.nodule && overlaps(a.bbox, grow(t.nodule.bbox, margin))) app.alerts.push(a);
+    const app = apps.find((x) => a.frameSeq - 1 >= x.early && a.frameSeq - 1 <= x.end);
+    const seen = t?.nodule ?? t?.partial;
+    if (t && app && seen && overlaps(a.bbox, grow(seen.bbox, margin))) app.alerts.push(a);
     else {
-      const k = !t ? 'after' : t.kind === 'pan' || t.kind === 'drift' ? (t.nodule ? 'nodule clip, elsewhere' : 'nodule clip, nodule out of view') : t.kind;
+      const k = !t ? 'after' : t.kind === 'pan' || t.kind === 'drift' ? (t.partial ? 'nodule clip, elsewhere' : 'nodule clip, nodule out of view') : t.kind;
       falseBy.set(k, (falseBy.get(k) ?? 0) + 1);
     }
   }
   if (verbose) {
-    for (const x of apps) console.error(`appearance ${x.kind} ${x.id} frames ${x.start}-${x.end}: ${x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert'}`);
+    for (const x of apps) console.error(`appearance ${x.kind} ${x.id} frames (${x.early}) ${x.start}-${x.end}: ${x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert'}`);
     for (const a of p.alerts) {
       const t = truthAt(a.frameSeq);
       console.error(`${a.event} #${a.trackId} frame ${a.frameSeq - 1} ${t?.kind ?? '?'} seg ${t?.segment} ${a.reason ?? ''} box ${[a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height].map((z) => z.toFixed(0)).join(',')} truth ${t?.nodule ? [t.nodule.bbox.x, t.nodule.bbox.y, t.nodule.bbox.width, t.nodule.bbox.height].map((z) => z.toFixed(0)).join(',') : '-'}`);
@@ -217,7 +222,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     const big = ka.filter((x) => x.maxAreaFraction >= minAreaFraction);
     const det = ka.filter((x) => x.alerts.length > 0);
     const bigDet = big.filter((x) => x.alerts.length > 0);
-    const ttfa = det.map((x) => (x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
+    const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
     const mins = minutesOf((f) => f.kind === k);
     const falseK = [...falseBy.entries()].filter(([key]) => (k === 'pan' || k === 'drift' ? false : key === k)).reduce((s, [, n]) => s + n, 0);
     const updated = p.alerts.filter((a) => a.event === 'nodule_updated' && truthAt(a.frameSeq)?.kind === k).length;
@@ -228,7 +233,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   const nod = allApps;
   const big = nod.filter((x) => x.maxAreaFraction >= minAreaFraction);
   const det = nod.filter((x) => x.alerts.length > 0);
-  const ttfa = det.map((x) => (x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
+  const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
   const tissueMin = minutesOf((f) => f.kind === 'tissue');
   headline.sensitivityBig = big.length ? big.filter((x) => x.alerts.length > 0).length / big.length : null;
   headline.sensitivityAll = nod.length ? det.length / nod.length : null;

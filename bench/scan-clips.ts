@@ -37,6 +37,8 @@ export interface FrameTruth {
   imaging: boolean;
   /** the nodule when on screen (at least half of it in view), else null */
   nodule: NoduleTruth | null;
+  /** the nodule when any part of it (≥ 5 %) is in view: an alert then is early, not false */
+  partial: NoduleTruth | null;
 }
 
 export interface Segment {
@@ -182,10 +184,10 @@ function clampWin(s: Source, x: number, y: number, w: number, h: number): Rect {
   return { x: Math.max(a.x, Math.min(a.x + a.width - w, x)), y: Math.max(a.y, Math.min(a.y + a.height - h, y)), width: w, height: h };
 }
 
-function truthOf(s: Source, win: Rect): NoduleTruth | null {
+function truthOf(s: Source, win: Rect, minVisible = 0.5): NoduleTruth | null {
   const inView = maskIn(s, win);
   const visibleFraction = s.maskArea ? inView / s.maskArea : 0;
-  if (visibleFraction < 0.5) return null;
+  if (visibleFraction < minVisible || inView === 0) return null;
   const a = s.area;
   const b = s.maskBox;
   const x0 = Math.max(b.x, win.x), y0 = Math.max(b.y, win.y);
@@ -259,8 +261,8 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const segments: Segment[] = [];
   const buf = new Uint8Array(W * H);
   let gainPhase = rnd() * 6.28;
-  const write = async (kind: ClipKind, truth: FrameTruth['nodule'], imaging: boolean) => {
-    frames.push({ segment: segments.length - 1, kind, imaging, nodule: truth });
+  const write = async (kind: ClipKind, truth: FrameTruth['nodule'], imaging: boolean, partial: FrameTruth['partial'] = truth) => {
+    frames.push({ segment: segments.length - 1, kind, imaging, nodule: truth, partial });
     if (!ff.stdin.write(buf)) await new Promise((r) => ff.stdin.once('drain', r));
   };
   const begin = (kind: ClipKind, image: string | null) => segments.push({ index: segments.length, kind, image, startFrame: frames.length, frames: 0 });
@@ -319,7 +321,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
       }
       renderView(s, win, gain(frames.length), rnd, buf);
       const truth = kind === 'tissue' ? null : truthOf(s, win);
-      await write(kind, truth, true);
+      await write(kind, truth, true, kind === 'tissue' ? null : truthOf(s, win, 0.05));
     }
     end();
     if (kind === 'drift' && frozenLeft > 0) {

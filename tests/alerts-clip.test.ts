@@ -72,10 +72,11 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     expect(clears.length).toBeGreaterThanOrEqual(1);
     expect(clears.every((a) => lifted(a.frameSeq))).toBe(true);
     expect(new Set(clears.map((a) => a.trackId)).size).toBe(clears.length); // once per track
-    // the gate, seen from outside: results inside the lifted part (after its first frames) say imaging false
-    const inLifted = results.filter((r) => r.seq > TISSUE + 3 && r.seq <= TISSUE + LIFTED);
+    // the gate, seen from outside: results in the lifted part say imaging false, after the first
+    // offFrames (2) processed there (frames dropped under load make that more than 2 source frames)
+    const inLifted = results.filter((r) => lifted(r.seq)).sort((x, y) => x.seq - y.seq);
     expect(inLifted.length).toBeGreaterThan(10);
-    expect(inLifted.filter((r) => !(r.imaging === false && r.imagingReason !== null)).map((r) => r.seq)).toEqual([]);
+    expect(inLifted.slice(2).filter((r) => !(r.imaging === false && r.imagingReason !== null)).map((r) => r.seq)).toEqual([]);
     expect(results.filter((r) => r.seq <= TISSUE).every((r) => r.imaging)).toBe(true);
     const statuses = of<StatusPayload>('/status');
     expect(statuses.some((s) => s.imaging?.imaging === false)).toBe(true);

@@ -159,7 +159,7 @@ export const ConfigSchema = Type.Object(
     alerts: Obj(
       {
         minAreaPx: Type.Integer({ minimum: 0, default: DEFAULT_TRACKER.minAreaPx, description: 'Detections smaller than this (model px, fragments merged) do not count for alerts.' }),
-        fragmentGapPx: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.fragmentGapPx, description: 'Components whose boxes are closer than this (model px), or inside one another\'s box grown by it, are one nodule.' }),
+        fragmentGapPx: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.fragmentGapPx, description: 'Components whose boxes are closer than this (model px) are one nodule (fragments of one nodule), unless each continues a different confirmed track.' }),
         fragmentGrowFraction: Type.Number({ minimum: 0, maximum: 2, default: DEFAULT_TRACKER.fragmentGrowFraction, description: 'Components touching one another\'s box grown by this fraction of its width/height on each side are one nodule (a big nodule outlined in parts).' }),
         minIou: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_TRACKER.minIou, description: 'Minimum box IoU between a track and a detection to continue the track.' }),
         matchDistance: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_TRACKER.matchDistance, description: 'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to continue a track.' }),
