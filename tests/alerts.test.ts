@@ -122,6 +122,9 @@ describe('alert tracker', () => {
     // every third frame missing: boxes 12 px apart do not overlap, the distance fallback links them
     const jumpy = run(tracker(), Array.from({ length: 40 }, (_, i) => ({ nodules: i % 3 === 1 ? [] : [disc(40 + i * 5, 128, 6)] })));
     expect(kinds(jumpy)).toEqual(['nodule_detected']);
+    // a big nodule the model outlines whole in some frames and only in part (inside its box) in others
+    const parts = Array.from({ length: 40 }, (_, i) => ({ nodules: [i % 4 === 3 ? box(150, 60, 40, 30) : box(40, 40, 180, 120)] }));
+    expect(kinds(run(tracker(), parts))).toEqual(['nodule_detected']);
   });
 
   it('rate-limits nodule_updated', () => {

@@ -5,8 +5,9 @@
  * - Fragments: components of one nodule a few pixels apart, or one touching another's box grown by a
  *   fraction of its size, are merged into one detection before anything else (a nodule split by a
  *   dark core is one nodule; a big nodule the model outlines in two parts is one nodule).
- * - Association: box IoU first (greedy, best overlap first), then centroid distance as a fallback
- *   for small or fast-moving nodules whose boxes no longer overlap.
+ * - Association: box overlap first (IoU, or half the overlap over the smaller box, so a part of a big
+ *   nodule outlined alone continues its track; greedy, best first), then centroid distance as a
+ *   fallback for small or fast-moving nodules whose boxes no longer overlap.
  * - Confirmation: evidence is probability-weighted time on screen (seconds x peak probability),
  *   leaking away while the track is not seen; a track is confirmed (nodule_detected) once its
  *   evidence reaches confirmEvidenceS and it has been seen over at least minDurationS. Stray false
@@ -146,6 +147,18 @@ export function boxIou(a: Box, b: Box): number {
   return union > 0 ? inter / union : 0;
 }
 
+/**
+ * How well a detection continues a track: box IoU, or half the overlap over the smaller box, whichever
+ * is larger, so a part of a big nodule that the model outlines alone in one frame (inside the track's
+ * box) still continues it.
+ */
+export function overlapScore(a: Box, b: Box): number {
+  const ix = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+  const small = Math.min(a.width * a.height, b.width * b.height);
+  return Math.max(boxIou(a, b), small > 0 ? (0.5 * ix * iy) / small : 0);
+}
+
 /** Gap between two boxes (0 when they touch or overlap). */
 function boxGap(a: Box, b: Box): number {
   const gx = Math.max(0, Math.max(a.x, b.x) - Math.min(a.x + a.width, b.x + b.width));
@@ -253,7 +266,7 @@ export class AlertTracker {
       let best: Track | null = null;
       let bestIou = this.o.minIou;
       for (const t of this.tracks) {
-        const iou = t.id > 0 ? boxIou(t.box, d.bbox) : 0;
+        const iou = t.id > 0 ? overlapScore(t.box, d.bbox) : 0;
         if (iou >= bestIou) [best, bestIou] = [t, iou];
       }
       return best;
@@ -270,7 +283,7 @@ export class AlertTracker {
     // overlap first: every (track, detection) pair above minIou, best first
     const cand: { t: Track; d: Detection; iou: number }[] = [];
     for (const t of this.tracks) for (const d of dets) {
-      const iou = boxIou(t.box, d.bbox);
+      const iou = overlapScore(t.box, d.bbox);
       if (iou >= this.o.minIou) cand.push({ t, d, iou });
     }
     cand.sort((a, b) => b.iou - a.iou);
