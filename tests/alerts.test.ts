@@ -125,6 +125,9 @@ describe('alert tracker', () => {
     // a big nodule the model outlines whole in some frames and only in part (inside its box) in others
     const parts = Array.from({ length: 40 }, (_, i) => ({ nodules: [i % 4 === 3 ? box(150, 60, 40, 30) : box(40, 40, 180, 120)] }));
     expect(kinds(run(tracker(), parts))).toEqual(['nodule_detected']);
+    // a second region inside a confirmed nodule's box, seen at the same time, is a part of it: no second alert
+    const inside = Array.from({ length: 22 }, (_, i) => ({ nodules: i < 10 ? [box(40, 40, 180, 120)] : [box(40, 40, 180, 50), box(60, 125, 60, 30)] }));
+    expect(kinds(run(tracker(), inside))).toEqual(['nodule_detected']);
   });
 
   it('rate-limits nodule_updated', () => {

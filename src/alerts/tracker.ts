@@ -10,7 +10,8 @@
  *   fallback for small or fast-moving nodules whose boxes no longer overlap.
  * - Confirmation: evidence is probability-weighted time on screen (seconds x peak probability),
  *   leaking away while the track is not seen; a track is confirmed (nodule_detected) once its
- *   evidence reaches confirmEvidenceS and it has been seen over at least minDurationS. Stray false
+ *   evidence reaches confirmEvidenceS and it has been seen over at least minDurationS, unless it lies
+ *   mostly inside a confirmed track's box (a part of a nodule already announced). Stray false
  *   positives rarely build evidence; a real nodule does within a few frames.
  * - Continuity: a confirmed track survives absences up to memoryS (a nodule that slides out of view
  *   and back keeps its id); after that it is cleared (reason `lost`).
@@ -125,6 +126,8 @@ interface Track {
   id: number;
   evidence: number;
   box: Box;
+  /** its boxes of the last second or so: a big nodule outlined differently frame to frame spans them */
+  recent: Box[];
   cx: number;
   cy: number;
   firstSeenAt: number;
@@ -157,6 +160,14 @@ export function overlapScore(a: Box, b: Box): number {
   const iy = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
   const small = Math.min(a.width * a.height, b.width * b.height);
   return Math.max(boxIou(a, b), small > 0 ? (0.5 * ix * iy) / small : 0);
+}
+
+/** Share of box a that lies inside box b. */
+function insideShare(a: Box, b: Box): number {
+  const ix = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+  const area = a.width * a.height;
+  return area > 0 ? (ix * iy) / area : 0;
 }
 
 /** Gap between two boxes (0 when they touch or overlap). */
@@ -332,7 +343,9 @@ export class AlertTracker {
       t.lastFrameAt = at;
       const present = matchedTracks.has(t);
       if (t.id === 0) {
-        if (present && t.evidence >= this.o.confirmEvidenceS && (t.lastSeenAt - t.firstSeenAt) / 1000 >= this.o.minDurationS) {
+        // a region mostly inside a confirmed track's box is a part of that nodule, not a new one
+        const partOfKnown = this.tracks.some((c) => c.id > 0 && c !== t && insideShare(t.box, c.recent.reduce(unionBox)) >= 0.5);
+        if (present && !partOfKnown && t.evidence >= this.o.confirmEvidenceS && (t.lastSeenAt - t.firstSeenAt) / 1000 >= this.o.minDurationS) {
           t.id = this.nextId();
           t.areaAtLastEvent = t.largestAreaPx;
           t.lastEventAt = at;
@@ -366,7 +379,7 @@ export class AlertTracker {
 
   private newTrack(d: Detection, at: number): Track {
     const t: Track = {
-      id: 0, evidence: 0, box: d.bbox, cx: d.centroid.x, cy: d.centroid.y, firstSeenAt: at, lastSeenAt: at, lastFrameAt: at,
+      id: 0, evidence: 0, box: d.bbox, recent: [], cx: d.centroid.x, cy: d.centroid.y, firstSeenAt: at, lastSeenAt: at, lastFrameAt: at,
       peakProb: 0, largestAreaPx: 0, largestAreaFraction: 0, largestAreaMm2: null, areaAtLastEvent: 0, lastEventAt: at, last: d,
     };
     this.tracks.push(t);
@@ -375,6 +388,8 @@ export class AlertTracker {
 
   private observe(t: Track, d: Detection, at: number): void {
     t.box = d.bbox;
+    t.recent.push(d.bbox);
+    if (t.recent.length > 15) t.recent.shift();
     t.cx = d.centroid.x;
     t.cy = d.centroid.y;
     t.peakProb = Math.max(t.peakProb, d.maxProb);
