@@ -68,9 +68,7 @@ async function main(): Promise<void> {
         THYROID_EDGE__capture__phantom__fps: String(FPS),
         THYROID_EDGE__capture__phantom__seed: String(i + 1),
         THYROID_EDGE__capture__phantom__cycleFrames: '20',
-        THYROID_EDGE__alerts__k: '2',
-        THYROID_EDGE__alerts__n: '3',
-        THYROID_EDGE__alerts__m: '3',
+        THYROID_EDGE__alerts__memoryS: '0.3',
       },
     }));
   }

@@ -31,13 +31,13 @@ describe('command router', () => {
   it('set_config applies a valid patch once and refuses an invalid one without applying', async () => {
     const t = target();
     const r = new CommandRouter(t, 10_000);
-    const ok = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { k: 2, n: 4 } } })));
+    const ok = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { memoryS: 2.5 } } })));
     expect(ok.ok).toBe(true);
     expect(t.applied).toHaveLength(1);
-    expect(t.config().alerts.k).toBe(2);
-    const bad = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { k: 9 } } })));
+    expect(t.config().alerts.memoryS).toBe(2.5);
+    const bad = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { minIou: 2 } } })));
     expect(bad.ok).toBe(false);
-    expect(bad.error).toContain('alerts.k: must be <= alerts.n');
+    expect(bad.error).toContain('alerts.minIou: must be <= 1');
     expect(t.applied).toHaveLength(1);
     const missing = await r.handle('set_config', Buffer.from('{}'));
     expect(missing.error).toContain('config: must be an object');

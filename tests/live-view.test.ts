@@ -82,6 +82,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`live view in chromium${existsSync(CHROMI
       await page.waitForFunction((n) => (window as unknown as { __live: { samples: unknown[] } }).__live.samples.length >= n + 2, samples0, { timeout: 10_000 });
       expect(await page.textContent('#model')).toMatch(/thyroid-nodule-int8 \(factory\) on cpu/);
       expect(await page.textContent('#capture')).toMatch(/running phantom/);
+      expect(await page.textContent('#imaging')).toBe('yes'); // the imaging gate: phantom tissue in view
       // the charts are drawn: some non-background pixel in the fps chart
       const drawn = await page.evaluate(() => {
         const c = document.getElementById('fps') as HTMLCanvasElement;

@@ -128,7 +128,7 @@ describe('install (offline, real onnxruntime self-test)', () => {
     ['over the staging cap', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })), patch: { maxBundleBytes: 2048 } }), /over the staging cap of 2048/],
     ['plain http', async () => ({ url: 'http://fleet.example/bundle/manifest.json' }), /http: is refused/],
     ['file:// when not allowed', async () => ({ url: bundleUrl(await makeConfigBundle({}, '1.0.0', key)), patch: { allowFileUrls: false } }), /file: is refused/],
-    ['a config bundle that does not validate', async () => ({ url: bundleUrl(await makeConfigBundle({ alerts: { k: 0 } }, '1.0.0', key)) }), /alerts\.k: must be >= 1/],
+    ['a config bundle that does not validate', async () => ({ url: bundleUrl(await makeConfigBundle({ alerts: { memoryS: -1 } }, '1.0.0', key)) }), /alerts\.memoryS: must be >= 0/],
     ['a config bundle touching keys that need a restart', async () => ({ url: bundleUrl(await makeConfigBundle({ mqtt: { url: 'mqtts://evil:8883' } }, '1.0.0', key)) }), /mqtt: cannot be changed at runtime/],
   ];
 

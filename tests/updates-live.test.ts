@@ -142,7 +142,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     const stateDir = await tempDir('te-state-cfg-');
     const d = await startDaemon(await config({}, stateDir));
     try {
-      const b = await makeConfigBundle({ postprocess: { minAreaPx: 77 }, alerts: { k: 2, n: 4 } }, '3.1.0', key);
+      const b = await makeConfigBundle({ postprocess: { minAreaPx: 77 }, alerts: { memoryS: 4 } }, '3.1.0', key);
       await ready();
       await request('update', { url: bundleUrl(b), transaction: 'cfg' });
       expect((await finalFor('cfg')).state).toBe('active');
@@ -154,7 +154,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     const again = await startDaemon(await config({}, stateDir));
     try {
       expect(again.daemon.currentConfig.postprocess.minAreaPx).toBe(77);
-      expect(again.daemon.currentConfig.alerts.n).toBe(4);
+      expect(again.daemon.currentConfig.alerts.memoryS).toBe(4);
     } finally {
       await again.stop();
     }

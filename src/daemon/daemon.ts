@@ -20,6 +20,8 @@ export interface DaemonStatus {
   model: { name: string; sha256: string; file: string; provider: string; version: string | null } | null;
   capture: CaptureStatus | null;
   lastError: string | null;
+  /** the imaging gate on the latest frame; null before the first */
+  imaging: { imaging: boolean; reason: 'no_signal' | 'reverberation' | 'frozen' | null } | null;
   since: string;
 }
 
@@ -45,6 +47,7 @@ export class Daemon {
   private previous: LoadedModel | null = null;
   private lastNodule: number | null = null;
   private lastRoi: Rect | null = null;
+  private lastImaging: DaemonStatus['imaging'] = null;
   private pipeline: Pipeline | null = null;
   private processor: FrameProcessor | null = null;
   private card: ModelCard | null = null;
@@ -175,12 +178,14 @@ export class Daemon {
     const processor = new FrameProcessor(this.segmenter, {
       minAreaPx: this.config.postprocess.minAreaPx,
       pixelSpacingMm: this.config.postprocess.pixelSpacingMm,
+      gate: this.config.imagingGate,
     });
     this.processor = processor;
     const p = new Pipeline(source, processor, this.logger);
     p.onResult((r) => {
       if (r.nodules.length) this.lastNodule = r.processedAt;
       this.lastRoi = r.roi;
+      this.lastImaging = { imaging: r.imaging.imaging, reason: r.imaging.reason };
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
       }
@@ -204,7 +209,7 @@ export class Daemon {
     if (sameCapture && this.processor) {
       // only post-processing (or alert/log settings) changed: no need to stop capture
       this.config = next;
-      this.processor.setOptions({ minAreaPx: next.postprocess.minAreaPx, pixelSpacingMm: next.postprocess.pixelSpacingMm });
+      this.processor.setOptions({ minAreaPx: next.postprocess.minAreaPx, pixelSpacingMm: next.postprocess.pixelSpacingMm, gate: next.imagingGate });
       this.logger.info('applied new config without restarting capture');
       return;
     }
@@ -247,6 +252,7 @@ export class Daemon {
         : null,
       capture: this.pipeline ? this.pipeline.sourceStatus : null,
       lastError: this.pipeline?.lastError ?? null,
+      imaging: this.pipeline ? this.lastImaging : null,
       since: this.since,
     };
   }

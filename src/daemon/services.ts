@@ -3,6 +3,7 @@
  * model and config to run), the daemon, MQTT, the live view, the update schedule. Tests start the same thing.
  */
 import type { Logger } from 'pino';
+import { AlertService } from '../alerts/service.js';
 import { LiveViewServer } from '../live/server.js';
 import { UpdateScheduler } from '../updates/scheduler.js';
 import { Updater, type UpdateHost } from '../updates/updater.js';
@@ -14,6 +15,7 @@ import { checkConfiguredIdentity } from './mqtt/identity.js';
 export interface Services {
   daemon: Daemon;
   mqtt: MqttService;
+  alerts: AlertService;
   updater: Updater;
   live: LiveViewServer | null;
   stop(): Promise<void>;
@@ -29,6 +31,10 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   await daemon.start();
   const mqtt = new MqttService(config, daemon, logger, updater);
   await mqtt.start();
+  // alerts: decided on results, stored through the outbox (MQTT delivers), heard by the live view
+  const alerts = await AlertService.open(config, { store: (a) => mqtt.storeAlert(a) }, logger);
+  mqtt.attachAlerts(alerts);
+  alerts.attach(daemon);
   const host: UpdateHost = {
     config: () => daemon.currentConfig,
     swapModel: (loc, card) => daemon.swapModel(loc, card),
@@ -42,7 +48,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
     lastNoduleAt: () => daemon.lastNoduleAt(),
   };
   let live: LiveViewServer | null = config.liveView.enabled
-    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => mqtt.onAlert(l), mqttConnected: () => mqtt.connected }, logger)
+    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => alerts.onAlert(l), mqttConnected: () => mqtt.connected }, logger)
     : null;
   try {
     await live?.start();
@@ -58,6 +64,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   return {
     daemon,
     mqtt,
+    alerts,
     updater,
     live,
     stop: async () => {
@@ -66,6 +73,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
       await updater.stop();
       // pipeline first, so the last frame's alerts still reach the outbox; then MQTT
       await daemon.stop();
+      await alerts.stop(); // open tracks cleared (reason shutdown) and on disk before MQTT stops
       await mqtt.stop();
     },
   };

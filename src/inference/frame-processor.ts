@@ -1,4 +1,5 @@
 /** One frame through preprocess -> model -> post-process, with per-stage timings. */
+import { DEFAULT_GATE, ImagingGate, type GateOptions, type GateState } from '../alerts/imaging-gate.js';
 import type { Frame } from '../capture/frame-source.js';
 import type { Preprocessing } from './model-card.js';
 import { postprocess, type Nodule } from './postprocess.js';
@@ -21,6 +22,8 @@ export interface FrameResult {
   /** the enhanced grey ROI frame the model saw (for the live view and snapshots) */
   image: GreyFrame;
   timingsMs: { decode: number; preprocess: number; inference: number; postprocess: number };
+  /** the imaging gate on the raw ROI frame: is there tissue at all (probe lifted, blank, frozen)? */
+  imaging: GateState;
   truth?: Uint8Array;
 }
 
@@ -31,17 +34,23 @@ export interface ProcessorOptions {
   /** null: the model card's decision rule (its minAreaPx, chosen on val with the model) */
   minAreaPx: number | null;
   pixelSpacingMm: { x: number; y: number } | null;
+  /** imaging gate settings; default DEFAULT_GATE */
+  gate?: GateOptions;
 }
 
 export class FrameProcessor {
   private input: Float32Array | undefined;
   /** made once for the model's spec ("tiles" method): a frame then allocates only its output */
   private fast: FastEnhancer | undefined;
+  /** one per stream: the gate compares each frame with the one before */
+  private readonly gate: ImagingGate;
 
   constructor(
     private segmenter: Segmenter,
     private opts: ProcessorOptions,
-  ) {}
+  ) {
+    this.gate = new ImagingGate(opts.gate ?? DEFAULT_GATE);
+  }
 
   /** Model swap (updates): the next frame runs on the new model; the frame in flight finishes on the old. */
   setSegmenter(s: Segmenter): void {
@@ -54,6 +63,7 @@ export class FrameProcessor {
   /** New post-processing options take effect from the next frame (no pipeline restart). */
   setOptions(opts: ProcessorOptions): void {
     this.opts = opts;
+    this.gate.setOptions(opts.gate ?? DEFAULT_GATE);
   }
 
   get spec(): Preprocessing {
@@ -64,6 +74,8 @@ export class FrameProcessor {
     const segmenter = this.segmenter; // one model per frame, even if a swap lands meanwhile
     const spec = segmenter.card.preprocessing;
     const t0 = performance.now();
+    // on the raw frame: enhancement would turn dark noise into texture
+    const imaging = this.gate.update(frame.data, frame.width, frame.height, frame.capturedAt);
     if (spec.clahe.method === 'tiles' && !this.fast) this.fast = fastEnhancerFor(spec);
     // an ffmpeg frame arrives at ROI size: resized with the card's kernel, as training data was
     const grey = await toModelSize({ width: frame.width, height: frame.height, data: frame.data }, spec);
@@ -91,6 +103,7 @@ export class FrameProcessor {
       mask: pp.mask,
       image: enhanced,
       timingsMs: { decode: frame.decodeMs ?? 0, preprocess: t1 - t0, inference: t2 - t1, postprocess: t3 - t2 },
+      imaging,
       truth: frame.truth,
     };
   }

@@ -48,8 +48,15 @@ function drawFrame(f) {
     ctx.putImageData(over, 0, 0);
     ctx.fillStyle = '#ffdc00'; ctx.font = '14px system-ui';
     for (const n of f.nodules) ctx.fillText('#' + n.id, n.bbox.x * S, Math.max(14, n.bbox.y * S - 4));
+    if (!f.imaging) { // the imaging gate: no tissue in view, no alerts
+      ctx.fillStyle = 'rgba(0,0,0,0.55)'; ctx.fillRect(0, view.height / 2 - 22, view.width, 44);
+      ctx.fillStyle = '#f80'; ctx.font = 'bold 20px system-ui'; ctx.textAlign = 'center';
+      ctx.fillText('NO IMAGING (' + (f.imagingReason || '?').replace('_', ' ') + ')', view.width / 2, view.height / 2 + 7); ctx.textAlign = 'start';
+    }
     live.frames++; live.lastMaskPixels = px;
   };
+  live.imaging = f.imaging;
+  $('imaging').innerHTML = f.imaging ? '<span class="ok">yes</span>' : '<span class="warn">no: ' + f.imagingReason + '</span>';
   img.src = 'data:image/jpeg;base64,' + f.jpeg;
   live.nodules = f.nodules;
   $('nodules').innerHTML = f.nodules.length
@@ -88,7 +95,7 @@ function showStatus(st) {
 }
 
 function showAlerts() {
-  $('alerts').innerHTML = live.alerts.slice(-20).reverse().map((a) => '<tr><td>' + new Date(a.time).toLocaleTimeString() + '</td><td>' + a.event.replace('nodule_', '') + '</td><td>#' + a.trackId + '</td><td>' + a.largestAreaPx + '</td><td>' + a.peakProb.toFixed(2) + '</td></tr>').join('') || '<tr><td colspan="5">none yet</td></tr>';
+  $('alerts').innerHTML = live.alerts.slice(-20).reverse().map((a) => '<tr><td>' + new Date(a.time).toLocaleTimeString() + '</td><td>' + a.event.replace('nodule_', '') + (a.reason ? ' (' + a.reason.replace('_', ' ') + ')' : '') + '</td><td>#' + a.trackId + '</td><td>' + a.largestAreaPx + '</td><td>' + a.peakProb.toFixed(2) + '</td></tr>').join('') || '<tr><td colspan="5">none yet</td></tr>';
 }
 
 function connect() {
@@ -110,7 +117,7 @@ export function livePage(title: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title} – live</title><style>${STYLE}</style></head>
 <body>
-<header><h1>${title}</h1><span>model: <b id="model">…</b></span><span>capture: <b id="capture">…</b></span><span>broker: <b id="broker">…</b></span><a id="calib" href="/calibrate">calibrate view</a></header>
+<header><h1>${title}</h1><span>model: <b id="model">…</b></span><span>capture: <b id="capture">…</b></span><span>broker: <b id="broker">…</b></span><span>imaging: <b id="imaging">…</b></span><a id="calib" href="/calibrate">calibrate view</a></header>
 <main>
   <div>
     <canvas id="view" width="512" height="512"></canvas>

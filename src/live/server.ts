@@ -185,6 +185,8 @@ export class LiveViewServer {
           width: r.width,
           height: r.height,
           latencyMs: r.processedAt - r.capturedAt,
+          imaging: r.imaging.imaging,
+          imagingReason: r.imaging.reason,
           nodules: r.nodules,
           mask: encodeRle(r.mask, r.width, r.height),
           jpeg: jpeg.toString('base64'),

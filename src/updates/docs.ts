@@ -26,7 +26,7 @@ thyroid-nodule-1.3.0/
 \`\`\`
 
 A config bundle holds one file, \`config.json\`. It is a partial config that is merged over the box's config file
-(RFC 7386). It is limited to the keys that can change at runtime: \`capture\`, \`postprocess\`, \`alerts\` and \`logLevel\`.
+(RFC 7386). It is limited to the keys that can change at runtime: \`capture\`, \`postprocess\`, \`alerts\`, \`imagingGate\` and \`logLevel\`.
 It cannot change the broker, the credentials or the trusted keys. Those belong to the box's own config file.
 
 ### The operator's side

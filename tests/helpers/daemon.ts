@@ -14,7 +14,7 @@ export async function testConfig(url: string | null, patch: Record<string, unkno
     logLevel: 'fatal', // set_config re-applies it to the (shared, silent) test logger
     stateDir,
     capture: { phantom: { fps: 20, cycleFrames: 40, visibleFraction: 0.5, nodules: 1 } },
-    alerts: { k: 2, n: 3, m: 3, minAreaPx: 40 },
+    alerts: { minAreaPx: 40, memoryS: 0.3 },
     mqtt: { url, telemetryIntervalS: 1, reconnectMinMs: 200, reconnectMaxMs: 1000, keepaliveS: 5 },
   };
   return validateConfig(deepMerge(base, patch));

@@ -91,7 +91,6 @@ function checkSemantics(c: Config, where: string): void {
   }
   const transport = c.mqtt.url ? insecureTransport(c.mqtt.url, c.mqtt.allowInsecure) : null;
   if (transport) problems.push(transport);
-  if (c.alerts.k > c.alerts.n) problems.push(`alerts.k: must be <= alerts.n (${c.alerts.n})`);
   if (c.mqtt.reconnectMinMs > c.mqtt.reconnectMaxMs) problems.push('mqtt.reconnectMinMs: must be <= mqtt.reconnectMaxMs');
   if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
     problems.push(`mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`);

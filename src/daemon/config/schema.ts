@@ -3,6 +3,8 @@
  * defaults) and generates docs/config.md.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DEFAULT_GATE } from '../../alerts/imaging-gate.js';
+import { DEFAULT_TRACKER } from '../../alerts/tracker.js';
 
 const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: { runtime?: true } = {}) =>
   Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
@@ -177,14 +179,34 @@ export const ConfigSchema = Type.Object(
     ),
     alerts: Obj(
       {
-        k: Type.Integer({ minimum: 1, default: 3, description: 'A track starts once seen in k ...' }),
-        n: Type.Integer({ minimum: 1, default: 5, description: '... of the last n frames.' }),
-        m: Type.Integer({ minimum: 1, default: 5, description: 'A track ends after m frames absent.' }),
-        minAreaPx: Type.Integer({ minimum: 0, default: 80, description: 'Nodules smaller than this (model px) do not count for alerts.' }),
-        growthFraction: Type.Number({ exclusiveMinimum: 0, default: 0.25, description: 'nodule_updated when the area grew by this fraction since the last event.' }),
-        matchDistance: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.15, description: 'Max centroid distance (fraction of the frame diagonal) to continue a track.' }),
+        minAreaPx: Type.Integer({ minimum: 0, default: DEFAULT_TRACKER.minAreaPx, description: 'Detections smaller than this (model px, fragments merged) do not count for alerts.' }),
+        fragmentGapPx: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.fragmentGapPx, description: 'Components whose boxes are closer than this (model px) are one nodule (fragments of one nodule), unless each continues a different confirmed track.' }),
+        fragmentGrowFraction: Type.Number({ minimum: 0, maximum: 2, default: DEFAULT_TRACKER.fragmentGrowFraction, description: 'Components touching one another\'s box grown by this fraction of its width/height on each side are one nodule (a big nodule outlined in parts).' }),
+        minIou: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_TRACKER.minIou, description: 'Minimum box overlap between a track and a detection to continue the track: IoU, or half the overlap over the smaller box (a part of a big nodule outlined alone).' }),
+        matchDistance: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_TRACKER.matchDistance, description: 'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to continue a track.' }),
+        confirmEvidenceS: Type.Number({ exclusiveMinimum: 0, default: DEFAULT_TRACKER.confirmEvidenceS, description: 'A track is confirmed (nodule_detected) once its evidence, seconds on screen weighted by the peak probability of each sighting, reaches this ...' }),
+        minDurationS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.minDurationS, description: '... and it has been seen over at least this many seconds (first to last sighting).' }),
+        evidenceDecayPerS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.evidenceDecayPerS, description: 'Evidence a track loses per second while it is not seen (stray false positives fade before they confirm).' }),
+        memoryS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.memoryS, description: 'A track survives this long without being seen: a nodule that leaves the view briefly and returns keeps its trackId. After that: nodule_cleared (reason lost).' }),
+        growthFraction: Type.Number({ exclusiveMinimum: 0, default: DEFAULT_TRACKER.growthFraction, description: 'nodule_updated when the area grew by this fraction since the last event ...' }),
+        updateMinIntervalS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.updateMinIntervalS, description: '... and at most once per this many seconds per track.' }),
       },
-      'Temporal alert state machine.',
+      'Alert tracker (src/alerts): nodule_detected / nodule_updated / nodule_cleared from per-frame nodules. Defaults chosen on DDTI val scan clips with `npm run bench:alerts` (docs/alerts.md). A change at runtime closes open tracks (nodule_cleared, reason config_changed).',
+      RT,
+    ),
+    imagingGate: Obj(
+      {
+        centralFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_GATE.centralFraction, description: 'The statistics look at this central part of the ROI (width and height), away from margins and overlays.' }),
+        minMean: Type.Number({ minimum: 0, maximum: 255, default: DEFAULT_GATE.minMean, description: 'Mean grey level (raw frame, 0-255) below which the ROI shows no tissue (probe lifted, blank).' }),
+        brightLevel: Type.Integer({ minimum: 0, maximum: 255, default: DEFAULT_GATE.brightLevel, description: 'A pixel brighter than this counts as echo.' }),
+        minBrightFraction: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_GATE.minBrightFraction, description: 'Fraction of echo pixels below which the ROI shows no tissue.' }),
+        maxRowStructure: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_GATE.maxRowStructure, description: 'Variance of the row means over the total variance above which the image is horizontal bands (reverberation of a lifted probe).' }),
+        frozenDiff: Type.Number({ minimum: 0, default: DEFAULT_GATE.frozenDiff, description: 'Mean absolute difference to the previous frame (grey levels) below which a frame is unchanged; unchanged frames are no evidence for alerts.' }),
+        frozenMs: Type.Integer({ minimum: 0, default: DEFAULT_GATE.frozenMs, description: 'Unchanged this long = a frozen image: no imaging.' }),
+        offFrames: Type.Integer({ minimum: 1, default: DEFAULT_GATE.offFrames, description: 'Consecutive frames without tissue before the state turns to no imaging (open tracks clear once, reason no_imaging).' }),
+        onFrames: Type.Integer({ minimum: 1, default: DEFAULT_GATE.onFrames, description: 'Consecutive frames with tissue before imaging is back.' }),
+      },
+      'Imaging gate: frames with no tissue in the ROI (probe lifted, blank, frozen) raise no alert; `result.imaging` and status/telemetry show the state.',
       RT,
     ),
     liveView: Obj(

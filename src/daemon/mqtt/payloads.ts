@@ -8,6 +8,14 @@ const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Numbe
 const Point = Type.Object({ x: Type.Number(), y: Type.Number() });
 const Millis = Type.Integer({ description: 'ms since the Unix epoch' });
 
+export const ImagingState = Type.Object(
+  {
+    imaging: Type.Boolean({ description: 'tissue is being imaged (the imaging gate); false: probe lifted, blank or frozen, and no alert is raised' }),
+    reason: Type.Union([Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()], { description: 'why not imaging, else null' }),
+  },
+  { description: 'imaging gate state of the latest processed frame; null before the first' },
+);
+
 export const StatusPayload = Type.Object(
   {
     state: Type.Union([Type.Literal('online'), Type.Literal('degraded'), Type.Literal('offline')]),
@@ -34,6 +42,7 @@ export const StatusPayload = Type.Object(
       Type.Null(),
     ]),
     reason: Type.Union([Type.String(), Type.Null()], { description: 'why degraded/offline, else null' }),
+    imaging: Type.Optional(Type.Union([ImagingState, Type.Null()])),
     since: Type.String({ description: 'ISO time the daemon started (or, for the Last Will, connected)' }),
     time: Millis,
   },
@@ -55,6 +64,7 @@ export const TelemetryPayload = Type.Object(
     stagesMs: Type.Record(Type.String(), StageStat),
     outbox: Type.Object({ messages: Type.Integer(), bytes: Type.Integer(), dropped: Type.Integer(), deadLettered: Type.Integer({ description: 'messages moved to the dead-letter folder (refused by the broker, or failing every attempt); kept on disk' }) }),
     resultsDroppedOffline: Type.Integer(),
+    imaging: Type.Union([ImagingState, Type.Null()]),
     cpu: Type.Object({ loadPercent: Type.Union([Type.Number(), Type.Null()]), temperatureC: Type.Union([Type.Number(), Type.Null()]) }),
     memory: Type.Object({ rssBytes: Type.Integer(), systemUsedBytes: Type.Union([Type.Integer(), Type.Null()]), systemTotalBytes: Type.Union([Type.Integer(), Type.Null()]) }),
     disk: Type.Union([Type.Object({ mount: Type.String(), usedBytes: Type.Integer(), sizeBytes: Type.Integer() }), Type.Null()]),
@@ -91,6 +101,8 @@ export const ResultPayload = Type.Object(
     roi: Rect,
     nodules: Type.Array(NoduleSchema),
     latencyMs: Type.Number({ description: 'capture to result' }),
+    imaging: Type.Boolean({ description: 'the imaging gate: false when the ROI shows no tissue (probe lifted, blank, frozen); nodules of such a frame raise no alert' }),
+    imagingReason: Type.Union([Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()]),
     mask: Type.Optional(RleSchema),
   },
   { $id: 'result', description: 'QoS 0, not retained, MQTT 5 message expiry' },
@@ -102,8 +114,13 @@ export const AlertPayload = Type.Object(
     messageId: Type.String({ description: 'unique per message: deduplicate on it (QoS 1 may redeliver)' }),
     deviceId: Type.String(),
     event: Type.Union([Type.Literal('nodule_detected'), Type.Literal('nodule_updated'), Type.Literal('nodule_cleared')]),
-    trackId: Type.Integer(),
-    frameSeq: Type.Integer(),
+    trackId: Type.Integer({ description: 'unique across restarts (a persisted counter)' }),
+    reason: Type.Optional(
+      Type.Union(['lost', 'no_imaging', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)), {
+        description: 'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), config_changed (alerts.* changed), shutdown, restart (the track was open when the daemon stopped without a shutdown)',
+      }),
+    ),
+    frameSeq: Type.Integer({ description: 'frame sequence number of the source (restarts with the source)' }),
     time: Millis,
     peakProb: Type.Number(),
     largestAreaPx: Type.Integer(),

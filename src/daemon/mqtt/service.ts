@@ -10,7 +10,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import type { Logger } from 'pino';
 import type { FrameResult } from '../../inference/frame-processor.js';
 import { encodePng, encodeRle } from '../../inference/mask-encoding.js';
-import { AlertTracker } from '../alerts/tracker.js';
+import type { AlertService } from '../../alerts/service.js';
 import type { Config } from '../config/schema.js';
 import type { Daemon } from '../daemon.js';
 import { CommandRouter, type CommandTarget } from './commands.js';
@@ -72,7 +72,7 @@ export class MqttService {
   private broker: EmbeddedBroker | null = null;
   private outbox!: Outbox;
   private readonly topics: Topics;
-  private tracker: AlertTracker;
+  private alerts: AlertService | null = null;
   private router: CommandRouter;
   private running = false;
   private delivery: Promise<void> | null = null;
@@ -83,7 +83,6 @@ export class MqttService {
   resultsDroppedOffline = 0;
   private offResult: (() => void) | null = null;
   private offUpdate: (() => void) | null = null;
-  private readonly alertListeners = new Set<(a: AlertPayload) => void>();
   readonly since = new Date().toISOString();
   url = '';
 
@@ -94,7 +93,6 @@ export class MqttService {
     private readonly updater: Updater | null = null,
   ) {
     this.topics = new Topics(config.mqtt.baseTopic, config.deviceId, config.mqtt.responseTopicPrefix);
-    this.tracker = new AlertTracker(config.alerts);
     this.backoffMs = config.mqtt.reconnectMinMs;
     const target: CommandTarget = {
       config: () => this.config,
@@ -117,15 +115,26 @@ export class MqttService {
   /** A validated runtime config (set_config, config bundles): alerts, log level, then the daemon. */
   async applyConfig(c: Config): Promise<void> {
     this.config = c;
-    this.tracker = new AlertTracker(c.alerts);
+    this.alerts?.applyConfig(c);
     this.logger.level = c.logLevel;
     await this.daemon.applyConfig(c);
   }
 
-  /** Observe alerts as they enter the outbox (live view, tests). */
+  /** The alert service whose events this service delivers (set_config of alerts.* goes to it). */
+  attachAlerts(a: AlertService): void {
+    this.alerts = a;
+  }
+
+  /** Observe alerts once they are durably in the outbox (tests); the alert service's events. */
   onAlert(l: (a: AlertPayload) => void): () => void {
-    this.alertListeners.add(l);
-    return () => this.alertListeners.delete(l);
+    if (!this.alerts) throw new Error('no alert service attached');
+    return this.alerts.onAlert(l);
+  }
+
+  /** The alert service's sink: resolves once the alert is on disk in the outbox (MQTT only delivers it). */
+  async storeAlert(a: AlertPayload): Promise<void> {
+    const dropped = await this.outbox.add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(a) });
+    if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
   }
 
   get connected(): boolean {
@@ -220,6 +229,7 @@ export class MqttService {
       model: s.model ? { name: s.model.name, sha256: s.model.sha256, provider: s.model.provider, version: s.model.version } : null,
       capture: cap,
       reason,
+      imaging: s.imaging,
       since: s.since,
       time: Date.now(),
     };
@@ -227,7 +237,7 @@ export class MqttService {
 
   private async publishStatus(force = false, state?: StatusPayload['state']): Promise<void> {
     const p = this.statusPayload(state);
-    const key = `${p.state}|${p.reason}|${p.capture?.state}|${p.model?.sha256}|${p.model?.provider}`;
+    const key = `${p.state}|${p.reason}|${p.capture?.state}|${p.model?.sha256}|${p.model?.provider}|${p.imaging?.imaging}|${p.imaging?.reason}`;
     if (!force && key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     if (!this.connected) return;
@@ -247,21 +257,8 @@ export class MqttService {
   }
 
   private onResult(r: FrameResult): void {
-    // Alerts are decided here, synchronously, for every frame; their durable write happens below
-    // after the result is published, so results leave in frame order and alerts in event order.
-    const events = this.tracker.update({ seq: r.seq, capturedAt: r.capturedAt, width: r.width, height: r.height, nodules: r.nodules });
+    // alerts are the alert service's (src/alerts); here only the per-frame result
     this.publishResult(r);
-    for (const ev of events) {
-      const payload: AlertPayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...ev };
-      this.logger.info({ event: ev.event, trackId: ev.trackId, seq: ev.frameSeq }, 'alert');
-      void this.outbox
-        .add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(payload) })
-        .then((dropped) => {
-          for (const l of this.alertListeners) l(payload);
-          if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
-        })
-        .catch((err: unknown) => this.logger.error({ err: (err as Error).message, event: ev.event }, 'alert could not be stored'));
-    }
   }
 
   private onUpdateProgress(p: UpdateProgress): void {
@@ -289,6 +286,8 @@ export class MqttService {
       roi: r.roi,
       nodules: r.nodules,
       latencyMs: r.processedAt - r.capturedAt,
+      imaging: r.imaging.imaging,
+      imagingReason: r.imaging.reason,
       ...(maskDue && maskMode === 'rle' ? { mask: encodeRle(r.mask, r.width, r.height) } : {}),
     };
     const c = this.client!;
@@ -380,6 +379,7 @@ export class MqttService {
       stagesMs: p?.stagesMs ?? {},
       outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped, deadLettered: this.outbox.deadLettered },
       resultsDroppedOffline: this.resultsDroppedOffline,
+      imaging: this.daemon.status().imaging,
       cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
       memory: { rssBytes: process.memoryUsage().rss, systemUsedBytes: sys.systemUsedBytes, systemTotalBytes: sys.systemTotalBytes },
       disk: sys.disk,

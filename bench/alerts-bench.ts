@@ -1,0 +1,321 @@
+/**
+ * `npm run bench:alerts`: scan clips made from DDTI frames (bench/scan-clips.ts) played through the
+ * real path: ffmpeg file source -> preprocessing -> the shipped model (models/, via its card) ->
+ * post-processing -> imaging gate -> tracker, with results and alerts read from a real mosquitto.
+ * Scores per nodule appearance and per clip kind, plus the per-frame detection figures, so the
+ * table says where the model, not the tracker, limits a target.
+ *
+ *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
+ *
+ * `test` frames are for reporting; tune on `val` (--split val). Without ../shared/datasets/ddti it
+ * skips with a message (exit 0).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import mqtt from 'mqtt';
+import type { Rect } from '../src/capture/frame-source.js';
+import type { AlertPayload, ResultPayload } from '../src/daemon/mqtt/payloads.js';
+import { loadModelCard } from '../src/inference/model-card.js';
+import { Mosquitto } from './mosquitto.js';
+import { FULL_PLAN, makeScanVideo, SMALL_PLAN, type ClipKind, type FrameTruth, type ScanVideo } from './scan-clips.js';
+
+interface Args {
+  small: boolean;
+  split: 'val' | 'test';
+  seed: number;
+  fps: number;
+  alerts: Record<string, unknown>;
+  gate: Record<string, unknown>;
+  out: string | null;
+  ddti: string;
+  verbose: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { small: false, split: 'test', seed: 1, fps: 15, alerts: {}, gate: {}, out: null, verbose: false, ddti: process.env.DDTI_DIR ?? '../shared/datasets/ddti' };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k}: needs a value`);
+      return x;
+    };
+    if (k === '--small') a.small = true;
+    else if (k === '--split') {
+      const s = v();
+      if (s !== 'val' && s !== 'test') throw new Error('--split: val or test');
+      a.split = s;
+    } else if (k === '--seed') a.seed = Number(v());
+    else if (k === '--fps') a.fps = Number(v());
+    else if (k === '--alerts') a.alerts = JSON.parse(v()) as Record<string, unknown>;
+    else if (k === '--gate') a.gate = JSON.parse(v()) as Record<string, unknown>;
+    else if (k === '--out') a.out = v();
+    else if (k === '--ddti') a.ddti = v();
+    else if (k === '--verbose') a.verbose = true;
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+interface Played {
+  results: Map<number, ResultPayload>;
+  alerts: AlertPayload[];
+  wallS: number;
+}
+
+/** The daemon as `thyroid-edge run` with a file source, against a real mosquitto. */
+async function play(v: ScanVideo, a: Args, dir: string): Promise<Played> {
+  const broker = await Mosquitto.start(join(dir, 'mq'));
+  const base = 'thyroid-edge/bench';
+  const sub = mqtt.connect(broker.url, { protocolVersion: 5 });
+  const results = new Map<number, ResultPayload>();
+  const alerts: AlertPayload[] = [];
+  let lastResultAt = Date.now();
+  sub.on('message', (topic, payload) => {
+    if (topic.endsWith('/result')) {
+      const r = JSON.parse(payload.toString()) as ResultPayload;
+      results.set(r.seq, r);
+      lastResultAt = Date.now();
+    } else if (topic.endsWith('/alert')) {
+      const al = JSON.parse(payload.toString()) as AlertPayload;
+      if (!alerts.some((x) => x.messageId === al.messageId)) alerts.push(al);
+    }
+  });
+  await new Promise<void>((r, j) => {
+    sub.once('connect', () => r());
+    sub.once('error', j);
+  });
+  await sub.subscribeAsync([`${base}/result`, `${base}/alert`], { qos: 1 });
+  const config = {
+    deviceId: 'bench',
+    logLevel: 'warn',
+    stateDir: join(dir, 'state'),
+    capture: { source: 'file', roi: { x: 0, y: 0, width: v.width, height: v.height }, file: { path: v.path, width: v.width, height: v.height, realtime: true, loop: false } },
+    mqtt: { url: broker.url },
+    alerts: a.alerts,
+    imagingGate: a.gate,
+  };
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+  const t0 = Date.now();
+  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const duration = v.frames.length / v.fps;
+  // played in real time: wait for the clip, then until results stop coming
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (proc.exitCode !== null) throw new Error(`daemon exited early (${proc.exitCode}): ${stderr}`);
+    const elapsed = (Date.now() - t0) / 1000;
+    if (elapsed > duration + 120) break;
+    if (elapsed > duration && Date.now() - lastResultAt > 4000) break;
+  }
+  const wallS = (Date.now() - t0) / 1000;
+  proc.kill('SIGTERM');
+  await exited;
+  await new Promise((r) => setTimeout(r, 1500)); // the shutdown clears on their way
+  await sub.endAsync();
+  await broker.stop();
+  return { results, alerts, wallS };
+}
+
+interface Appearance {
+  kind: ClipKind;
+  id: string;
+  start: number;
+  /** first frame of the partly visible run that leads into it: an alert from there on is early, not false */
+  early: number;
+  end: number;
+  maxAreaFraction: number;
+  alerts: AlertPayload[];
+}
+
+function grow(r: Rect, m: number): Rect {
+  return { x: r.x - m, y: r.y - m, width: r.width + 2 * m, height: r.height + 2 * m };
+}
+
+function overlaps(a: Rect, b: Rect): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+
+export interface Scores {
+  rows: string[];
+  headline: Record<string, number | null>;
+}
+
+function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false): Scores {
+  const F = v.frames;
+  const truthAt = (seq: number): FrameTruth | undefined => F[seq - 1];
+  // appearances: runs of frames with the nodule on screen while imaging
+  const apps: Appearance[] = [];
+  let cur: Appearance | null = null;
+  F.forEach((f, i) => {
+    const on = f.imaging && f.nodule !== null;
+    if (on && cur && cur.end === i - 1 && cur.id === f.nodule!.id) {
+      cur.end = i;
+      cur.maxAreaFraction = Math.max(cur.maxAreaFraction, f.nodule!.areaFraction);
+    } else if (on) {
+      let early = i;
+      while (early > 0 && F[early - 1]!.imaging && F[early - 1]!.partial?.id === f.nodule!.id && F[early - 1]!.segment === f.segment) early--;
+      cur = { kind: f.kind, id: f.nodule!.id, start: i, early, end: i, maxAreaFraction: f.nodule!.areaFraction, alerts: [] };
+      apps.push(cur);
+    }
+  });
+  const margin = 20; // screen px around the truth box
+  const falseBy = new Map<string, number>();
+  const detected = p.alerts.filter((a) => a.event === 'nodule_detected');
+  for (const a of detected) {
+    const t = truthAt(a.frameSeq);
+    const app = apps.find((x) => a.frameSeq - 1 >= x.early && a.frameSeq - 1 <= x.end);
+    const seen = t?.nodule ?? t?.partial;
+    if (t && app && seen && overlaps(a.bbox, grow(seen.bbox, margin))) app.alerts.push(a);
+    else {
+      const k = !t ? 'after' : t.kind === 'pan' || t.kind === 'drift' ? (t.partial ? 'nodule clip, elsewhere' : 'nodule clip, nodule out of view') : t.kind;
+      falseBy.set(k, (falseBy.get(k) ?? 0) + 1);
+    }
+  }
+  if (verbose) {
+    for (const x of apps) console.error(`appearance ${x.kind} ${x.id} frames (${x.early}) ${x.start}-${x.end}: ${x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert'}`);
+    for (const a of p.alerts) {
+      const t = truthAt(a.frameSeq);
+      console.error(`${a.event} #${a.trackId} frame ${a.frameSeq - 1} ${t?.kind ?? '?'} seg ${t?.segment} ${a.reason ?? ''} box ${[a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height].map((z) => z.toFixed(0)).join(',')} truth ${t?.nodule ? [t.nodule.bbox.x, t.nodule.bbox.y, t.nodule.bbox.width, t.nodule.bbox.height].map((z) => z.toFixed(0)).join(',') : '-'}`);
+    }
+  }
+  const minutesOf = (pred: (f: FrameTruth) => boolean) => F.filter(pred).length / v.fps / 60;
+  const kinds: ClipKind[] = ['pan', 'drift', 'tissue', 'lifted', 'frozen'];
+  const frameStats = (pred: (f: FrameTruth) => boolean) => {
+    let pos = 0, tp = 0, neg = 0, tn = 0, gateOff = 0, n = 0;
+    F.forEach((f, i) => {
+      if (!pred(f)) return;
+      const r = p.results.get(i + 1);
+      if (!r) return;
+      n++;
+      if (!r.imaging) gateOff++;
+      if (f.nodule && f.imaging) {
+        pos++;
+        if (r.nodules.some((nd) => overlaps(nd.capture.bbox, grow(f.nodule!.bbox, margin)))) tp++;
+      } else {
+        neg++;
+        if (r.nodules.length === 0) tn++;
+      }
+    });
+    return { n, sens: pos ? tp / pos : null, spec: neg ? tn / neg : null, gateOff: n ? gateOff / n : null };
+  };
+  const f2 = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
+  const rows: string[] = [];
+  rows.push('| clip kind | minutes | nodule appearances | sensitivity (all / ≥0.3 %) | alerts per detected nodule | time to first alert median / p90 (s) | false alerts | false alerts/min | nodule_updated/min | frames scored | frame sensitivity | frame specificity | gate: no imaging |');
+  rows.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const headline: Record<string, number | null> = {};
+  const allApps = apps;
+  for (const k of kinds) {
+    const ka = allApps.filter((x) => x.kind === k);
+    const big = ka.filter((x) => x.maxAreaFraction >= minAreaFraction);
+    const det = ka.filter((x) => x.alerts.length > 0);
+    const bigDet = big.filter((x) => x.alerts.length > 0);
+    const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
+    const mins = minutesOf((f) => f.kind === k);
+    const falseK = [...falseBy.entries()].filter(([key]) => (k === 'pan' || k === 'drift' ? false : key === k)).reduce((s, [, n]) => s + n, 0);
+    const updated = p.alerts.filter((a) => a.event === 'nodule_updated' && truthAt(a.frameSeq)?.kind === k).length;
+    const fs = frameStats((f) => f.kind === k);
+    const nodulish = k === 'pan' || k === 'drift';
+    rows.push(`| ${k} | ${mins.toFixed(2)} | ${nodulish ? ka.length : '–'} | ${nodulish ? `${f2(ka.length ? det.length / ka.length : null)} / ${f2(big.length ? bigDet.length / big.length : null)} (${bigDet.length}/${big.length})` : '–'} | ${nodulish ? f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null) : '–'} | ${nodulish ? `${f2(pct(ttfa, 50))} / ${f2(pct(ttfa, 90))}` : '–'} | ${nodulish ? '–' : falseK} | ${nodulish ? '–' : f2(mins ? falseK / mins : null)} | ${f2(mins ? updated / mins : null)} | ${fs.n} | ${f2(fs.sens)} | ${f2(fs.spec)} | ${f2(fs.gateOff)} |`);
+  }
+  const nod = allApps;
+  const big = nod.filter((x) => x.maxAreaFraction >= minAreaFraction);
+  const det = nod.filter((x) => x.alerts.length > 0);
+  const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
+  const tissueMin = minutesOf((f) => f.kind === 'tissue');
+  headline.sensitivityBig = big.length ? big.filter((x) => x.alerts.length > 0).length / big.length : null;
+  headline.sensitivityAll = nod.length ? det.length / nod.length : null;
+  headline.alertsPerDetected = det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null;
+  headline.falsePerMinTissue = tissueMin ? (falseBy.get('tissue') ?? 0) / tissueMin : null;
+  headline.alertsLiftedFrozen = (falseBy.get('lifted') ?? 0) + (falseBy.get('frozen') ?? 0);
+  headline.ttfaMedian = pct(ttfa, 50);
+  headline.ttfaP90 = pct(ttfa, 90);
+  headline.updatedPerMin = p.alerts.filter((a) => a.event === 'nodule_updated').length / (F.length / v.fps / 60);
+  const fsN = frameStats((f) => f.kind === 'pan' || f.kind === 'drift' || f.kind === 'tissue');
+  headline.frameSensitivity = fsN.sens;
+  headline.frameSpecificity = fsN.spec;
+  headline.falseOnNoduleClips = (falseBy.get('nodule clip, elsewhere') ?? 0) + (falseBy.get('nodule clip, nodule out of view') ?? 0);
+  headline.resultsReceived = p.results.size;
+  headline.frames = F.length;
+  const clearReasons = new Map<string, number>();
+  for (const a of p.alerts) if (a.event === 'nodule_cleared') clearReasons.set(a.reason ?? '?', (clearReasons.get(a.reason ?? '?') ?? 0) + 1);
+  rows.push('');
+  rows.push(`False alerts on nodule clips: ${falseBy.get('nodule clip, elsewhere') ?? 0} away from the nodule while it was on screen, ${falseBy.get('nodule clip, nodule out of view') ?? 0} while it was out of view (${f2(minutesOf((f) => (f.kind === 'pan' || f.kind === 'drift') && !f.nodule), 2)} min of such views).`);
+  rows.push(`Events: ${detected.length} nodule_detected, ${p.alerts.filter((a) => a.event === 'nodule_updated').length} nodule_updated, ${p.alerts.filter((a) => a.event === 'nodule_cleared').length} nodule_cleared (${[...clearReasons.entries()].map(([k, n]) => `${k} ${n}`).join(', ')}). Results received: ${p.results.size} of ${F.length} frames (the rest were dropped by latest-frame-wins or QoS 0).`);
+  return { rows, headline };
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  if (!existsSync(join(a.ddti, 'split.json'))) {
+    console.log(`bench:alerts skipped: ${resolve(a.ddti)} (DDTI with split.json) is absent; it needs ../shared/datasets/ddti`);
+    return;
+  }
+  const card = await loadModelCard('models/thyroid-nodule-int8.json');
+  const dir = await mkdtemp(join(tmpdir(), 'te-alerts-bench-'));
+  try {
+    const t0 = Date.now();
+    const plan = a.small ? SMALL_PLAN : FULL_PLAN;
+    const v = await makeScanVideo({ ddti: a.ddti, split: a.split, seed: a.seed, plan, fps: a.fps, dir });
+    const makeS = (Date.now() - t0) / 1000;
+    const played = await play(v, a, dir);
+    const s = score(v, played, 0.003, a.verbose);
+    const segs = v.segments.filter((x) => x.kind !== 'lifted');
+    const lines = [
+      `Produced by \`node dist/bench/alerts-bench.js${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}.`,
+      '',
+      `- Clips: DDTI \`${a.split}\` frames, seed **${a.seed}**, ${a.small ? 'small' : 'full'} plan ${JSON.stringify(plan)}, ${v.fps} fps, ${v.width}x${v.height}, ${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
+      `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; a lifted probe (${plan.liftedS} s) before each and at the end.`,
+      `- Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). Alerts config: defaults${Object.keys(a.alerts).length ? ` with ${JSON.stringify(a.alerts)}` : ''}; imaging gate: defaults${Object.keys(a.gate).length ? ` with ${JSON.stringify(a.gate)}` : ''}.`,
+      '',
+      ...s.rows,
+      '',
+      '| headline | value | target |',
+      '| --- | --- | --- |',
+      `| sensitivity, nodules ≥ 0.3 % of the imaging area | ${fmt(s.headline.sensitivityBig)} | ≥ 0.90 |`,
+      `| alerts per detected nodule | ${fmt(s.headline.alertsPerDetected)} | ≤ 1.2 |`,
+      `| false alerts/min, tissue without a nodule | ${fmt(s.headline.falsePerMinTissue)} | ≤ 1 |`,
+      `| alerts during probe-lifted and frozen intervals | ${s.headline.alertsLiftedFrozen} | 0 |`,
+      `| time to first alert, median / p90 (s) | ${fmt(s.headline.ttfaMedian)} / ${fmt(s.headline.ttfaP90)} | median ≤ 0.5 |`,
+      `| nodule_updated/min (whole clip) | ${fmt(s.headline.updatedPerMin)} | |`,
+      `| model per frame (tissue frames): sensitivity / specificity | ${fmt(s.headline.frameSensitivity)} / ${fmt(s.headline.frameSpecificity)} | |`,
+    ];
+    const text = lines.join('\n');
+    console.log(text);
+    const reportable = !a.small && a.split === 'test' && Object.keys(a.alerts).length === 0 && Object.keys(a.gate).length === 0;
+    if (a.out && !reportable) console.log(`\nnot written to ${a.out}: it reports the full test run with the defaults`);
+    if (a.out && reportable) {
+      const begin = '<!-- bench:alerts begin -->';
+      const endM = '<!-- bench:alerts end -->';
+      const doc = existsSync(a.out) ? readFileSync(a.out, 'utf8') : `# Alerts\n\n${begin}\n${endM}\n`;
+      const i = doc.indexOf(begin);
+      const j = doc.indexOf(endM);
+      if (i < 0 || j < i) throw new Error(`${a.out}: markers ${begin} / ${endM} not found`);
+      writeFileSync(a.out, `${doc.slice(0, i + begin.length)}\n${text}\n${doc.slice(j)}`);
+      console.log(`\nwritten to ${a.out}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function fmt(x: number | null | undefined): string {
+  return x === null || x === undefined ? '–' : x.toFixed(2);
+}
+
+main().catch((err: unknown) => {
+  console.error((err as Error).stack ?? err);
+  process.exit(1);
+});
