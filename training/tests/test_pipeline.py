@@ -68,6 +68,15 @@ def test_negatives_train_and_card_frame_level_figures(tmp_path):
     # the chosen rule keeps the asked sensitivity on val (or is the smallest area when none does)
     assert card["metrics"]["frameLevel"]["val"]["sensitivity"] >= 0.95 or d["minAreaPx"] == ship.MIN_AREA_GRID[0]
     assert 0 <= card["metrics"]["served"]["test"]["meanIoU"] <= 1
+    # evaluate.py (old vs new models on the same frames) scores the shipped file as ship.py does
+    from thyroid_seg import evaluate
+
+    ev = evaluate.evaluate(models / "tiny.json", data, ("test",), threads=1)["splits"]["test"]
+    fl = card["metrics"]["frameLevel"]["test"]
+    assert ev["tissue"]["frameSpecificity"] == fl["specificity_tissue"]
+    assert ev["notissue"]["frameSpecificity"] == fl["specificity_notissue"]
+    assert ev["nodule"]["frameSensitivity"] == fl["sensitivity"]
+    assert abs(ev["nodule"]["servedMeanIoU"] - card["metrics"]["served"]["test"]["meanIoU"]) < 1e-9
 
 
 def test_frame_rule_choice_is_the_most_specific_that_keeps_sensitivity():

@@ -29,6 +29,28 @@ def card_tables(card: dict) -> str:
         for k, r in m[split].items():
             lines.append(f"| {split} ({r['images']}) | {k} | {fmt(r['meanIoU'])} | {fmt(r['meanDice'])} | {fmt(r['pooledIoU'])} | "
                          f"{fmt(r['pooledDice'])} | {fmt(r['sensitivity'])} | {fmt(r['specificity'])} | {fmt(r['pixelAccuracy'])} |")
+    if "views" in m:
+        lines += ["", f"Nodule frames in both views, shipped INT8 file (headline view: `{m.get('view', 'nodule')}`; "
+                      "imaging area = the frame cropped to its imaging area, as a calibrated box feeds the model):", "",
+                  "| view | split | frames | mean IoU | mean Dice | frame-level sensitivity |", "| --- | --- | --- | --- | --- | --- |"]
+        for view, d in m["views"].items():
+            for split, r in d.items():
+                lines.append(f"| {view} | {split} | {r['images']} | {fmt(r['meanIoU'])} | {fmt(r['meanDice'])} | "
+                             f"{fmt(r['frameSensitivity'], 3)} |")
+    if "decision" in card and "frameLevel" in m:
+        d = card["decision"]
+        lines += ["", f"Frame-level decision (the daemon's rule): a nodule is shown when a component of at least "
+                      f"**{d['minAreaPx']} px** (model pixels) has probability > **{d['threshold']}**; chosen on "
+                      f"{d['chosenOn']} as the most specific rule keeping sensitivity ≥ {d['minSensitivityOnVal']}.", "",
+                  "| split | sensitivity (nodule frames) | specificity, tissue without a nodule | specificity, no tissue (probe lifted, blank) |",
+                  "| --- | --- | --- | --- |"]
+        for split, f in m["frameLevel"].items():
+            lines.append(f"| {split} | {fmt(f.get('sensitivity'), 3)} ({f.get('noduleFrames')}) | "
+                         f"{fmt(f.get('specificity_tissue'), 3)} ({f.get('tissueFrames')}) | "
+                         f"{fmt(f.get('specificity_notissue'), 3)} ({f.get('notissueFrames')}) |")
+        if "served" in m:
+            lines += ["", "Masks as the daemon publishes them (components under the rule's area dropped), nodule frames: "
+                      + ", ".join(f"{k} mean IoU {fmt(v['meanIoU'])}" for k, v in m["served"].items()) + "."]
     lines += ["", f"INT8 minus FP32 (test mean IoU): {m['int8MinusFp32TestMeanIoU'] * 100:+.2f} points. "
               f"PyTorch vs ONNX FP32 max |logit diff|: {m['parity']['maxAbsLogitDiffPytorchVsOnnxFp32']:.2e}. "
               f"Quantization: {json.dumps(card['quantization'])}."]
@@ -36,14 +58,19 @@ def card_tables(card: dict) -> str:
 
 
 def runs_table(paths: list[str]) -> str:
-    lines = ["| run | arch / switches | loss | seed | epochs run | best epoch | best val mean IoU | params | GMACs@512 | minutes |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| run | arch / switches | init | negatives | loss | seed | epochs run | best epoch | best val mean IoU | "
+             "val frame sens. / spec. (40 px) | params | GMACs@512 | minutes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in paths:
         s = json.loads(Path(p).read_text())
         c = s["config"]
         sw = f"{c['arch']} aspp={c['aspp']} ppm={c['ppm']} att={c['attention']} skips={c['skips']} w={c['width']}"
-        lines.append(f"| `{Path(p).parent.name}` | {sw} | {s['args']['loss']} | {s['args']['seed']} | {s.get('epochsRun', len(s['history']))} | "
-                     f"{s['best']['epoch']} | {fmt(s['best']['valIoU'])} | {s['params'] / 1e6:.2f} M | {s['gmacs512']:.2f} | {s['seconds'] / 60:.0f} |")
+        init = ((s.get("pretrained") or {}).get("file") or ("--init-from" if s.get("initFrom") else "scratch"))
+        b = s["best"]
+        fl = (f"{fmt(b['valSensitivity'], 3)} / {fmt(b['valSpecificity'], 3)}" if "valSpecificity" in b else "-")
+        lines.append(f"| `{Path(p).parent.name}` | {sw} | {init} | {'yes' if s.get('negatives') else 'no'} | {s['args']['loss']} | "
+                     f"{s['args']['seed']} | {s.get('epochsRun', len(s['history']))} | "
+                     f"{b['epoch']} | {fmt(b['valIoU'])} | {fl} | {s['params'] / 1e6:.2f} M | {s['gmacs512']:.2f} | {s['seconds'] / 60:.0f} |")
     lines.append("")
     for p in paths:
         s = json.loads(Path(p).read_text())

@@ -55,13 +55,16 @@ def choose_threshold(probs: np.ndarray, gts: np.ndarray) -> float:
 MIN_AREA_GRID = (0, 10, 20, 40, 60, 80, 100, 120, 160, 200, 240, 320, 400, 500)
 
 
-def choose_min_area(largest_pos: np.ndarray, largest_neg: np.ndarray, min_sensitivity: float) -> int:
+def choose_min_area(largest_pos: np.ndarray, largest_neg: np.ndarray, min_sensitivity: float,
+                    max_area: int | None = None) -> int:
     """The frame rule's minimum component area (model px): the most specific one on val whose frame-level
-    sensitivity stays >= min_sensitivity (the smallest area if none does)."""
+    sensitivity stays >= min_sensitivity (the smallest area if none does), never above max_area: DDTI's
+    nodules are large, and a rule that only its data supports would hide the small nodules a scan shows."""
     best = MIN_AREA_GRID[0]
     truth = np.r_[np.ones(len(largest_pos)), np.zeros(len(largest_neg))]
     best_spec = -1.0
-    for area in MIN_AREA_GRID:
+    grid = sorted({a for a in MIN_AREA_GRID if max_area is None or a <= max_area} | ({max_area} if max_area else set()))
+    for area in grid:
         fl = frame_level(np.r_[largest_pos, largest_neg], truth, area)
         if fl["sensitivity"] >= min_sensitivity and fl["specificity"] > best_spec:
             best, best_spec = area, fl["specificity"]
@@ -144,12 +147,13 @@ def ship(a: argparse.Namespace) -> dict:
     has_negatives = any(len(v) for k, v in largest["val"].items() if k != "nodule")
     min_area = a.min_area if a.min_area is not None else (choose_min_area(
         largest["val"]["nodule"], np.concatenate([v for k, v in largest["val"].items() if k != "nodule"]),
-        a.min_sensitivity) if has_negatives else 40)
+        a.min_sensitivity, int(a.max_min_area_fraction * h * w)) if has_negatives else 40)
     decision = {"threshold": threshold, "minAreaPx": int(min_area),
                 "rule": "a frame shows a nodule when a component of the mask (probability > threshold, "
                         "8-connected, model pixels) has at least minAreaPx pixels; smaller ones are dropped",
                 "chosenOn": "val" if a.min_area is None and has_negatives else "fixed",
-                "minSensitivityOnVal": a.min_sensitivity}
+                "minSensitivityOnVal": a.min_sensitivity,
+                "maxMinAreaPx": int(a.max_min_area_fraction * h * w)}
     metrics["frameLevel"] = {split: frame_figures(lg, min_area) for split, lg in largest.items()}
     # the masks as the daemon publishes them (specks below minAreaPx removed), nodule frames
     metrics["served"] = {split: summarize([keep_components(p > threshold, min_area) for p in d["probs"]["onnx_int8"]],
@@ -243,6 +247,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--view", choices=["nodule", "roi"], default="nodule",
                    help="nodule frames as the whole screen (nodule) or cropped to the imaging area (roi) for the headline figures, threshold and rule")
     p.add_argument("--min-area", type=int, default=None, help="fixed frame-rule min area; default: chosen on val")
+    p.add_argument("--max-min-area-fraction", type=float, default=0.003,
+                   help="the rule's min area is at most this fraction of the frame (a nodule of 0.3 %% of the imaging "
+                        "area must be reportable)")
     p.add_argument("--min-sensitivity", type=float, default=0.95,
                    help="the min area is the most specific one on val that keeps this frame-level sensitivity")
     p.add_argument("--threads", type=int, default=2)

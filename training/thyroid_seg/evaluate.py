@@ -1,0 +1,66 @@
+"""Score a shipped ONNX file with its card on a prepared dataset, as the daemon would serve it:
+nodule frames in both views (whole screen, imaging area) and frame-level figures on frames without a
+nodule, with the card's threshold and decision rule (40 px for cards older than the rule).
+
+  python -m thyroid_seg.evaluate --card ../models/thyroid-nodule-int8.json --data ../data/ddti-256-neg [--split test]
+
+Used to compare an older model with a new one on the same frames (the prepared bytes do not depend on the
+card's mean/std, which are applied here from each card).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .data import NEGATIVE_KINDS, load_prepared, normalize
+from .export import onnx_logits, onnx_session
+from .metrics import keep_components, largest_component, summarize
+
+LEGACY_MIN_AREA_PX = 40  # src/inference/frame-processor.ts: the daemon's rule for cards without `decision`
+
+
+def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int = 2) -> dict:
+    card = json.loads(card_path.read_text())
+    sess = onnx_session(card_path.parent / card["file"], threads)
+    ds = load_prepared(data)
+    pp = card["preprocessing"]
+    for k in ("width", "height", "resizeKernel", "gaussianSigma", "clahe"):
+        if ds.meta["preprocessing"][k] != pp[k]:
+            raise SystemExit(f"{data} was prepared with {k}={ds.meta['preprocessing'][k]}, the card says {pp[k]}")
+    thr = card["threshold"]
+    min_area = (card.get("decision") or {}).get("minAreaPx", LEGACY_MIN_AREA_PX)
+    out: dict = {"model": card["file"], "sha256": card["sha256"], "threshold": thr, "minAreaPx": min_area, "splits": {}}
+    for split in splits:
+        res: dict = {}
+        for kind in ("nodule", "roi") + NEGATIVE_KINDS:
+            xu8, y, ids = ds.subset(split, None, (kind,))
+            if not len(ids):
+                continue
+            probs = 1 / (1 + np.exp(-onnx_logits(sess, normalize(xu8, pp["mean"], pp["std"]).numpy())[:, 0]))
+            says = np.array([largest_component(p > thr) >= min_area for p in probs])
+            if kind in ("nodule", "roi"):
+                served = [keep_components(p > thr, min_area) for p in probs]
+                res[kind] = {"frames": len(ids), "meanIoU": summarize(probs > thr, y)["meanIoU"],
+                             "servedMeanIoU": summarize(served, y)["meanIoU"], "frameSensitivity": float(says.mean())}
+            else:
+                res[kind] = {"frames": len(ids), "frameSpecificity": float((~says).mean())}
+        out["splits"][split] = res
+    return out
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--card", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", action="append", choices=["val", "test"], help="default: val and test")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    print(json.dumps(evaluate(a.card, a.data, tuple(a.split or ("val", "test")), a.threads), indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
