@@ -10,7 +10,7 @@ import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
 import { Updater } from '../src/updates/updater.js';
 import { silentLogger } from '../src/util/logger.js';
 import { bundleUrl, fixtureModel, makeConfigBundle, makeModelBundle, phantomPngs } from './helpers/bundles.js';
-import { expectValid, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
+import { StallClock, expectValid, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { CARD, MODEL, tempDir } from './helpers/fixtures.js';
 import { readFile } from 'node:fs/promises';
 import { Mosquitto } from './helpers/mosquitto.js';
@@ -55,15 +55,13 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
   const ready = async () => {
     const tx = `ping-${++pings}`;
     // resent until answered: a request sent before the daemon subscribed is not queued for it; the
-    // bound is silence (no reply and no outbox traffic for 60 s), not a number of tries
-    let last = outboxTraffic();
-    let since = Date.now();
+    // bound is silence (no reply and no outbox traffic for 60 s of CPU time), not a number of tries
+    const clock = new StallClock(outboxTraffic);
     for (;;) {
       await request('ping', { transaction: tx });
       const got = await until(() => of('response/ping').find((r) => r.transaction === tx), 500, 'ping reply').catch(() => null);
       if (got) return;
-      if (outboxTraffic() !== last) [last, since] = [outboxTraffic(), Date.now()];
-      else if (Date.now() - since > 60_000) throw new Error('daemon never answered ping');
+      if (clock.stalledMs() > 60_000) throw new Error('daemon never answered ping');
     }
   };
   const finalFor = (tx: string) => delivered(() => updatesFor(tx).find((u) => ['active', 'rolled_back', 'failed'].includes(u.state)), `final update state of ${tx}`);
