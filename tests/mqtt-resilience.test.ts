@@ -77,12 +77,12 @@ describe('delivery under faults (real mosquitto)', () => {
     expect(d.mqtt.connected).toBe(false);
     expect(d.mqtt.resultsDroppedOffline).toBeGreaterThan(0); // results are best effort, and counted
     await broker.restart();
-    await until(() => {
+    await untilProgress(() => {
       const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return generated.slice(0, atOutage + duringOutage).every((id) => ids.has(id));
     }, moving, STALL_MS, 'all alerts after the outage');
     await d.daemon.stop(); // no new frames, so no new alerts; then let the outbox drain
-    await until(() => {
+    await untilProgress(() => {
       const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return generated.every((id) => ids.has(id));
     }, moving, STALL_MS, 'the last alerts');
@@ -118,7 +118,7 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => sub.client.end(true));
     const second = spawnDaemon({ THYROID_EDGE__stateDir: stateDir, THYROID_EDGE__mqtt__url: url });
     cleanup.push(() => kill9(second.proc));
-    await until(() => {
+    await untilProgress(() => {
       const got = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return ids.every((id) => got.has(id));
     }, () => `${sub.messages.length}|${second.log().length}`, STALL_MS, 'stored alerts delivered', () => [second.proc.pid]);
