@@ -15,9 +15,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+/**
+ * Until mosquitto accepts connections on `port`. Keyed on the process, not on an idle machine's
+ * timing: an exit fails at once with its log; a live process gets a generous backstop.
+ */
+async function waitForPort(port: number, proc: ChildProcess, log: () => string, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`mosquitto exited (${proc.exitCode ?? proc.signalCode}) before opening port ${port}: ${log().trim()}`);
+    }
     const ok = await new Promise<boolean>((r) => {
       const c = connect(port, '127.0.0.1');
       c.once('connect', () => { c.destroy(); r(true); });
@@ -26,7 +33,7 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`mosquitto did not open port ${port}`);
+  throw new Error(`mosquitto did not open port ${port} within ${timeoutMs} ms: ${log().trim()}`);
 }
 
 export class Mosquitto {
@@ -67,7 +74,7 @@ export class Mosquitto {
   async restart(): Promise<void> {
     this.proc = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-    await waitForPort(this.port);
+    await waitForPort(this.port, this.proc, () => this.log);
   }
 
   async stop(): Promise<void> {

@@ -146,7 +146,7 @@ describe('segmenter (real onnxruntime-node)', () => {
     expect(mean('roi')).toBeGreaterThan(PHANTOM_IOU_FLOOR);
     expect(mean('screen')).toBeGreaterThan(PHANTOM_SCREEN_IOU_FLOOR);
     await seg.release();
-  });
+  }, 600_000); // 36 inferences and renders: seconds alone, minutes beside model training on 2 cores
 });
 
 /**

@@ -2,11 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { Mosquitto } from './helpers/mosquitto.js';
-import { expectValid, startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
+import { STALL_MS, anyProgress, deliveredProgress, expectValid, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { checkTransport } from '../src/daemon/config/load.js';
 
-describe('MQTT contract (real mosquitto)', () => {
+describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
   let broker: Mosquitto;
   let d: Awaited<ReturnType<typeof startDaemon>>;
   let sub: Awaited<ReturnType<typeof subscriber>>;
@@ -16,7 +16,7 @@ describe('MQTT contract (real mosquitto)', () => {
     broker = await Mosquitto.start(await tempDir('te-mq-'));
     sub = await subscriber(broker.url, `${root}/#`);
     d = await startDaemon(await testConfig(broker.url, { mqtt: { mask: { mode: 'png', maxPerSecond: 2 } } }));
-  });
+  }, 300_000);
 
   afterAll(async () => {
     await d?.stop();
@@ -26,20 +26,23 @@ describe('MQTT contract (real mosquitto)', () => {
 
   const of = (topic: string) => sub.messages.filter((m) => m.topic === `${root}/${topic}`);
   const json = (m: { payload: Buffer }) => JSON.parse(m.payload.toString());
+  /** waits key on the daemon's progress (frames processed, outbox messages arriving), not on an idle machine */
+  const waitFor = <T>(fn: () => T | undefined | false, what: string) =>
+    untilProgress(fn, anyProgress(framesProgress(d), deliveredProgress(sub.messages)), STALL_MS, what);
 
   it('birth: status online, retained, schema-valid; a late subscriber gets it retained', async () => {
-    const s = await until(() => of('status').find((m) => json(m).state === 'online'), 20_000, 'online status');
+    const s = await waitFor(() => of('status').find((m) => json(m).state === 'online'), 'online status');
     expectValid('status', json(s));
     expect(json(s).model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(json(s).model.provider).toBe('cpu');
     const late = await subscriber(broker.url, `${root}/status`);
-    const retained = await until(() => late.messages[0], 5000, 'retained status');
+    const retained = await until(() => late.messages[0], 60_000, 'retained status');
     expect(json(retained).state).toBe('online');
     late.client.end(true);
   });
 
   it('results per frame: QoS 0, MQTT 5 expiry, schema-valid, nodules mapped to the capture frame', async () => {
-    const r = await until(() => of('result').length >= 5 && of('result'), 20_000, 'results');
+    const r = await waitFor(() => of('result').length >= 5 && of('result'), 'results');
     for (const m of r.slice(0, 5)) expectValid('result', json(m));
     expect(r[0]!.props.messageExpiryInterval).toBe(10);
     const seqs = r.map((m) => json(m).seq as number);
@@ -47,7 +50,7 @@ describe('MQTT contract (real mosquitto)', () => {
   });
 
   it('masks: PNG bytes with content type and user properties tying them to the frame, rate limited', async () => {
-    const masks = await until(() => of('mask').length >= 2 && of('mask'), 20_000, 'masks');
+    const masks = await waitFor(() => of('mask').length >= 2 && of('mask'), 'masks');
     expect(masks[0]!.payload.subarray(1, 4).toString()).toBe('PNG');
     expect(masks[0]!.props.contentType).toBe('image/png');
     const up = masks[0]!.props.userProperties as Record<string, string>;
@@ -60,17 +63,21 @@ describe('MQTT contract (real mosquitto)', () => {
   });
 
   it('telemetry on its interval, schema-valid', async () => {
-    const t = await until(() => of('telemetry')[0], 10_000, 'telemetry');
+    const t = await waitFor(() => of('telemetry')[0], 'telemetry');
     expectValid('telemetry', json(t));
     expect(json(t).stagesMs.inference.p50).toBeGreaterThan(0);
     expect(json(t).memory.rssBytes).toBeGreaterThan(0);
   });
 
-  it('alerts: nodules detected and cleared as the phantom nodule appears and goes, QoS 1, schema-valid', async () => {
-    const alerts = await until(() => {
+  // With the shipped model the alert cycle does not follow the phantom nodule: the model also marks
+  // large areas of the nodule-free gland (p > 0.9, in every frame; even a black DDTI-like screen), so
+  // tracks are opened and cleared as those areas break up and move. No phantom setting makes the
+  // nodule alone drive detect/clear; what this test holds is the contract of the alert messages.
+  it('alerts: nodule_detected, then nodule_cleared of the same track, QoS 1, schema-valid, unique ids', async () => {
+    const alerts = await waitFor(() => {
       const a = of('alert').map(json);
       return a.some((x) => x.event === 'nodule_cleared') && a;
-    }, 40_000, 'a cleared alert');
+    }, 'a cleared alert');
     for (const a of alerts) expectValid('alert', a);
     const first = alerts.find((a) => a.event === 'nodule_cleared');
     expect(alerts.findIndex((a) => a.trackId === first.trackId && a.event === 'nodule_detected')).toBeLessThan(alerts.indexOf(first));
@@ -81,7 +88,7 @@ describe('MQTT contract (real mosquitto)', () => {
     const before = of(`response/${command}`).length;
     const c: MqttClient = sub.client;
     await c.publishAsync(`${root}/request/${command}`, payload, { qos: 1, properties: opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined });
-    const m = await until(() => of(`response/${command}`)[before], 20_000, `response to ${command}`);
+    const m = await waitFor(() => of(`response/${command}`)[before], `response to ${command}`);
     const body = json(m);
     expectValid('response/<command>', body);
     return body;
@@ -106,7 +113,7 @@ describe('MQTT contract (real mosquitto)', () => {
     expect((await request('get_config', '{}')).result.postprocess.minAreaPx).toBe(55);
     // the pipeline restarted with the new config and still produces results
     const n = of('result').length;
-    await until(() => of('result').length > n + 2, 20_000, 'results after set_config');
+    await waitFor(() => of('result').length > n + 2, 'results after set_config');
   });
 
   it('snapshot returns the next frame with its mask; restart_pipeline restarts', async () => {
@@ -129,7 +136,7 @@ describe('MQTT contract (real mosquitto)', () => {
     const corr = Buffer.from('c0ffee', 'hex');
     // response topics must lie under <base>/<id>/response/ (issue 14: elsewhere a reply could land on alert or status)
     await request('ping', '{}', { responseTopic: `${root}/response/callers/me`, correlationData: corr });
-    const r = await until(() => of('response/callers/me')[0], 10_000, 'reply on the response topic');
+    const r = await waitFor(() => of('response/callers/me')[0], 'reply on the response topic');
     expect(Buffer.from(r.props.correlationData as Buffer).equals(corr)).toBe(true);
   });
 

@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Mosquitto, freePort } from './helpers/mosquitto.js';
-import { startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
+import { STALL_MS, anyProgress, deliveredProgress, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { mulberry32 } from '../src/capture/phantom.js';
 
@@ -61,24 +61,29 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => d.stop());
     const generated: string[] = [];
     d.mqtt.onAlert((a) => generated.push(a.messageId));
-    await until(() => sub.messages.length >= 1, 30_000, 'first alert');
+    // waits key on progress (frames processed, alerts raised or received), not on an idle machine's timing
+    const moving = anyProgress(framesProgress(d), () => generated.length, () => sub.messages.length);
+    await untilProgress(() => sub.messages.length >= 1, moving, STALL_MS, 'first alert');
     await broker.stop();
     const atOutage = generated.length;
-    await new Promise((r) => setTimeout(r, 30_000));
+    const downSince = Date.now();
+    // down for 30 s at least, and until nodules appeared and cleared while it was (4 alerts: on a busy
+    // machine 30 s may hold fewer processed frames than an idle one's)
+    await untilProgress(() => Date.now() - downSince >= 30_000 && generated.length - atOutage >= 4, moving, STALL_MS, '4 alerts raised during the outage');
     const duringOutage = generated.length - atOutage;
     expect(duringOutage).toBeGreaterThanOrEqual(4); // nodules appeared and cleared while the broker was down
     expect(d.mqtt.connected).toBe(false);
     expect(d.mqtt.resultsDroppedOffline).toBeGreaterThan(0); // results are best effort, and counted
     await broker.restart();
-    await until(() => {
+    await untilProgress(() => {
       const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return generated.slice(0, atOutage + duringOutage).every((id) => ids.has(id));
-    }, 30_000, 'all alerts after the outage');
+    }, moving, STALL_MS, 'all alerts after the outage');
     await d.daemon.stop(); // no new frames, so no new alerts; then let the outbox drain
-    await until(() => {
+    await untilProgress(() => {
       const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return generated.every((id) => ids.has(id));
-    }, 30_000, 'the last alerts');
+    }, moving, STALL_MS, 'the last alerts');
     await d.stop();
     const received: string[] = [];
     for (const m of sub.messages) {
@@ -87,7 +92,7 @@ describe('delivery under faults (real mosquitto)', () => {
     }
     expect(received).toEqual(generated.slice(0, received.length));
     expect(received.length).toBe(generated.length);
-  }, 120_000);
+  }, 600_000);
 
   it('daemon killed (SIGKILL) with undelivered alerts in its outbox: delivered after restart', async () => {
     const port = await freePort();
@@ -98,7 +103,8 @@ describe('delivery under faults (real mosquitto)', () => {
     const outbox = join(stateDir, 'outbox');
     // wait for six alerts durably in the outbox (a log line can precede the fsync'd file)
     const alertFiles = async () => (await readdir(outbox).catch(() => [] as string[])).filter((f) => f.endsWith('.alert.json')).length;
-    for (let i = 0; i < 600 && (await alertFiles()) < 6; i++) await new Promise((r) => setTimeout(r, 100));
+    // progress: the child's log grows (start-up, alerts); the stall clock counts its CPU time too
+    await untilProgress(async () => (await alertFiles()) >= 6, () => first.log().length, STALL_MS, 'six alerts in the outbox', () => [first.proc.pid]);
     expect(await alertFiles()).toBeGreaterThanOrEqual(6);
     await kill9(first.proc);
     const stored = (await readdir(outbox)).filter((f) => f.endsWith('.alert.json')).sort();
@@ -110,14 +116,14 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => sub.client.end(true));
     const second = spawnDaemon({ THYROID_EDGE__stateDir: stateDir, THYROID_EDGE__mqtt__url: url });
     cleanup.push(() => kill9(second.proc));
-    await until(() => {
+    await untilProgress(() => {
       const got = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
       return ids.every((id) => got.has(id));
-    }, 30_000, 'stored alerts delivered');
+    }, () => `${sub.messages.length}|${second.log().length}`, STALL_MS, 'stored alerts delivered', () => [second.proc.pid]);
     const order = sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId as string).filter((id) => ids.includes(id));
     expect([...new Set(order)]).toEqual(ids); // in the order they were raised
     second.proc.kill('SIGTERM');
-  }, 120_000);
+  }, 600_000);
 
   it('Last Will: status goes offline when the daemon is killed with SIGKILL', async () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
@@ -126,11 +132,12 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => sub.client.end(true));
     const d = spawnDaemon({ THYROID_EDGE__stateDir: await tempDir('te-state-'), THYROID_EDGE__mqtt__url: broker.url });
     cleanup.push(() => kill9(d.proc));
-    await until(() => sub.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), 30_000, 'online');
+    await untilProgress(() => sub.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), () => d.log().length, STALL_MS, 'online', () => [d.proc.pid]);
     await kill9(d.proc);
-    const will = await until(() => sub.messages.map((m) => JSON.parse(m.payload.toString())).find((s) => s.state === 'offline'), 20_000, 'Last Will');
+    // the kernel closes the killed daemon's socket, so the broker sends the Will at once; 120 s is a backstop
+    const will = await until(() => sub.messages.map((m) => JSON.parse(m.payload.toString())).find((s) => s.state === 'offline'), 120_000, 'Last Will');
     expect(will.reason).toMatch(/Last Will/);
-  }, 60_000);
+  }, 300_000);
 
   it('1000+ random and malformed command payloads, hostile response topics, forbidden keys: each answered or rejected, nothing forbidden applied, alerts flow', async () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
@@ -144,7 +151,8 @@ describe('delivery under faults (real mosquitto)', () => {
     const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { fps: 5 } } }));
     cleanup.push(() => d.stop());
     const before = structuredClone(d.daemon.currentConfig);
-    await until(() => status.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), 20_000, 'online');
+    const moving = anyProgress(framesProgress(d), deliveredProgress(everything.messages));
+    await untilProgress(() => status.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), moving, STALL_MS, 'online');
     const rnd = mulberry32(7);
     const commands = ['ping', 'get_config', 'set_config', 'bogus', 'snapshot_', 'x'.repeat(50), 'restart', 'PING'];
     const gens: (() => Buffer | string)[] = [
@@ -181,7 +189,8 @@ describe('delivery under faults (real mosquitto)', () => {
       const responseTopic = rnd() < 0.3 ? hostileTopics[Math.floor(rnd() * hostileTopics.length)]! : undefined;
       sub.client.publish(`${root}/request/${cmd}`, payload, { qos: 1, ...(responseTopic ? { properties: { responseTopic } } : {}) });
     }
-    await until(() => sub.messages.filter((m) => !m.topic.endsWith('/response/fuzz')).length >= N, 200_000, `${N} responses`);
+    // each reply is fsync'd through the outbox: on a shared disk this takes minutes; wait while replies keep coming
+    await untilProgress(() => sub.messages.filter((m) => !m.topic.endsWith('/response/fuzz')).length >= N, () => sub.messages.length, STALL_MS, `${N} responses`);
     const bodies = sub.messages.map((m) => JSON.parse(m.payload.toString()));
     expect(bodies.filter((b) => b.ok === false).length).toBeGreaterThan(N * 0.8);
     expect(bodies.every((b) => typeof b.ok === 'boolean' && b.deviceId === 'box-a')).toBe(true);
@@ -197,10 +206,10 @@ describe('delivery under faults (real mosquitto)', () => {
     expect({ capture: { ...after.capture, roi: null, phantom: null }, model: after.model, mqtt: after.mqtt, updates: after.updates, liveView: after.liveView, stateDir: after.stateDir, deviceId: after.deviceId })
       .toEqual({ capture: { ...before.capture, roi: null, phantom: null }, model: before.model, mqtt: before.mqtt, updates: before.updates, liveView: before.liveView, stateDir: before.stateDir, deviceId: before.deviceId });
     const alertsNow = everything.messages.filter((m) => m.topic === `${root}/alert`).length;
-    await until(() => everything.messages.filter((m) => m.topic === `${root}/alert`).length >= alertsNow + 2, 60_000, 'alerts after the storm');
+    await untilProgress(() => everything.messages.filter((m) => m.topic === `${root}/alert`).length >= alertsNow + 2, moving, STALL_MS, 'alerts after the storm');
     // still serving: results keep flowing after the storm, with the last valid config
     const results = await subscriber(broker.url, `${root}/result`);
     cleanup.push(() => results.client.end(true));
-    await until(() => results.messages.length >= 2, 30_000, 'results after the fuzz');
-  }, 300_000);
+    await untilProgress(() => results.messages.length >= 2, moving, STALL_MS, 'results after the fuzz');
+  }, 900_000);
 });

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Mosquitto, freePort } from './helpers/mosquitto.js';
-import { startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
+import { STALL_MS, anyProgress, deliveredProgress, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { makePki } from './helpers/pki.js';
 
@@ -33,10 +33,15 @@ async function shippedListener(port: number, pki: string): Promise<string> {
 }
 
 describe('MQTT security (real mosquitto)', () => {
+  // each test stops its daemon and broker: pipelines left running under the next test starve 2 cores
   const cleanup: (() => unknown)[] = [];
-  afterAll(async () => {
+  afterEach(async () => {
     for (const c of cleanup.reverse()) await c();
-  });
+    cleanup.length = 0;
+  }, 120_000);
+  /** waits on a daemon key on its progress (frames processed, outbox messages arriving), not on an idle machine */
+  const whileMoving = <T>(d: Awaited<ReturnType<typeof startDaemon>>, messages: { topic: string }[], fn: () => T | undefined | false, what: string) =>
+    untilProgress(fn, anyProgress(framesProgress(d), deliveredProgress(messages)), STALL_MS, what);
 
   it('mTLS: the daemon connects with its client certificate; a client without one is refused', async () => {
     const dir = await tempDir('te-pki-');
@@ -53,7 +58,7 @@ describe('MQTT security (real mosquitto)', () => {
     cleanup.push(() => fleet.client.end(true));
     const d = await startDaemon(await testConfig(url, { mqtt: { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'box-a.crt'), keyFile: join(dir, 'box-a.key') } }));
     cleanup.push(() => d.stop());
-    const status = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/status'), 20_000, 'status over mTLS');
+    const status = await whileMoving(d, fleet.messages, () => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/status'), 'status over mTLS');
     expect(JSON.parse(status.payload.toString()).state).toBe('online');
     // no client certificate: the TLS handshake fails
     const anon = mqtt.connect(url, { ca, reconnectPeriod: 0, connectTimeout: 5000 });
@@ -64,7 +69,7 @@ describe('MQTT security (real mosquitto)', () => {
     });
     anon.end(true);
     expect(outcome).not.toBe('connected');
-  }, 60_000);
+  }, 300_000);
 
   it('ACL (shipped deploy/mosquitto/acl): box A cannot write box B topics nor read its requests', async () => {
     const dir = await tempDir('te-acl-');
@@ -89,8 +94,8 @@ describe('MQTT security (real mosquitto)', () => {
     await boxA.client.publishAsync('thyroid-edge/box-a/alert', '{"own":true}', { qos: 1 });
     await fleet.client.publishAsync('thyroid-edge/box-b/request/ping', '{}', { qos: 1 });
     await fleet.client.publishAsync('thyroid-edge/box-a/request/ping', '{}', { qos: 1 });
-    await until(() => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/alert'), 10_000, 'own alert');
-    await until(() => boxA.messages.some((m) => m.topic === 'thyroid-edge/box-a/request/ping'), 10_000, 'own request');
+    await until(() => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/alert'), 60_000, 'own alert');
+    await until(() => boxA.messages.some((m) => m.topic === 'thyroid-edge/box-a/request/ping'), 60_000, 'own request');
     await new Promise((r) => setTimeout(r, 500));
     expect(fleet.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/') && !m.topic.includes('/request/'))).toEqual([]);
     expect(boxA.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/'))).toEqual([]);
@@ -100,11 +105,11 @@ describe('MQTT security (real mosquitto)', () => {
     await boxA.client.endAsync(true);
     const d = await startDaemon(await testConfig(broker.url, { mqtt: { username: 'box-a', password: 'a-secret' } }));
     cleanup.push(() => d.stop());
-    await until(() => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/status'), 20_000, 'daemon status under ACL');
+    await whileMoving(d, fleet.messages, () => fleet.messages.some((m) => m.topic === 'thyroid-edge/box-a/status'), 'daemon status under ACL');
     await fleet.client.publishAsync('thyroid-edge/box-a/request/ping', '{"transaction":"acl"}', { qos: 1 });
-    const resp = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/response/ping'), 20_000, 'response under ACL');
+    const resp = await whileMoving(d, fleet.messages, () => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-a/response/ping'), 'response under ACL');
     expect(JSON.parse(resp.payload.toString())).toMatchObject({ ok: true, transaction: 'acl' });
-  }, 60_000);
+  }, 300_000);
 
   it('D5: box A\'s certificate with client id box-b cannot publish box B\'s alert/status, read its requests, or kick it off; the daemon refuses such a config', async () => {
     const dir = await tempDir('te-id-');
@@ -124,7 +129,7 @@ describe('MQTT security (real mosquitto)', () => {
     const b = await startDaemon(await testConfig(url, { deviceId: 'box-b', mqtt: { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'box-b.crt'), keyFile: join(dir, 'box-b.key') } }));
     cleanup.push(() => b.stop());
     const bStatus = () => fleet.messages.filter((m) => m.topic === 'thyroid-edge/box-b/status').map((m) => JSON.parse(m.payload.toString()));
-    await until(() => bStatus().some((s) => s.state === 'online'), 30_000, 'box B online');
+    await whileMoving(b, fleet.messages, () => bStatus().some((s) => s.state === 'online'), 'box B online');
     // box A's certificate, asking for client id box-b
     const spoof = await subscriber(url, 'thyroid-edge/box-b/request/#', { ...(await tls('box-a')), clientId: 'box-b', reconnectPeriod: 0 });
     cleanup.push(() => spoof.client.end(true));
@@ -136,7 +141,7 @@ describe('MQTT security (real mosquitto)', () => {
     expect(refusals).toHaveLength(2);
     expect(refusals.every((r) => /Not authorized/i.test(r))).toBe(true);
     await fleet.client.publishAsync('thyroid-edge/box-b/request/ping', '{"transaction":"still-b"}', { qos: 1 });
-    const resp = await until(() => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-b/response/ping'), 30_000, 'box B answers');
+    const resp = await whileMoving(b, fleet.messages, () => fleet.messages.find((m) => m.topic === 'thyroid-edge/box-b/response/ping'), 'box B answers');
     expect(JSON.parse(resp.payload.toString())).toMatchObject({ ok: true, transaction: 'still-b', deviceId: 'box-b' });
     await new Promise((r) => setTimeout(r, 1000));
     expect(fleet.messages.filter((m) => m.topic.startsWith('thyroid-edge/box-b/') && m.payload.toString().includes('forged'))).toEqual([]);
@@ -147,5 +152,5 @@ describe('MQTT security (real mosquitto)', () => {
     const bad = await startDaemon(await testConfig(url, { deviceId: 'box-b', mqtt: { clientId: 'box-b', caFile: join(dir, 'ca.crt'), certFile: join(dir, 'box-a.crt'), keyFile: join(dir, 'box-a.key') } })).catch((e: Error) => e);
     expect(bad).toBeInstanceOf(Error);
     expect((bad as Error).message).toMatch(/mqtt\.clientId: "box-b" differs from the identity of mqtt\.certFile \(CN=box-a\)/);
-  }, 90_000);
+  }, 300_000);
 });

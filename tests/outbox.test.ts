@@ -1,4 +1,5 @@
-import { readdir, writeFile } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Outbox } from '../src/daemon/mqtt/outbox.js';
@@ -59,5 +60,31 @@ describe('outbox', () => {
     const o = await Outbox.open(dir, { maxMessages: 10, maxBytes: 1e6 });
     expect(o.size).toBe(0);
     expect((await readdir(dir)).sort()).toEqual(['README']);
+  });
+
+  it('the dead-letter folder only ever holds complete letters (a lister never meets a temp file)', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'outbox');
+    const o = await Outbox.open(dir, { maxMessages: 100, maxBytes: 1e6 });
+    for (let i = 0; i < 20; i++) await o.add(alert(i));
+    await mkdir(o.deadDir, { recursive: true });
+    const seen: string[] = [];
+    const w = watch(o.deadDir, (_ev, name) => name && seen.push(name));
+    try {
+      for (;;) {
+        const m = await o.peek();
+        if (!m) break;
+        await o.deadLetter(m, `refused ${m.seq}`);
+        // listed while the daemon runs: every name is a whole letter that can be read
+        for (const n of await readdir(o.deadDir)) JSON.parse(await readFile(join(o.deadDir, n), 'utf8'));
+      }
+      await new Promise((r) => setTimeout(r, 200)); // let the last watch events arrive
+    } finally {
+      w.close();
+    }
+    expect(seen.filter((n) => !n.endsWith('.json'))).toEqual([]);
+    expect((await readdir(o.deadDir)).length).toBe(20);
+    expect(o.deadLettered).toBe(20);
+    expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -138,10 +138,13 @@ describe('phantom', () => {
   it('renders fast enough for 30 fps on one core', () => {
     const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 2, cycleFrames: 60 });
     for (let i = 0; i < 10; i++) g.render(i); // warm-up
-    const t0 = performance.now();
+    // CPU time, not wall time: "on one core" is what it claims, and on a shared machine wall time
+    // also counts the time other work held the core
+    const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+    const t0 = cpu();
     const n = 60;
     for (let i = 0; i < n; i++) g.render(i);
-    const ms = (performance.now() - t0) / n;
+    const ms = (cpu() - t0) / n;
     console.log(`phantom render: ${ms.toFixed(1)} ms/frame (${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight})`);
     expect(ms).toBeLessThan(1000 / 30);
   });

@@ -10,7 +10,7 @@ import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
 import { Updater } from '../src/updates/updater.js';
 import { silentLogger } from '../src/util/logger.js';
 import { bundleUrl, fixtureModel, makeConfigBundle, makeModelBundle, phantomPngs } from './helpers/bundles.js';
-import { expectValid, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
+import { StallClock, expectValid, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { CARD, MODEL, tempDir } from './helpers/fixtures.js';
 import { readFile } from 'node:fs/promises';
 import { Mosquitto } from './helpers/mosquitto.js';
@@ -55,15 +55,13 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
   const ready = async () => {
     const tx = `ping-${++pings}`;
     // resent until answered: a request sent before the daemon subscribed is not queued for it; the
-    // bound is silence (no reply and no outbox traffic for 60 s), not a number of tries
-    let last = outboxTraffic();
-    let since = Date.now();
+    // bound is silence (no reply and no outbox traffic for 60 s of CPU time), not a number of tries
+    const clock = new StallClock(outboxTraffic);
     for (;;) {
       await request('ping', { transaction: tx });
       const got = await until(() => of('response/ping').find((r) => r.transaction === tx), 500, 'ping reply').catch(() => null);
       if (got) return;
-      if (outboxTraffic() !== last) [last, since] = [outboxTraffic(), Date.now()];
-      else if (Date.now() - since > 60_000) throw new Error('daemon never answered ping');
+      if (clock.stalledMs() > 60_000) throw new Error('daemon never answered ping');
     }
   };
   const finalFor = (tx: string) => delivered(() => updatesFor(tx).find((u) => ['active', 'rolled_back', 'failed'].includes(u.state)), `final update state of ${tx}`);
@@ -73,7 +71,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
   it('request/update installs a model between two frames: progress reported, capture never stopped', async () => {
     const d = await startDaemon(await config());
     try {
-      await d.daemon.nextResult(20_000);
+      await d.daemon.nextResult(120_000);
       const capturedBefore = d.daemon.status().capture!.framesCaptured;
       const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.0.0', key, golden });
       await ready();
@@ -91,7 +89,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       // the same source and pipeline kept running: no capture restart, counters never reset
       expect(s.capture!.restarts).toBe(0);
       expect(s.capture!.framesCaptured).toBeGreaterThan(capturedBefore + 8);
-      const status = await until(() => of('status').reverse().find((x) => x.model?.version === '1.0.0'), 10_000, 'status with the new model');
+      const status = await untilProgress(() => of('status').reverse().find((x) => x.model?.version === '1.0.0'), framesOf(d), 60_000, 'status with the new model');
       expectValid('status', status);
     } finally {
       await d.stop();
@@ -113,7 +111,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       await request('update', { url: bundleUrl(b), transaction: 'bad3' });
       expect((await finalFor('bad3')).reason).toMatch(/signed by unknown key/);
       expect(d.daemon.status().model!.version).toBeNull();
-      await d.daemon.nextResult(10_000);
+      await d.daemon.nextResult(120_000);
     } finally {
       await d.stop();
     }
@@ -131,7 +129,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       expect(last.state).toBe('rolled_back');
       expect(last.reason).toMatch(/inference p50 .* over 0\.001 x the previous model's/);
       expect(d.daemon.status().model).toMatchObject({ version: null, sha256: await sha256File(MODEL) });
-      await d.daemon.nextResult(10_000); // still serving
+      await d.daemon.nextResult(120_000); // still serving
       expect(await d.updater.stores.model.active()).toBeNull();
     } finally {
       await d.stop();
@@ -210,7 +208,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
   it('a model with other preprocessing restarts the pipeline once, then passes its window', async () => {
     const d = await startDaemon(await config());
     try {
-      await d.daemon.nextResult(20_000);
+      await d.daemon.nextResult(120_000);
       const card = JSON.parse(await readFile(CARD, 'utf8')) as { preprocessing: { clahe: Record<string, unknown> } };
       const other = { ...card.preprocessing, clahe: { ...card.preprocessing.clahe, method: card.preprocessing.clahe.method === 'tiles' ? 'local' : 'tiles' } };
       const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '6.0.0', key, golden, preprocessing: other });
@@ -218,7 +216,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       await request('update', { url: bundleUrl(b), transaction: 'pre' });
       expect((await finalFor('pre')).state).toBe('active');
       expect(d.daemon.status().model!.version).toBe('6.0.0');
-      const r = await d.daemon.nextResult(10_000); // serving on the new pipeline
+      const r = await d.daemon.nextResult(120_000); // serving on the new pipeline
       expect(r.width).toBe(256);
     } finally {
       await d.stop();

@@ -11,9 +11,9 @@
  * attempt) is moved to a dead-letter folder beside the outbox with its reason: kept for an
  * operator, counted, and no longer in the way of the messages behind it.
  */
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { syncDir, writeAtomic } from '../../util/durable-fs.js';
+import { syncDir, writeAtomic, writeSynced } from '../../util/durable-fs.js';
 
 export type OutboxKind = 'alert' | 'response' | 'update';
 
@@ -152,7 +152,11 @@ export class Outbox {
     if (!e) return;
     await mkdir(this.deadDir, { recursive: true });
     const name = basename(this.file(e));
-    await writeAtomic(join(this.deadDir, name), JSON.stringify({ reason, deadAt: Date.now(), message: msg }));
+    // the temp file lives in the outbox (open() removes strays there), so the dead-letter folder only
+    // ever holds complete letters: an operator or a script listing it never meets a half-written one
+    const tmp = join(this.dir, `${name}.dead.tmp`);
+    await writeSynced(tmp, JSON.stringify({ reason, deadAt: Date.now(), message: msg }));
+    await rename(tmp, join(this.deadDir, name));
     await syncDir(this.deadDir);
     await this.remove(e);
     await syncDir(this.dir);
