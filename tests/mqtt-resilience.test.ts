@@ -23,6 +23,7 @@ function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; log: ()
       THYROID_EDGE__capture__phantom__fps: '20',
       THYROID_EDGE__capture__phantom__cycleFrames: '30',
       THYROID_EDGE__capture__phantom__visibleFraction: '0.5',
+      THYROID_EDGE__capture__phantom__liftWhenAbsent: 'true', // tracks end at the imaging gate between appearances
       THYROID_EDGE__alerts__memoryS: '0.3',
       THYROID_EDGE__alerts__minAreaPx: '40',
       THYROID_EDGE__mqtt__reconnectMinMs: '200',

@@ -19,6 +19,7 @@ export function createSource(c: Config['capture'], spec: Preprocessing, logger: 
           nodules: c.phantom.nodules,
           cycleFrames: c.phantom.cycleFrames,
           visibleFraction: c.phantom.visibleFraction,
+          liftWhenAbsent: c.phantom.liftWhenAbsent,
           fps: c.phantom.fps,
           maxFrames: 0,
         },

@@ -31,6 +31,11 @@ export interface PhantomOptions {
   cycleFrames: number;
   /** fraction of each cycle during which a nodule is visible */
   visibleFraction: number;
+  /**
+   * Lift the probe while no nodule is in view (cycleFrames > 0): the imaging area shows dark noise, as
+   * between two views of a scan. Tracks then end at the imaging gate whatever the model makes of the gland.
+   */
+  liftWhenAbsent?: boolean;
 }
 
 export const DEFAULT_PHANTOM: PhantomOptions = {
@@ -224,6 +229,14 @@ export class PhantomGenerator {
         const j = crow + x;
         const v = (base[j] as number) * (mult[mrow + x] as number) * gain * (1 + ca * (a[j] as number) + sa * (b[j] as number));
         screen[srow + x] = v >= 255 ? 255 : v <= 0 ? 0 : v + 0.5;
+      }
+    }
+    if (this.o.liftWhenAbsent && this.o.cycleFrames > 0 && nodules.length === 0) {
+      // probe lifted: faint Rayleigh speckle, no tissue (deterministic per frame)
+      const rnd = mulberry32((this.o.seed * 7919 + index * 104729 + 17) >>> 0);
+      for (let y = 0; y < h; y++) {
+        const srow = (roi.y + y) * screenWidth + roi.x;
+        for (let x = 0; x < w; x++) screen[srow + x] = Math.min(255, Math.round(4 * Math.sqrt(-2 * Math.log(1 - rnd()))));
       }
     }
     // depth scale ticks to the right of the imaging area, like a real scanner

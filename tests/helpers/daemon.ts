@@ -14,7 +14,8 @@ export async function testConfig(url: string | null, patch: Record<string, unkno
     deviceId: 'box-a',
     logLevel: 'fatal', // set_config re-applies it to the (shared, silent) test logger
     stateDir,
-    capture: { phantom: { fps: 20, cycleFrames: 40, visibleFraction: 0.5, nodules: 1 } },
+    // the probe lifts between appearances: tracks end at the imaging gate, whatever the model makes of the gland
+    capture: { phantom: { fps: 20, cycleFrames: 40, visibleFraction: 0.5, nodules: 1, liftWhenAbsent: true } },
     alerts: { minAreaPx: 40, memoryS: 0.3 },
     mqtt: { url, telemetryIntervalS: 1, reconnectMinMs: 200, reconnectMaxMs: 1000, keepaliveS: 5 },
   };

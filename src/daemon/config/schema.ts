@@ -106,6 +106,7 @@ export const ConfigSchema = Type.Object(
             nodules: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
             cycleFrames: Type.Integer({ minimum: 0, default: 150, description: 'frames per appear/disappear cycle of each nodule; 0 = always visible' }),
             visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.4, description: 'fraction of each cycle a nodule is in view; a scan is mostly frames without one' }),
+            liftWhenAbsent: Type.Boolean({ default: false, description: 'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views of a scan' }),
           },
           'Synthetic B-mode phantom (source: phantom).',
           RT,
