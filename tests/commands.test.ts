@@ -13,6 +13,7 @@ function target(): CommandTarget & { applied: Config[] } {
     applyConfig: async (c) => { cfg = c; applied.push(c); },
     snapshot: async () => ({ seq: 1 }),
     restartPipeline: async () => {},
+    update: async (url) => ({ accepted: url }),
   };
 }
 

@@ -33,7 +33,8 @@ function slowHandler(ms: number, seen: number[]) {
     async process(f: Frame): Promise<FrameResult> {
       seen.push(f.seq);
       await new Promise((r) => setTimeout(r, ms));
-      return { seq: f.seq, capturedAt: f.capturedAt, processedAt: Date.now(), width: 4, height: 4, roi: f.roi, sourceWidth: 4, sourceHeight: 4, nodules: [], mask: new Uint8Array(16), image: { width: 4, height: 4, data: f.data }, timingsMs: { decode: 0, preprocess: 1, inference: ms, postprocess: 1 } };
+      return { seq: f.seq, capturedAt: f.capturedAt, processedAt: Date.now(), width: 4, height: 4, roi: f.roi, sourceWidth: 4, sourceHeight: 4, nodules: [], mask: new Uint8Array(16), image: { width: 4, height: 4, data: f.data }, timingsMs: { decode: 0, preprocess: 1, inference: ms, postprocess: 1 },
+        imaging: { imaging: true, reason: null, frameOk: true, stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null } } };
     },
   };
 }

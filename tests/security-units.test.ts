@@ -101,8 +101,8 @@ describe('runtime keys declared on the schema (D3)', () => {
   });
 
   it('runtime keys still apply (nothing that worked is lost)', () => {
-    const next = applyRuntimePatch(current, { logLevel: 'debug', alerts: { k: 2, n: 4 }, postprocess: { minAreaPx: 9 }, capture: { roi: { x: 0, y: 0, width: 100, height: 100 }, phantom: { fps: 3 } } }, 'set_config');
-    expect(next.alerts.k).toBe(2);
+    const next = applyRuntimePatch(current, { logLevel: 'debug', alerts: { memoryS: 2.5 }, postprocess: { minAreaPx: 9 }, capture: { roi: { x: 0, y: 0, width: 100, height: 100 }, phantom: { fps: 3 } } }, 'set_config');
+    expect(next.alerts.memoryS).toBe(2.5);
     expect(next.postprocess.minAreaPx).toBe(9);
     expect(next.capture.roi?.width).toBe(100);
     expect(next.capture.phantom.fps).toBe(3);

@@ -106,7 +106,7 @@ describe('install (offline, real onnxruntime self-test)', () => {
       const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
       const mask = join(b, 'golden', 'frame-0.mask.png');
       const bytes = await readFile(mask);
-      bytes[bytes.length - 20] ^= 0xff;
+      bytes[bytes.length - 20]! ^= 0xff;
       await writeFile(mask, bytes);
       return { url: bundleUrl(b) };
     }, /golden\/frame-0\.mask\.png: sha256 mismatch/],
