@@ -10,6 +10,15 @@ import { FrameWatchdog } from './watchdog.js';
 
 export async function runDaemon(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const notifier = new SystemdNotifier(env, logger);
+  // Signals are caught from the start: a SIGTERM that lands while the model loads or the first frames
+  // flow must still stop the daemon cleanly (exit 0), not kill it with the default action.
+  let requested: string | null = null;
+  let onSignal: (sig: string) => void = (sig) => {
+    requested ??= sig;
+  };
+  const handler = (sig: string) => () => onSignal(sig);
+  process.once('SIGTERM', handler('SIGTERM'));
+  process.once('SIGINT', handler('SIGINT'));
   await notifier.notify('STATUS=loading the model');
   const svc = await startServices(config, logger);
   const { daemon } = svc;
@@ -50,8 +59,8 @@ export async function runDaemon(config: Config, logger: Logger, env: NodeJS.Proc
         .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'error while stopping'))
         .finally(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    onSignal = stop;
+    if (requested) stop(requested);
   });
   await notifier.settled(); // let queued notifications (STOPPING) leave before exit
   logger.info('stopped');
