@@ -1,6 +1,6 @@
 /** The imaging gate as pure logic: tissue, probe lifted (dark noise, reverberation bands), blank, frozen. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GATE, frameStats, ImagingGate, noTissueReason } from '../src/alerts/imaging-gate.js';
+import { DEFAULT_GATE, frameStats, ImagingGate, noTissueReason } from '../src/inference/imaging-gate.js';
 import { mulberry32 } from '../src/capture/phantom.js';
 
 const S = 128;

@@ -11,9 +11,16 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Config } from '../daemon/config/schema.js';
-import type { AlertPayload } from '../daemon/mqtt/payloads.js';
+import type { AlertPayload } from './payload.js';
 import type { FrameResult } from '../inference/frame-processor.js';
+import type { TrackerOptions } from './tracker.js';
+
+/** What the alert service needs of the daemon's config (the config schema lives above this room). */
+export interface AlertServiceConfig {
+  deviceId: string;
+  stateDir: string;
+  alerts: TrackerOptions;
+}
 import { TrackStore } from './track-store.js';
 import { AlertTracker, type AlertEvent, type ClearReason } from './tracker.js';
 
@@ -35,7 +42,7 @@ export class AlertService {
   private stopped = false;
 
   private constructor(
-    private config: Config,
+    private config: AlertServiceConfig,
     private readonly store: TrackStore,
     private readonly sink: AlertSink,
     private readonly logger: Logger,
@@ -43,14 +50,14 @@ export class AlertService {
     this.tracker = this.newTracker(config);
   }
 
-  static async open(config: Config, sink: AlertSink, logger: Logger): Promise<AlertService> {
+  static async open(config: AlertServiceConfig, sink: AlertSink, logger: Logger): Promise<AlertService> {
     const store = await TrackStore.load(join(config.stateDir, 'alerts', 'tracks.json'));
     const s = new AlertService(config, store, sink, logger);
     await s.recover();
     return s;
   }
 
-  private newTracker(c: Config): AlertTracker {
+  private newTracker(c: AlertServiceConfig): AlertTracker {
     return new AlertTracker(c.alerts, () => this.store.takeId());
   }
 
@@ -104,7 +111,7 @@ export class AlertService {
   }
 
   /** set_config / config bundle: a change of alerts.* closes open tracks (reason config_changed) before the new settings apply. */
-  applyConfig(c: Config): void {
+  applyConfig(c: AlertServiceConfig): void {
     const changed = JSON.stringify(c.alerts) !== JSON.stringify(this.config.alerts);
     this.config = c;
     if (!changed) return;

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { syncDir, writeAtomic } from '../util/durable-fs.js';
 import { compileSchema } from '../util/schema.js';
-import { AlertPayload } from '../daemon/mqtt/payloads.js';
+import { AlertPayload } from './payload.js';
 
 const OpenRecord = Type.Object({
   /** the nodule_detected message (with its messageId: re-stored at start-up if it may not have been) */

@@ -1,6 +1,6 @@
 /** One frame through preprocess -> model -> post-process, with per-stage timings. */
-import { DEFAULT_GATE, ImagingGate, type GateOptions, type GateState } from '../alerts/imaging-gate.js';
-import type { Frame } from '../capture/frame-source.js';
+import { DEFAULT_GATE, ImagingGate, type GateOptions, type GateState } from './imaging-gate.js';
+import type { Frame } from './frame.js';
 import type { Preprocessing } from './model-card.js';
 import { postprocess, type Nodule } from './postprocess.js';
 import type { FastEnhancer } from './enhance-fast.js';

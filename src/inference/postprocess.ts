@@ -3,7 +3,7 @@
  * components under a minimum area dropped, per-nodule geometry in model, ROI and capture coords.
  * Pure functions, no I/O.
  */
-import type { Rect } from '../capture/frame-source.js';
+import type { Rect } from './frame.js';
 
 export interface Nodule {
   id: number;

@@ -3,7 +3,7 @@
  * defaults) and generates docs/config.md.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { DEFAULT_GATE } from '../../alerts/imaging-gate.js';
+import { DEFAULT_GATE } from '../../inference/imaging-gate.js';
 import { DEFAULT_TRACKER } from '../../alerts/tracker.js';
 
 const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: { runtime?: true } = {}) =>
