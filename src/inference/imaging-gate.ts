@@ -127,7 +127,9 @@ export class ImagingGate {
   update(data: Uint8Array, width: number, height: number, at: number): GateState {
     const prev = this.prev && this.prev.length === data.length ? this.prev : null;
     const stats = frameStats(data, width, height, this.o, prev);
-    this.prev = data.slice(); // sources may reuse their buffers
+    // a copy (sources may reuse their buffers), into one buffer kept across frames: no per-frame allocation
+    if (!this.prev || this.prev.length !== data.length) this.prev = new Uint8Array(data.length);
+    this.prev.set(data);
     let reason = noTissueReason(stats, this.o);
     if (stats.diff !== null && stats.diff < this.o.frozenDiff) {
       this.unchangedSince ??= at;

@@ -26,7 +26,7 @@ export function imagingArea(grey: Uint8Array, width: number, height: number): Re
   return { x: 0, y: 0, width, height };
 }
 
-function maskInRect(mask: Uint8Array, width: number, r: Rect): number {
+export function maskInRect(mask: Uint8Array, width: number, r: Rect): number {
   let n = 0;
   for (let y = r.y; y < r.y + r.height; y++) {
     for (let x = r.x; x < r.x + r.width; x++) n += mask[y * width + x] as number;

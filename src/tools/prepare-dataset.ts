@@ -24,7 +24,7 @@ import { compileSchema, formatErrors } from '../util/schema.js';
 import { ProgressBar } from '../util/progress.js';
 import { mulberry32 } from '../capture/phantom.js';
 import type { Rect } from '../capture/frame-source.js';
-import { imagingArea, noduleCrop, probeLifted, tissueCrop, type FrameKind } from './negatives.js';
+import { imagingArea, maskInRect, noduleCrop, probeLifted, tissueCrop, type FrameKind } from './negatives.js';
 
 const SPLITS = ['train', 'val', 'test'] as const;
 
@@ -52,12 +52,6 @@ interface Extra {
   image: Buffer;
   roi?: Rect;
   mask: Uint8Array | null; // at the model size; null = empty
-}
-
-function maskInRect(mask: Uint8Array, width: number, r: Rect): number {
-  let n = 0;
-  for (let y = r.y; y < r.y + r.height; y++) for (let x = r.x; x < r.x + r.width; x++) n += mask[y * width + x] as number;
-  return n;
 }
 
 /** A 0/1 source mask cropped to `rect`, at the model size (nearest neighbour, as decodeMask). */
