@@ -18,7 +18,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import type { Rect } from '../src/capture/frame-source.js';
-import type { AlertPayload, ResultPayload } from '../src/daemon/mqtt/payloads.js';
+import type { AlertPayload, ResultPayload } from '../src/mqtt/payloads.js';
 import { loadModelCard } from '../src/inference/model-card.js';
 import { Mosquitto } from './mosquitto.js';
 import { FULL_PLAN, makeScanVideo, SMALL_PLAN, type ClipKind, type FrameTruth, type ScanVideo } from './scan-clips.js';

@@ -10,7 +10,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
-import { validateConfig } from '../src/daemon/config/load.js';
+import { validateConfig } from '../src/config/load.js';
 import { startServices } from '../src/daemon/services.js';
 import { silentLogger } from '../src/util/logger.js';
 import { freePort } from './mosquitto.js';

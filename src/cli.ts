@@ -6,7 +6,7 @@ import { basename, extname, join } from 'node:path';
 import { findImagingArea } from './capture/calibrate.js';
 import { grabFullFrame } from './capture/grab.js';
 import { roiPng } from './capture/roi-png.js';
-import { ConfigError, loadConfig, modelCardPath } from './daemon/config/load.js';
+import { ConfigError, loadConfig, modelCardPath } from './config/load.js';
 import { runDaemon } from './daemon/run.js';
 import { FrameProcessor } from './inference/frame-processor.js';
 import { encodePng, encodeRle } from './inference/mask-encoding.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderLifted } from '../bench/scan-clips.js';
 import { DEFAULT_PHANTOM, mulberry32, PhantomGenerator } from '../src/capture/phantom.js';
-import type { AlertPayload, ResultPayload, StatusPayload } from '../src/daemon/mqtt/payloads.js';
+import type { AlertPayload, ResultPayload, StatusPayload } from '../src/mqtt/payloads.js';
 import { expectValid, startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { Mosquitto } from './helpers/mosquitto.js';

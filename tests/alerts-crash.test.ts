@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AlertPayload } from '../src/daemon/mqtt/payloads.js';
+import type { AlertPayload } from '../src/mqtt/payloads.js';
 import { expectValid, subscriber, until } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { Mosquitto } from './helpers/mosquitto.js';

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_TRACKER } from '../src/alerts/tracker.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
-import type { AlertPayload } from '../src/daemon/mqtt/payloads.js';
+import type { AlertPayload } from '../src/mqtt/payloads.js';
 import { startDaemon, subscriber, testConfig, until } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { Mosquitto } from './helpers/mosquitto.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CommandRouter, redact, type CommandTarget } from '../src/daemon/mqtt/commands.js';
-import { mergePatch } from '../src/daemon/config/patch.js';
-import { validateConfig } from '../src/daemon/config/load.js';
-import type { Config } from '../src/daemon/config/schema.js';
+import { CommandRouter, redact, type CommandTarget } from '../src/mqtt/commands.js';
+import { mergePatch } from '../src/config/patch.js';
+import { validateConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
 
 function target(): CommandTarget & { applied: Config[] } {
   let cfg = validateConfig({ mqtt: { password: 's3cret' } });

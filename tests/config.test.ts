@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, applyEnvOverrides, loadConfig, validateConfig, modelCardPath } from '../src/daemon/config/load.js';
-import { configMarkdown } from '../src/daemon/config/docs.js';
+import { ConfigError, applyEnvOverrides, loadConfig, validateConfig, modelCardPath } from '../src/config/load.js';
+import { configMarkdown } from '../src/config/docs.js';
 import { readFileSync } from 'node:fs';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -79,7 +79,7 @@ describe('config', () => {
 
 describe('docs/mqtt.md', () => {
   it('is generated from the payload schemas and up to date', async () => {
-    const { mqttMarkdown } = await import('../src/daemon/mqtt/docs.js');
+    const { mqttMarkdown } = await import('../src/mqtt/docs.js');
     expect(readFileSync('docs/mqtt.md', 'utf8')).toBe(mqttMarkdown());
     expect(mqttMarkdown()).toContain('"nodule_detected"');
   });

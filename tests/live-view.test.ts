@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, validateConfig } from '../src/daemon/config/load.js';
+import { ConfigError, validateConfig } from '../src/config/load.js';
 import { startDaemon, testConfig, until } from './helpers/daemon.js';
 import { freePort } from './helpers/mosquitto.js';
 import { tempDir } from './helpers/fixtures.js';

@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { Mosquitto } from './helpers/mosquitto.js';
 import { STALL_MS, anyProgress, deliveredProgress, expectValid, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
-import { checkTransport } from '../src/daemon/config/load.js';
+import { checkTransport } from '../src/config/load.js';
 
 describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
   let broker: Mosquitto;

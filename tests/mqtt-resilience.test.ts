@@ -61,7 +61,7 @@ describe('delivery under faults (real mosquitto)', () => {
     const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { cycleFrames: 30 } } }));
     cleanup.push(() => d.stop());
     const generated: string[] = [];
-    d.mqtt.onAlert((a) => generated.push(a.messageId));
+    d.alerts.onAlert((a) => generated.push(a.messageId));
     // waits key on progress (frames processed, alerts raised or received), not on an idle machine's timing
     const moving = anyProgress(framesProgress(d), () => generated.length, () => sub.messages.length);
     await untilProgress(() => sub.messages.length >= 1, moving, STALL_MS, 'first alert');

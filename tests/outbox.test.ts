@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Outbox } from '../src/daemon/mqtt/outbox.js';
+import { Outbox } from '../src/mqtt/outbox.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const alert = (n: number) => ({ kind: 'alert' as const, topic: 't/alert', payload: `{"n":${n}}` });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { CaptureStatus, Frame, FrameSource } from '../src/capture/frame-source.js';
-import { LatestFrameSlot } from '../src/daemon/latest-frame-slot.js';
-import { Pipeline } from '../src/daemon/pipeline.js';
+import { LatestFrameSlot } from '../src/capture/latest-frame-slot.js';
+import { Pipeline } from '../src/capture/pipeline.js';
 import type { FrameResult } from '../src/inference/frame-processor.js';
-import { RollingSamples } from '../src/daemon/stats.js';
+import { RollingSamples } from '../src/capture/pipeline-stats.js';
 import { logger } from './helpers/fixtures.js';
 
 /** A source that produces a frame every `periodMs` regardless of the consumer (like a camera). */

@@ -6,11 +6,11 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultConfig, isLoopbackHost, loadConfig, validateConfig } from '../src/daemon/config/load.js';
-import { applyRuntimePatch, restartOnlyKeys, runtimeKeys } from '../src/daemon/config/patch.js';
-import { checkClientIdentity } from '../src/daemon/mqtt/identity.js';
-import { pinPlainToLoopback } from '../src/daemon/mqtt/service.js';
-import { Topics, publishTopicProblem, responseTopicProblem } from '../src/daemon/mqtt/topics.js';
+import { ConfigError, defaultConfig, isLoopbackHost, loadConfig, validateConfig } from '../src/config/load.js';
+import { applyRuntimePatch, restartOnlyKeys, runtimeKeys } from '../src/config/patch.js';
+import { checkClientIdentity } from '../src/mqtt/identity.js';
+import { pinPlainToLoopback } from '../src/mqtt/service.js';
+import { Topics, publishTopicProblem, responseTopicProblem } from '../src/mqtt/topics.js';
 import { isLoopbackAddress, loopbackAddressOf } from '../src/util/loopback.js';
 import { tempDir } from './helpers/fixtures.js';
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, ConfigError } from '../src/daemon/config/load.js';
+import { validateConfig, ConfigError } from '../src/config/load.js';
 import { BundleError, parseManifest } from '../src/updates/manifest.js';
 import { generateKeyPair, signManifest, verifyManifest, type KeyPair } from '../src/updates/signing.js';
 import { SlotStore } from '../src/updates/slots.js';

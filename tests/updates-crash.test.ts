@@ -7,7 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/daemon/config/load.js';
+import { loadConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { loadModelCard, sha256File } from '../src/inference/model-card.js';
 import { generateKeyPair } from '../src/updates/signing.js';

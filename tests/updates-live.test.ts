@@ -4,7 +4,7 @@
  * failed health window, config bundles, and a trial interrupted by a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Config } from '../src/daemon/config/schema.js';
+import type { Config } from '../src/config/schema.js';
 import { sha256File } from '../src/inference/model-card.js';
 import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
 import { Updater } from '../src/updates/updater.js';

@@ -23,6 +23,7 @@ export interface AlertServiceConfig {
 }
 import { TrackStore } from './track-store.js';
 import { AlertTracker, type AlertEvent, type ClearReason } from './tracker.js';
+import { Emitter } from '../util/emitter.js';
 
 /** Where alerts go durably (the MQTT outbox); resolves once the message is on disk. */
 export interface AlertSink {
@@ -36,7 +37,7 @@ export interface ResultFeed {
 export class AlertService {
   private tracker: AlertTracker;
   private chain: Promise<void> = Promise.resolve();
-  private readonly listeners = new Set<(a: AlertPayload) => void>();
+  private readonly alerts: Emitter<AlertPayload>;
   private off: (() => void) | null = null;
   private lastSeq = 0;
   private stopped = false;
@@ -48,6 +49,7 @@ export class AlertService {
     private readonly logger: Logger,
   ) {
     this.tracker = this.newTracker(config);
+    this.alerts = new Emitter<AlertPayload>('alert', logger);
   }
 
   static async open(config: AlertServiceConfig, sink: AlertSink, logger: Logger): Promise<AlertService> {
@@ -82,8 +84,7 @@ export class AlertService {
   }
 
   onAlert(l: (a: AlertPayload) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    return this.alerts.on(l);
   }
 
   get openTracks(): number {
@@ -166,13 +167,7 @@ export class AlertService {
   }
 
   private emit(p: AlertPayload): void {
-    for (const l of this.listeners) {
-      try {
-        l(p);
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'alert listener failed');
-      }
-    }
+    this.alerts.emit(p);
   }
 }
 

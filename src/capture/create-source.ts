@@ -1,6 +1,6 @@
 /** Builds the configured FrameSource (the only place that knows every source type). */
 import type { Logger } from 'pino';
-import type { Config } from '../daemon/config/schema.js';
+import type { CaptureConfig } from './config.js';
 import type { Preprocessing } from '../inference/model-card.js';
 import { createFileSource } from './file-source.js';
 import type { FrameSource } from './frame-source.js';
@@ -9,7 +9,7 @@ import { DEFAULT_PHANTOM } from './phantom.js';
 import { PhantomSource } from './phantom-source.js';
 import { createV4l2Source } from './v4l2-source.js';
 
-export function createSource(c: Config['capture'], spec: Preprocessing, logger: Logger): FrameSource {
+export function createSource(c: CaptureConfig, spec: Preprocessing, logger: Logger): FrameSource {
   switch (c.source) {
     case 'phantom':
       return new PhantomSource(

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { Config } from '../daemon/config/schema.js';
+import type { CaptureConfig } from './config.js';
 import { fileInputArgs } from './file-source.js';
 import { listImages } from './images-source.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from './phantom.js';
@@ -14,7 +14,7 @@ export interface FullFrame {
   data: Uint8Array;
 }
 
-export async function grabFullFrame(c: Config['capture']): Promise<FullFrame> {
+export async function grabFullFrame(c: CaptureConfig): Promise<FullFrame> {
   switch (c.source) {
     case 'phantom': {
       const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: c.phantom.seed, nodules: c.phantom.nodules, cycleFrames: 0, visibleFraction: 1 });

@@ -3,7 +3,7 @@
  * processed frame, WATCHDOG while frames progress, STOPPING on SIGTERM/SIGINT; exit 0.
  */
 import type { Logger } from 'pino';
-import type { Config } from './config/schema.js';
+import type { Config } from '../config/schema.js';
 import { startServices } from './services.js';
 import { SystemdNotifier } from './systemd-notify.js';
 import { FrameWatchdog } from './watchdog.js';

@@ -5,12 +5,13 @@
 import type { Logger } from 'pino';
 import { AlertService } from '../alerts/service.js';
 import { LiveViewServer } from '../live/server.js';
+import { checkUrl } from '../updates/fetch-bundle.js';
 import { UpdateScheduler } from '../updates/scheduler.js';
 import { Updater, type UpdateHost } from '../updates/updater.js';
-import type { Config } from './config/schema.js';
+import type { Config } from '../config/schema.js';
 import { Daemon } from './daemon.js';
-import { MqttService } from './mqtt/service.js';
-import { checkConfiguredIdentity } from './mqtt/identity.js';
+import { MqttService } from '../mqtt/service.js';
+import { checkConfiguredIdentity } from '../mqtt/identity.js';
 
 export interface Services {
   daemon: Daemon;
@@ -29,32 +30,51 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   const config = bundles.config.config;
   const daemon = new Daemon(config, logger, bundles.model);
   await daemon.start();
-  const mqtt = new MqttService(config, daemon, logger, updater);
+  let alerts: AlertService | null = null;
+  // a validated runtime config (set_config, config bundles) reaches every part that reads one
+  const applyConfig = async (c: Config): Promise<void> => {
+    mqtt.setConfig(c);
+    alerts?.applyConfig(c);
+    logger.level = c.logLevel;
+    await daemon.applyConfig(c);
+  };
+  const mqtt = new MqttService(config, daemon, logger, {
+    applyConfig,
+    restartPipeline: () => daemon.restartPipeline(),
+    update: async (url, transaction) => {
+      checkUrl(url, config.updates.allowFileUrls);
+      if (updater.busy) throw new Error('an update is already in progress');
+      // the install runs on; its steps go to the update topic, not into this reply
+      void updater.install(url, transaction).catch((err: unknown) => logger.error({ err }, 'update failed to start'));
+      return { accepted: true, url };
+    },
+  });
   await mqtt.start();
+  const offProgress = updater.onProgress((p) => mqtt.storeUpdate(p));
   // alerts: decided on results, stored through the outbox (MQTT delivers), heard by the live view
-  const alerts = await AlertService.open(config, { store: (a) => mqtt.storeAlert(a) }, logger);
-  mqtt.attachAlerts(alerts);
+  alerts = await AlertService.open(config, { store: (a) => mqtt.storeAlert(a) }, logger);
   alerts.attach(daemon);
+  const alertService = alerts;
   const host: UpdateHost = {
     config: () => daemon.currentConfig,
     swapModel: (loc, card) => daemon.swapModel(loc, card),
     commitModel: () => daemon.commitModel(),
     revertModel: (fallback) => daemon.revertModel(fallback),
-    // through MQTT so the alert tracker and log level follow a config bundle too
-    applyConfig: (c) => mqtt.applyConfig(c),
+    // like set_config, so the alert tracker and log level follow a config bundle too
+    applyConfig,
     onResult: (l) => daemon.onResult(l),
     frameErrors: () => daemon.frameErrors(),
     inferenceP50: () => daemon.inferenceP50(),
     lastNoduleAt: () => daemon.lastNoduleAt(),
   };
   let live: LiveViewServer | null = config.liveView.enabled
-    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => alerts.onAlert(l), mqttConnected: () => mqtt.connected }, logger)
+    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => alertService.onAlert(l), mqttConnected: () => mqtt.connected }, logger)
     : null;
   try {
     await live?.start();
   } catch (err) {
     // the page is a convenience: segmentation and MQTT keep running without it
-    logger.error({ err: (err as Error).message, host: config.liveView.host, port: config.liveView.port }, 'live view could not start; running without it');
+    logger.error({ err, host: config.liveView.host, port: config.liveView.port }, 'live view could not start; running without it');
     await live?.stop().catch(() => undefined);
     live = null;
   }
@@ -64,7 +84,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
   return {
     daemon,
     mqtt,
-    alerts,
+    alerts: alertService,
     updater,
     live,
     stop: async () => {
@@ -73,7 +93,8 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
       await updater.stop();
       // pipeline first, so the last frame's alerts still reach the outbox; then MQTT
       await daemon.stop();
-      await alerts.stop(); // open tracks cleared (reason shutdown) and on disk before MQTT stops
+      await alertService.stop(); // open tracks cleared (reason shutdown) and on disk before MQTT stops
+      offProgress();
       await mqtt.stop();
     },
   };

@@ -14,17 +14,24 @@ import sharp from 'sharp';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { findImagingArea } from '../capture/calibrate.js';
 import { roiPng } from '../capture/roi-png.js';
-import type { Config } from '../daemon/config/schema.js';
-import type { Daemon } from '../daemon/daemon.js';
-import type { AlertPayload } from '../daemon/mqtt/payloads.js';
-import { readCpu } from '../daemon/mqtt/telemetry.js';
+import type { Config } from '../config/schema.js';
+import type { AlertPayload } from '../alerts/payload.js';
+import type { FullFrame } from '../capture/grab.js';
+import type { Rect } from '../inference/frame.js';
+import type { MqttHost } from '../mqtt/host.js';
+import { readCpu } from '../system/readings.js';
 import type { FrameResult } from '../inference/frame-processor.js';
 import { encodeRle } from '../inference/mask-encoding.js';
 import { calibratePage, livePage } from './page.js';
 import { loopbackAddressOf } from '../util/loopback.js';
 
+/** What the page reads from the running daemon: results, status, stats, and a full frame to calibrate on. */
+export interface LiveHost extends Pick<MqttHost, 'onResult' | 'status' | 'pipelineStats'> {
+  grabFullFrame(): Promise<{ frame: FullFrame; roi: Rect | null }>;
+}
+
 export interface LiveDeps {
-  daemon: Daemon;
+  daemon: LiveHost;
   onAlert(l: (a: AlertPayload) => void): () => void;
   mqttConnected(): boolean;
 }

@@ -1,7 +1,7 @@
 /** `npm run docs`: regenerate docs/config.md, docs/mqtt.md and docs/updates.md from their schemas. */
 import { writeFile, mkdir } from 'node:fs/promises';
-import { configMarkdown } from '../daemon/config/docs.js';
-import { mqttMarkdown } from '../daemon/mqtt/docs.js';
+import { configMarkdown } from '../config/docs.js';
+import { mqttMarkdown } from '../mqtt/docs.js';
 import { updatesMarkdown } from '../updates/docs.js';
 
 await mkdir('docs', { recursive: true });

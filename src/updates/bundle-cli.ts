@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadConfig } from '../daemon/config/load.js';
+import { loadConfig } from '../config/load.js';
 import { createLogger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { signBundle, writeGolden } from './bundle-writer.js';

@@ -1,7 +1,7 @@
 /** The scheduled update check (node-cron), e.g. nightly inside the maintenance window. */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import type { Config } from '../daemon/config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { Updater } from './updater.js';
 
 export class UpdateScheduler {

@@ -1,5 +1,6 @@
 /** Ed25519 keys and signatures for update bundles (Node's crypto; no third-party crypto). */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { ed25519PublicKey } from '../util/ed25519-key.js';
 import { BundleError, type SignatureFile } from './manifest.js';
 
 export interface KeyPair {
@@ -20,23 +21,11 @@ export function generateKeyPair(): KeyPair {
   return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey: pub, keyId: keyIdOf(pub) };
 }
 
-/** Why a configured trusted key is unusable, or null. */
-export function publicKeyProblem(b64: string): string | null {
-  try {
-    publicKeyObject(b64);
-    return null;
-  } catch (err) {
-    return (err as Error).message.replace(/^trusted key [^:]*: /, '');
-  }
-}
-
 function publicKeyObject(b64: string): KeyObject {
   try {
-    const k = createPublicKey({ key: Buffer.from(b64, 'base64'), format: 'der', type: 'spki' });
-    if (k.asymmetricKeyType !== 'ed25519') throw new Error(`is ${k.asymmetricKeyType}, not ed25519`);
-    return k;
+    return ed25519PublicKey(b64);
   } catch (err) {
-    throw new BundleError(`trusted key ${b64.slice(0, 12)}…: not a base64 SPKI Ed25519 public key (${(err as Error).message})`);
+    throw new BundleError(`trusted key ${b64.slice(0, 12)}…: ${(err as Error).message}`);
   }
 }
 

@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { modelCardPath } from '../daemon/config/load.js';
-import type { Config } from '../daemon/config/schema.js';
-import type { ModelLocation } from '../daemon/daemon.js';
+import { modelCardPath } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { ModelLocation } from '../inference/model-slot.js';
 import type { FrameResult } from '../inference/frame-processor.js';
 import type { ModelCard } from '../inference/model-card.js';
 import { VERSION } from '../version.js';
@@ -21,6 +21,7 @@ import { BundleError, type BundleManifest } from './manifest.js';
 import { modelFiles, selfTestConfig, selfTestModel } from './self-test.js';
 import { SlotStore, type ActiveSlot, type Recovery } from './slots.js';
 import { verifyFiles, verifyHeader } from './verify-bundle.js';
+import { Emitter } from '../util/emitter.js';
 
 export type UpdateState = 'downloading' | 'verifying' | 'testing' | 'active' | 'rolled_back' | 'failed';
 export type BundleKind = BundleManifest['kind'];
@@ -72,7 +73,7 @@ export class Updater {
   private readonly root: string;
   private host: UpdateHost | null = null;
   private running: Promise<UpdateProgress> | null = null;
-  private readonly listeners = new Set<(p: UpdateProgress) => void>();
+  private readonly progress: Emitter<UpdateProgress>;
   private readonly backlog: UpdateProgress[] = [];
   private stopping = false;
   private abortWindow: (() => void) | null = null;
@@ -86,6 +87,7 @@ export class Updater {
     this.baseConfig = config;
     this.root = join(config.stateDir, 'updates');
     this.stores = { model: new SlotStore(join(this.root, 'model')), config: new SlotStore(join(this.root, 'config')) };
+    this.progress = new Emitter<UpdateProgress>('update progress', logger);
   }
 
   /** updates.* and model.* are not runtime keys: the config file's values hold for the whole run */
@@ -94,10 +96,10 @@ export class Updater {
   }
 
   onProgress(l: (p: UpdateProgress) => void): () => void {
-    this.listeners.add(l);
+    const off = this.progress.on(l);
     // what recovery reported before anyone listened (a rollback at start-up) goes to the first listener
     for (const p of this.backlog.splice(0)) l(p);
-    return () => this.listeners.delete(l);
+    return off;
   }
 
   get busy(): boolean {
@@ -108,14 +110,8 @@ export class Updater {
     const log = { state: p.state, kind: p.kind, name: p.name, version: p.version, detail: p.detail, reason: p.reason };
     if (p.state === 'failed' || p.state === 'rolled_back') this.logger.warn(log, `update ${p.state}`);
     else this.logger.info(log, `update ${p.state}`);
-    if (this.listeners.size === 0) this.backlog.push(p);
-    for (const l of this.listeners) {
-      try {
-        l(p);
-      } catch (err) {
-        this.logger.error({ err: (err as Error).message }, 'update listener failed');
-      }
-    }
+    if (this.progress.size === 0) this.backlog.push(p);
+    this.progress.emit(p);
     return p;
   }
 

@@ -1,7 +1,7 @@
 /** One Ajv instance setup shared by every schema boundary (config, model card, MQTT payloads, bundles). */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { TSchema, Static } from '@sinclair/typebox';
+import { Type, type TSchema, type Static } from '@sinclair/typebox';
 
 // ajv-formats ships CJS with a default export; under NodeNext the callable sits on .default.
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
@@ -38,3 +38,16 @@ export function describeError(e: ErrorObject): string {
   }
   return `${path || '(root)'}: ${reason}`;
 }
+
+/**
+ * `runtime: true` on a key (and so on everything under it) lets `set_config` and config bundles
+ * change it while running. Only keys that can neither run nor read anything: thresholds, alert
+ * tuning, rates, the log level. Program and file paths, devices, URLs and keys are restart-only:
+ * they come from the config file. (src/config/patch.ts enforces it; docs/config.md shows it.)
+ */
+const RT = { runtime: true } as const;
+export const RUNTIME = { runtime: true } as const;
+
+/** A config section: a closed object whose keys all have defaults, so the section defaults to {}. */
+export const section = <T extends Record<string, TSchema>>(props: T, description: string, extra: { runtime?: true } = {}) =>
+  Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });

@@ -1,11 +1,11 @@
 /** An in-process daemon + MQTT service on the phantom, for contract tests. */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
-import { validateConfig } from '../../src/daemon/config/load.js';
-import type { Config } from '../../src/daemon/config/schema.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
 import { startServices, type Services } from '../../src/daemon/services.js';
 import { compileSchema } from '../../src/util/schema.js';
-import { PAYLOADS } from '../../src/daemon/mqtt/payloads.js';
+import { PAYLOADS } from '../../src/mqtt/payloads.js';
 import { logger, tempDir } from './fixtures.js';
 
 export async function testConfig(url: string | null, patch: Record<string, unknown> = {}): Promise<Config> {

@@ -3,10 +3,11 @@
  * fast as they come and puts them in the slot; the worker takes the newest and processes it.
  */
 import type { Logger } from 'pino';
-import type { Frame, FrameSource } from '../capture/frame-source.js';
+import type { Frame, FrameSource } from './frame-source.js';
 import type { FrameResult } from '../inference/frame-processor.js';
+import { Emitter } from '../util/emitter.js';
 import { LatestFrameSlot } from './latest-frame-slot.js';
-import { PipelineStats } from './stats.js';
+import { PipelineStats } from './pipeline-stats.js';
 
 export interface FrameHandler {
   process(frame: Frame): Promise<FrameResult>;
@@ -17,7 +18,6 @@ export type ResultListener = (r: FrameResult) => void;
 export class Pipeline {
   readonly stats = new PipelineStats();
   private readonly slot = new LatestFrameSlot<Frame>();
-  private readonly listeners = new Set<ResultListener>();
   private pumpDone: Promise<void> | null = null;
   private workerDone: Promise<void> | null = null;
   private running = false;
@@ -27,11 +27,14 @@ export class Pipeline {
     private readonly source: FrameSource,
     private readonly handler: FrameHandler,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.results = new Emitter<FrameResult>('frame result', logger);
+  }
+
+  private readonly results: Emitter<FrameResult>;
 
   onResult(l: ResultListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    return this.results.on(l);
   }
 
   start(): void {
@@ -93,13 +96,7 @@ export class Pipeline {
         this.stats.stages.total.add(t.decode + t.preprocess + t.inference + t.postprocess);
         this.stats.processed++;
         this.stats.processedRate.mark();
-        for (const l of this.listeners) {
-          try {
-            l(r);
-          } catch (err) {
-            this.logger.error({ err: (err as Error).message }, 'result listener failed');
-          }
-        }
+        this.results.emit(r);
       } catch (err) {
         // a frame that fails is counted and skipped; the pipeline keeps serving
         this.stats.errors++;

@@ -8,24 +8,24 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { FrameResult } from '../../inference/frame-processor.js';
-import { encodePng, encodeRle } from '../../inference/mask-encoding.js';
-import type { AlertService } from '../../alerts/service.js';
+import type { FrameResult } from '../inference/frame-processor.js';
+import { encodePng, encodeRle } from '../inference/mask-encoding.js';
 import type { Config } from '../config/schema.js';
-import type { Daemon } from '../daemon.js';
-import { CommandRouter, type CommandTarget } from './commands.js';
+import { CommandRouter, type CommandHandlers } from './commands.js';
+import type { MqttHost } from './host.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { checkClientIdentity } from './identity.js';
 import { deliverOutbox } from './delivery.js';
 import { Outbox } from './outbox.js';
 import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
-import { readSystem } from './telemetry.js';
+
+/** An update step as the updater reports it; the service adds messageId, deviceId and time. */
+export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
+import { readSystem } from '../system/readings.js';
 import { MAX_CORRELATION_BYTES, Topics } from './topics.js';
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '../config/load.js';
-import { loopbackAddressOf } from '../../util/loopback.js';
-import { checkUrl } from '../../updates/fetch-bundle.js';
-import type { Updater, UpdateProgress } from '../../updates/updater.js';
+import { loopbackAddressOf } from '../util/loopback.js';
 
 const MAX_PENDING_COMMANDS = 2000;
 
@@ -72,7 +72,6 @@ export class MqttService {
   private broker: EmbeddedBroker | null = null;
   private outbox!: Outbox;
   private readonly topics: Topics;
-  private alerts: AlertService | null = null;
   private router: CommandRouter;
   private running = false;
   private delivery: Promise<void> | null = null;
@@ -82,53 +81,27 @@ export class MqttService {
   private backoffMs: number;
   resultsDroppedOffline = 0;
   private offResult: (() => void) | null = null;
-  private offUpdate: (() => void) | null = null;
   readonly since = new Date().toISOString();
   url = '';
 
   constructor(
     private config: Config,
-    private readonly daemon: Daemon,
+    private readonly host: MqttHost,
     private readonly logger: Logger,
-    private readonly updater: Updater | null = null,
+    /** what commands change beyond this service (the daemon's wiring supplies them) */
+    handlers: CommandHandlers,
   ) {
     this.topics = new Topics(config.mqtt.baseTopic, config.deviceId, config.mqtt.responseTopicPrefix);
     this.backoffMs = config.mqtt.reconnectMinMs;
-    const target: CommandTarget = {
-      config: () => this.config,
-      applyConfig: (c) => this.applyConfig(c),
-      snapshot: (ms) => this.snapshot(ms),
-      restartPipeline: () => this.daemon.restartPipeline(),
-      update: async (url, transaction) => {
-        const u = this.updater;
-        if (!u) throw new Error('updates are not available in this process');
-        checkUrl(url, this.config.updates.allowFileUrls);
-        if (u.busy) throw new Error('an update is already in progress');
-        // the install runs on; its steps go to the update topic, not into this reply
-        void u.install(url, transaction).catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'update failed to start'));
-        return { accepted: true, url };
-      },
-    };
-    this.router = new CommandRouter(target, config.mqtt.maxCommandBytes);
+    this.router = new CommandRouter(
+      { ...handlers, config: () => this.config, snapshot: (ms) => this.snapshot(ms) },
+      config.mqtt.maxCommandBytes,
+    );
   }
 
-  /** A validated runtime config (set_config, config bundles): alerts, log level, then the daemon. */
-  async applyConfig(c: Config): Promise<void> {
+  /** The config now in force (set_config, config bundles): masks, rates and expiry follow it. */
+  setConfig(c: Config): void {
     this.config = c;
-    this.alerts?.applyConfig(c);
-    this.logger.level = c.logLevel;
-    await this.daemon.applyConfig(c);
-  }
-
-  /** The alert service whose events this service delivers (set_config of alerts.* goes to it). */
-  attachAlerts(a: AlertService): void {
-    this.alerts = a;
-  }
-
-  /** Observe alerts once they are durably in the outbox (tests); the alert service's events. */
-  onAlert(l: (a: AlertPayload) => void): () => void {
-    if (!this.alerts) throw new Error('no alert service attached');
-    return this.alerts.onAlert(l);
   }
 
   /** The alert service's sink: resolves once the alert is on disk in the outbox (MQTT only delivers it). */
@@ -183,8 +156,7 @@ export class MqttService {
     client.on('offline', () => this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'));
     client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
-    this.offResult = this.daemon.onResult((r) => this.onResult(r));
-    this.offUpdate = this.updater?.onProgress((p) => this.onUpdateProgress(p)) ?? null;
+    this.offResult = this.host.onResult((r) => this.publishResult(r));
     this.delivery = deliverOutbox({
       outbox: this.outbox,
       client: () => this.client,
@@ -211,7 +183,7 @@ export class MqttService {
   }
 
   statusPayload(state?: StatusPayload['state']): StatusPayload {
-    const s = this.daemon.status();
+    const s = this.host.status();
     let computed: StatusPayload['state'] = 'online';
     let reason: string | null = null;
     const cap = s.capture;
@@ -256,16 +228,12 @@ export class MqttService {
     return this.client?.options.protocolVersion === 5 ? { properties: props } : {};
   }
 
-  private onResult(r: FrameResult): void {
-    // alerts are the alert service's (src/alerts); here only the per-frame result
-    this.publishResult(r);
-  }
-
-  private onUpdateProgress(p: UpdateProgress): void {
+  /** An update step, through the outbox (in order, durable); the updater's progress, wired by the daemon. */
+  storeUpdate(p: UpdateProgressFields): void {
     const payload: UpdatePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...p };
     void this.outbox
       .add({ kind: 'update', topic: this.topics.update, payload: JSON.stringify(payload) })
-      .catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'update progress could not be stored'));
+      .catch((err: unknown) => this.logger.error({ err }, 'update progress could not be stored'));
   }
 
   private publishResult(r: FrameResult): void {
@@ -353,7 +321,7 @@ export class MqttService {
   }
 
   private async snapshot(timeoutMs: number): Promise<unknown> {
-    const r = await this.daemon.nextResult(timeoutMs);
+    const r = await this.host.nextResult(timeoutMs);
     return {
       seq: r.seq,
       capturedAt: r.capturedAt,
@@ -367,7 +335,7 @@ export class MqttService {
   }
 
   telemetryPayload(sys: Awaited<ReturnType<typeof readSystem>>): TelemetryPayload {
-    const p = this.daemon.pipelineStats();
+    const p = this.host.pipelineStats();
     return {
       deviceId: this.config.deviceId,
       time: Date.now(),
@@ -379,7 +347,7 @@ export class MqttService {
       stagesMs: p?.stagesMs ?? {},
       outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped, deadLettered: this.outbox.deadLettered },
       resultsDroppedOffline: this.resultsDroppedOffline,
-      imaging: this.daemon.status().imaging,
+      imaging: this.host.status().imaging,
       cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
       memory: { rssBytes: process.memoryUsage().rss, systemUsedBytes: sys.systemUsedBytes, systemTotalBytes: sys.systemTotalBytes },
       disk: sys.disk,
@@ -402,7 +370,6 @@ export class MqttService {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.offResult?.();
-    this.offUpdate?.();
     await this.outbox?.settled(); // the last frame's alerts are on disk before we go
     this.outbox?.wakeAll();
     const c = this.client;

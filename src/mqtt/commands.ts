@@ -7,14 +7,18 @@ import { ConfigError } from '../config/load.js';
 import { applyRuntimePatch } from '../config/patch.js';
 import { COMMANDS, type CommandName } from './payloads.js';
 
-export interface CommandTarget {
-  config(): Config;
-  /** validated config: apply it (restarts the pipeline) */
+/** What commands act on beyond the MQTT service itself: supplied by the daemon's wiring. */
+export interface CommandHandlers {
+  /** validated config: apply it everywhere (alerts, log level, pipeline) */
   applyConfig(c: Config): Promise<void>;
-  snapshot(timeoutMs: number): Promise<unknown>;
   restartPipeline(): Promise<void>;
   /** start installing the bundle at url; progress goes to the update topic */
   update(url: string, transaction: string | number | null): Promise<unknown>;
+}
+
+export interface CommandTarget extends CommandHandlers {
+  config(): Config;
+  snapshot(timeoutMs: number): Promise<unknown>;
 }
 
 export interface CommandReply {

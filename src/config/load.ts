@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import cron from 'node-cron';
 import YAML from 'yaml';
-import { publicKeyProblem } from '../../updates/signing.js';
-import { compileSchema, makeAjv, formatErrors } from '../../util/schema.js';
+import { publicKeyProblem } from '../util/ed25519-key.js';
+import { compileSchema, makeAjv, formatErrors } from '../util/schema.js';
 import { ConfigSchema, type Config } from './schema.js';
-import { isLoopbackHost } from '../../util/loopback.js';
+import { isLoopbackHost } from '../util/loopback.js';
 
 export class ConfigError extends Error {}
 

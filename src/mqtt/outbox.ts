@@ -13,7 +13,7 @@
  */
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { syncDir, writeAtomic, writeSynced } from '../../util/durable-fs.js';
+import { syncDir, writeAtomic, writeSynced } from '../util/durable-fs.js';
 
 export type OutboxKind = 'alert' | 'response' | 'update';
 

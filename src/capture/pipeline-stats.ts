@@ -54,6 +54,15 @@ export class RateMeter {
   }
 }
 
+export interface PipelineSummary {
+  processed: number;
+  dropped: number;
+  errors: number;
+  processedFps: number;
+  droppedFps: number;
+  stagesMs: Record<Stage, StageSummary>;
+}
+
 export class PipelineStats {
   readonly stages: Record<Stage, RollingSamples> = Object.fromEntries(STAGES.map((s) => [s, new RollingSamples()])) as Record<Stage, RollingSamples>;
   readonly processedRate = new RateMeter();
@@ -62,7 +71,7 @@ export class PipelineStats {
   dropped = 0;
   errors = 0;
 
-  summary(): { processed: number; dropped: number; errors: number; processedFps: number; droppedFps: number; stagesMs: Record<Stage, StageSummary> } {
+  summary(): PipelineSummary {
     const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100);
     return {
       processed: this.processed,

@@ -2,30 +2,17 @@
  * The daemon's configuration: one TypeBox schema that types the code, validates files (with
  * defaults) and generates docs/config.md.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { DEFAULT_GATE } from '../../inference/imaging-gate.js';
-import { DEFAULT_TRACKER } from '../../alerts/tracker.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { CaptureConfigSchema, RectSchema } from '../capture/config.js';
+import { RUNTIME, section } from '../util/schema.js';
+import { DEFAULT_GATE } from '../inference/imaging-gate.js';
+import { DEFAULT_TRACKER } from '../alerts/tracker.js';
 
-const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: { runtime?: true } = {}) =>
-  Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
+// `runtime: true` (RT) on a key lets set_config change it while running: see util/schema.ts RUNTIME
+const Obj = section;
+const RT = RUNTIME;
 
-/**
- * `runtime: true` on a key (and so on everything under it) lets `set_config` and config bundles
- * change it while running. Only keys that can neither run nor read anything: thresholds, alert
- * tuning, rates, the log level. Program and file paths, devices, URLs and keys are restart-only:
- * they come from the config file. (src/daemon/config/patch.ts enforces it; docs/config.md shows it.)
- */
-const RT = { runtime: true } as const;
-
-export const RectSchema = Type.Object(
-  {
-    x: Type.Integer({ minimum: 0 }),
-    y: Type.Integer({ minimum: 0 }),
-    width: Type.Integer({ minimum: 16 }),
-    height: Type.Integer({ minimum: 16 }),
-  },
-  { additionalProperties: false },
-);
+export { RectSchema };
 
 export const ConfigSchema = Type.Object(
   {
@@ -58,62 +45,7 @@ export const ConfigSchema = Type.Object(
       },
       'The segmentation model.',
     ),
-    capture: Obj(
-      {
-        source: Type.Union([Type.Literal('phantom'), Type.Literal('v4l2'), Type.Literal('file'), Type.Literal('images')], {
-          default: 'phantom',
-          description: 'Which frame source feeds the pipeline.',
-        }),
-        roi: Type.Union([RectSchema, Type.Null()], {
-          ...RT,
-          default: null,
-          description:
-            'Imaging area in capture pixels (x, y, width, height). Everything outside (the header with patient data) is cropped away before any processing. Required for v4l2 and file; `thyroid-edge calibrate` proposes one. null for phantom (uses its own) and images (whole image).',
-        }),
-        ffmpegPath: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary.' }),
-        v4l2: Obj(
-          {
-            device: Type.String({ default: '/dev/video0', description: 'V4L2 device of the capture dongle.' }),
-            inputFormat: Type.Union([Type.Literal('mjpeg'), Type.Literal('yuyv422')], { default: 'mjpeg' }),
-            width: Type.Integer({ minimum: 16, maximum: 7680, default: 1920, description: 'capture width' }),
-            height: Type.Integer({ minimum: 16, maximum: 4320, default: 1080, description: 'capture height' }),
-            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 30, ...RT }),
-          },
-          'V4L2 capture dongle (source: v4l2).',
-        ),
-        file: Obj(
-          {
-            path: Type.String({ default: '', description: 'Any video file ffmpeg reads.' }),
-            width: Type.Integer({ minimum: 16, default: 1920, description: 'video width (for ROI checks)' }),
-            height: Type.Integer({ minimum: 16, default: 1080, description: 'video height' }),
-            realtime: Type.Boolean({ default: true, description: 'true: at the file\'s own rate; false: as fast as possible.', ...RT }),
-            loop: Type.Boolean({ default: true, ...RT }),
-          },
-          'Video file (source: file).',
-        ),
-        images: Obj(
-          {
-            dir: Type.String({ default: '', description: 'Folder of PNG/JPEG frames, played in name order.' }),
-            fps: Type.Number({ exclusiveMinimum: 0, maximum: 240, default: 5, ...RT }),
-            loop: Type.Boolean({ default: true, ...RT }),
-          },
-          'Image folder (source: images).',
-        ),
-        phantom: Obj(
-          {
-            seed: Type.Integer({ default: 1 }),
-            fps: Type.Number({ minimum: 0, maximum: 240, default: 15, description: '0 = as fast as consumed.' }),
-            nodules: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
-            cycleFrames: Type.Integer({ minimum: 0, default: 150, description: 'frames per appear/disappear cycle of each nodule; 0 = always visible' }),
-            visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.4, description: 'fraction of each cycle a nodule is in view; a scan is mostly frames without one' }),
-            liftWhenAbsent: Type.Boolean({ default: false, description: 'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views of a scan' }),
-          },
-          'Synthetic B-mode phantom (source: phantom).',
-          RT,
-        ),
-      },
-      'Where frames come from.',
-    ),
+    capture: CaptureConfigSchema,
     postprocess: Obj(
       {
         minAreaPx: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {

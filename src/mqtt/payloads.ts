@@ -110,8 +110,8 @@ export const ResultPayload = Type.Object(
 export type ResultPayload = Static<typeof ResultPayload>;
 
 // The alert payload belongs to the alerts room (src/alerts/payload.ts), which stores it before MQTT sees it.
-export { AlertPayload } from '../../alerts/payload.js';
-import { AlertPayload } from '../../alerts/payload.js';
+export { AlertPayload } from '../alerts/payload.js';
+import { AlertPayload } from '../alerts/payload.js';
 
 export const RequestPayload = Type.Object(
   {
