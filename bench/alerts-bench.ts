@@ -6,6 +6,12 @@
  * table says where the model, not the tracker, limits a target.
  *
  *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
+ *                                   [--dump FILE] [--replay FILE --grid JSON]
+ *
+ * Tuning the tracker: `--dump FILE` keeps a run's results; `--replay FILE` feeds them to the tracker
+ * offline (src/alerts/tracker.ts, pure) once per alerts config in `--grid` (a JSON array of partial
+ * configs), in seconds instead of one real-time playback each. The replay approximates the gate's
+ * per-frame verdict by its debounced one (results carry only that), so confirm a choice with a real run.
  *
  * `test` frames are for reporting; tune on `val` (--split val). Without ../shared/datasets/ddti it
  * skips with a message (exit 0).
@@ -19,6 +25,7 @@ import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import type { Rect } from '../src/capture/frame-source.js';
 import type { AlertPayload, ResultPayload } from '../src/mqtt/payloads.js';
+import { AlertTracker, DEFAULT_TRACKER, type AlertEvent } from '../src/alerts/tracker.js';
 import { loadModelCard } from '../src/inference/model-card.js';
 import { Mosquitto } from './mosquitto.js';
 import { FULL_PLAN, makeScanVideo, SMALL_PLAN, type ClipKind, type FrameTruth, type ScanVideo } from './scan-clips.js';
@@ -33,10 +40,26 @@ interface Args {
   out: string | null;
   ddti: string;
   verbose: boolean;
+  dump: string | null;
+  replay: string | null;
+  grid: Record<string, unknown>[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { small: false, split: 'test', seed: 1, fps: 15, alerts: {}, gate: {}, out: null, verbose: false, ddti: process.env.DDTI_DIR ?? '../shared/datasets/ddti' };
+  const a: Args = {
+    small: false,
+    split: 'test',
+    seed: 1,
+    fps: 15,
+    alerts: {},
+    gate: {},
+    out: null,
+    verbose: false,
+    dump: null,
+    replay: null,
+    grid: [{}],
+    ddti: process.env.DDTI_DIR ?? '../shared/datasets/ddti',
+  };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -56,6 +79,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out') a.out = v();
     else if (k === '--ddti') a.ddti = v();
     else if (k === '--verbose') a.verbose = true;
+    else if (k === '--dump') a.dump = v();
+    else if (k === '--replay') a.replay = v();
+    else if (k === '--grid') a.grid = JSON.parse(v()) as Record<string, unknown>[];
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -94,14 +120,20 @@ async function play(v: ScanVideo, a: Args, dir: string): Promise<Played> {
     deviceId: 'bench',
     logLevel: 'warn',
     stateDir: join(dir, 'state'),
-    capture: { source: 'file', roi: { x: 0, y: 0, width: v.width, height: v.height }, file: { path: v.path, width: v.width, height: v.height, realtime: true, loop: false } },
+    capture: {
+      source: 'file',
+      roi: { x: 0, y: 0, width: v.width, height: v.height },
+      file: { path: v.path, width: v.width, height: v.height, realtime: true, loop: false },
+    },
     mqtt: { url: broker.url },
     alerts: a.alerts,
     imagingGate: a.gate,
   };
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
   const t0 = Date.now();
-  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, ['dist/src/cli.js', 'run', '--config', join(dir, 'config.json')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
@@ -166,8 +198,22 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
       cur.maxAreaFraction = Math.max(cur.maxAreaFraction, f.nodule!.areaFraction);
     } else if (on) {
       let early = i;
-      while (early > 0 && F[early - 1]!.imaging && F[early - 1]!.partial?.id === f.nodule!.id && F[early - 1]!.segment === f.segment) early--;
-      cur = { kind: f.kind, id: f.nodule!.id, start: i, early, end: i, maxAreaFraction: f.nodule!.areaFraction, alerts: [] };
+      while (
+        early > 0 &&
+        F[early - 1]!.imaging &&
+        F[early - 1]!.partial?.id === f.nodule!.id &&
+        F[early - 1]!.segment === f.segment
+      )
+        early--;
+      cur = {
+        kind: f.kind,
+        id: f.nodule!.id,
+        start: i,
+        early,
+        end: i,
+        maxAreaFraction: f.nodule!.areaFraction,
+        alerts: [],
+      };
       apps.push(cur);
     }
   });
@@ -180,21 +226,37 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     const seen = t?.nodule ?? t?.partial;
     if (t && app && seen && overlaps(a.bbox, grow(seen.bbox, margin))) app.alerts.push(a);
     else {
-      const k = !t ? 'after' : t.kind === 'pan' || t.kind === 'drift' ? (t.partial ? 'nodule clip, elsewhere' : 'nodule clip, nodule out of view') : t.kind;
+      const k = !t
+        ? 'after'
+        : t.kind === 'pan' || t.kind === 'drift'
+          ? t.partial
+            ? 'nodule clip, elsewhere'
+            : 'nodule clip, nodule out of view'
+          : t.kind;
       falseBy.set(k, (falseBy.get(k) ?? 0) + 1);
     }
   }
   if (verbose) {
-    for (const x of apps) console.error(`appearance ${x.kind} ${x.id} frames (${x.early}) ${x.start}-${x.end}: ${x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert'}`);
+    for (const x of apps)
+      console.error(
+        `appearance ${x.kind} ${x.id} frames (${x.early}) ${x.start}-${x.end}: ${x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert'}`,
+      );
     for (const a of p.alerts) {
       const t = truthAt(a.frameSeq);
-      console.error(`${a.event} #${a.trackId} frame ${a.frameSeq - 1} ${t?.kind ?? '?'} seg ${t?.segment} ${a.reason ?? ''} box ${[a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height].map((z) => z.toFixed(0)).join(',')} truth ${t?.nodule ? [t.nodule.bbox.x, t.nodule.bbox.y, t.nodule.bbox.width, t.nodule.bbox.height].map((z) => z.toFixed(0)).join(',') : '-'}`);
+      console.error(
+        `${a.event} #${a.trackId} frame ${a.frameSeq - 1} ${t?.kind ?? '?'} seg ${t?.segment} ${a.reason ?? ''} box ${[a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height].map((z) => z.toFixed(0)).join(',')} truth ${t?.nodule ? [t.nodule.bbox.x, t.nodule.bbox.y, t.nodule.bbox.width, t.nodule.bbox.height].map((z) => z.toFixed(0)).join(',') : '-'}`,
+      );
     }
   }
   const minutesOf = (pred: (f: FrameTruth) => boolean) => F.filter(pred).length / v.fps / 60;
   const kinds: ClipKind[] = ['pan', 'drift', 'tissue', 'lifted', 'frozen'];
   const frameStats = (pred: (f: FrameTruth) => boolean) => {
-    let pos = 0, tp = 0, neg = 0, tn = 0, gateOff = 0, n = 0;
+    let pos = 0,
+      tp = 0,
+      neg = 0,
+      tn = 0,
+      gateOff = 0,
+      n = 0;
     F.forEach((f, i) => {
       if (!pred(f)) return;
       const r = p.results.get(i + 1);
@@ -213,7 +275,9 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   };
   const f2 = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
   const rows: string[] = [];
-  rows.push('| clip kind | minutes | nodule appearances | sensitivity (all / ≥0.3 %) | alerts per detected nodule | time to first alert median / p90 (s) | false alerts | false alerts/min | nodule_updated/min | frames scored | frame sensitivity | frame specificity | gate: no imaging |');
+  rows.push(
+    '| clip kind | minutes | nodule appearances | sensitivity (all / ≥0.3 %) | alerts per detected nodule | time to first alert median / p90 (s) | false alerts | false alerts/min | nodule_updated/min | frames scored | frame sensitivity | frame specificity | gate: no imaging |',
+  );
   rows.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const headline: Record<string, number | null> = {};
   const allApps = apps;
@@ -224,11 +288,15 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     const bigDet = big.filter((x) => x.alerts.length > 0);
     const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
     const mins = minutesOf((f) => f.kind === k);
-    const falseK = [...falseBy.entries()].filter(([key]) => (k === 'pan' || k === 'drift' ? false : key === k)).reduce((s, [, n]) => s + n, 0);
+    const falseK = [...falseBy.entries()]
+      .filter(([key]) => (k === 'pan' || k === 'drift' ? false : key === k))
+      .reduce((s, [, n]) => s + n, 0);
     const updated = p.alerts.filter((a) => a.event === 'nodule_updated' && truthAt(a.frameSeq)?.kind === k).length;
     const fs = frameStats((f) => f.kind === k);
     const nodulish = k === 'pan' || k === 'drift';
-    rows.push(`| ${k} | ${mins.toFixed(2)} | ${nodulish ? ka.length : '–'} | ${nodulish ? `${f2(ka.length ? det.length / ka.length : null)} / ${f2(big.length ? bigDet.length / big.length : null)} (${bigDet.length}/${big.length})` : '–'} | ${nodulish ? f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null) : '–'} | ${nodulish ? `${f2(pct(ttfa, 50))} / ${f2(pct(ttfa, 90))}` : '–'} | ${nodulish ? '–' : falseK} | ${nodulish ? '–' : f2(mins ? falseK / mins : null)} | ${f2(mins ? updated / mins : null)} | ${fs.n} | ${f2(fs.sens)} | ${f2(fs.spec)} | ${f2(fs.gateOff)} |`);
+    rows.push(
+      `| ${k} | ${mins.toFixed(2)} | ${nodulish ? ka.length : '–'} | ${nodulish ? `${f2(ka.length ? det.length / ka.length : null)} / ${f2(big.length ? bigDet.length / big.length : null)} (${bigDet.length}/${big.length})` : '–'} | ${nodulish ? f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null) : '–'} | ${nodulish ? `${f2(pct(ttfa, 50))} / ${f2(pct(ttfa, 90))}` : '–'} | ${nodulish ? '–' : falseK} | ${nodulish ? '–' : f2(mins ? falseK / mins : null)} | ${f2(mins ? updated / mins : null)} | ${fs.n} | ${f2(fs.sens)} | ${f2(fs.spec)} | ${f2(fs.gateOff)} |`,
+    );
   }
   const nod = allApps;
   const big = nod.filter((x) => x.maxAreaFraction >= minAreaFraction);
@@ -246,21 +314,32 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   const fsN = frameStats((f) => f.kind === 'pan' || f.kind === 'drift' || f.kind === 'tissue');
   headline.frameSensitivity = fsN.sens;
   headline.frameSpecificity = fsN.spec;
-  headline.falseOnNoduleClips = (falseBy.get('nodule clip, elsewhere') ?? 0) + (falseBy.get('nodule clip, nodule out of view') ?? 0);
+  headline.falseOnNoduleClips =
+    (falseBy.get('nodule clip, elsewhere') ?? 0) + (falseBy.get('nodule clip, nodule out of view') ?? 0);
   headline.resultsReceived = p.results.size;
   headline.frames = F.length;
   const clearReasons = new Map<string, number>();
-  for (const a of p.alerts) if (a.event === 'nodule_cleared') clearReasons.set(a.reason ?? '?', (clearReasons.get(a.reason ?? '?') ?? 0) + 1);
+  for (const a of p.alerts)
+    if (a.event === 'nodule_cleared') clearReasons.set(a.reason ?? '?', (clearReasons.get(a.reason ?? '?') ?? 0) + 1);
   rows.push('');
-  rows.push(`False alerts on nodule clips: ${falseBy.get('nodule clip, elsewhere') ?? 0} away from the nodule while it was on screen, ${falseBy.get('nodule clip, nodule out of view') ?? 0} while it was out of view (${f2(minutesOf((f) => (f.kind === 'pan' || f.kind === 'drift') && !f.nodule), 2)} min of such views).`);
-  rows.push(`Events: ${detected.length} nodule_detected, ${p.alerts.filter((a) => a.event === 'nodule_updated').length} nodule_updated, ${p.alerts.filter((a) => a.event === 'nodule_cleared').length} nodule_cleared (${[...clearReasons.entries()].map(([k, n]) => `${k} ${n}`).join(', ')}). Results received: ${p.results.size} of ${F.length} frames (the rest were dropped by latest-frame-wins or QoS 0).`);
+  rows.push(
+    `False alerts on nodule clips: ${falseBy.get('nodule clip, elsewhere') ?? 0} away from the nodule while it was on screen, ${falseBy.get('nodule clip, nodule out of view') ?? 0} while it was out of view (${f2(
+      minutesOf((f) => (f.kind === 'pan' || f.kind === 'drift') && !f.nodule),
+      2,
+    )} min of such views).`,
+  );
+  rows.push(
+    `Events: ${detected.length} nodule_detected, ${p.alerts.filter((a) => a.event === 'nodule_updated').length} nodule_updated, ${p.alerts.filter((a) => a.event === 'nodule_cleared').length} nodule_cleared (${[...clearReasons.entries()].map(([k, n]) => `${k} ${n}`).join(', ')}). Results received: ${p.results.size} of ${F.length} frames (the rest were dropped by latest-frame-wins or QoS 0).`,
+  );
   return { rows, headline };
 }
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   if (!existsSync(join(a.ddti, 'split.json'))) {
-    console.log(`bench:alerts skipped: ${resolve(a.ddti)} (DDTI with split.json) is absent; it needs ../shared/datasets/ddti`);
+    console.log(
+      `bench:alerts skipped: ${resolve(a.ddti)} (DDTI with split.json) is absent; it needs ../shared/datasets/ddti`,
+    );
     return;
   }
   const card = await loadModelCard('models/thyroid-nodule-int8.json');
@@ -270,7 +349,21 @@ async function main(): Promise<void> {
     const plan = a.small ? SMALL_PLAN : FULL_PLAN;
     const v = await makeScanVideo({ ddti: a.ddti, split: a.split, seed: a.seed, plan, fps: a.fps, dir });
     const makeS = (Date.now() - t0) / 1000;
+    if (a.replay) {
+      replay(v, a, JSON.parse(readFileSync(a.replay, 'utf8')) as Dump);
+      return;
+    }
     const played = await play(v, a, dir);
+    if (a.dump) {
+      const dump: Dump = {
+        split: a.split,
+        seed: a.seed,
+        small: a.small,
+        results: [...played.results.values()],
+        alerts: played.alerts,
+      };
+      writeFileSync(a.dump, JSON.stringify(dump));
+    }
     const s = score(v, played, 0.003, a.verbose);
     const segs = v.segments.filter((x) => x.kind !== 'lifted');
     const lines = [
@@ -294,7 +387,8 @@ async function main(): Promise<void> {
     ];
     const text = lines.join('\n');
     console.log(text);
-    const reportable = !a.small && a.split === 'test' && Object.keys(a.alerts).length === 0 && Object.keys(a.gate).length === 0;
+    const reportable =
+      !a.small && a.split === 'test' && Object.keys(a.alerts).length === 0 && Object.keys(a.gate).length === 0;
     if (a.out && !reportable) console.log(`\nnot written to ${a.out}: it reports the full test run with the defaults`);
     if (a.out && reportable) {
       const begin = '<!-- bench:alerts begin -->';
@@ -308,6 +402,51 @@ async function main(): Promise<void> {
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface Dump {
+  split: string;
+  seed: number;
+  small: boolean;
+  results: ResultPayload[];
+  alerts: AlertPayload[];
+}
+
+/** The tracker offline over a dumped run's results, once per config of the grid: one headline line each. */
+function replay(v: ScanVideo, a: Args, d: Dump): void {
+  if (d.split !== a.split || d.seed !== a.seed || d.small !== a.small) {
+    throw new Error(
+      `--replay: the dump is of ${d.split} seed ${d.seed}${d.small ? ' small' : ''}; pass the same --split/--seed/--small`,
+    );
+  }
+  const results = [...d.results].sort((x, y) => x.seq - y.seq);
+  console.log(
+    '| alerts config | sensitivity ≥0.3 % | alerts per detected | false/min tissue | lifted+frozen | ttfa median / p90 | updated/min |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const partial of a.grid) {
+    let id = 0;
+    const tracker = new AlertTracker({ ...DEFAULT_TRACKER, ...partial } as typeof DEFAULT_TRACKER, () => ++id);
+    const events: AlertEvent[] = [];
+    for (const r of results) {
+      events.push(
+        ...tracker.update({
+          seq: r.seq,
+          capturedAt: r.capturedAt,
+          width: r.width,
+          height: r.height,
+          nodules: r.nodules,
+          imaging: r.imaging,
+          frameOk: r.imaging,
+        }),
+      );
+    }
+    const alerts = events.map((e) => ({ ...e, messageId: '', deviceId: 'bench', time: 0 }) as unknown as AlertPayload);
+    const h = score(v, { results: new Map(results.map((r) => [r.seq, r])), alerts, wallS: 0 }, 0.003).headline;
+    console.log(
+      `| ${JSON.stringify(partial)} | ${fmt(h.sensitivityBig)} | ${fmt(h.alertsPerDetected)} | ${fmt(h.falsePerMinTissue)} | ${h.alertsLiftedFrozen} | ${fmt(h.ttfaMedian)} / ${fmt(h.ttfaP90)} | ${fmt(h.updatedPerMin)} |`,
+    );
   }
 }
 

@@ -55,22 +55,24 @@ async function main(): Promise<void> {
   const daemons: ChildProcess[] = [];
   for (let i = 0; i < N; i++) {
     const id = `fleet-${String(i).padStart(2, '0')}`;
-    daemons.push(spawn('node', ['dist/src/cli.js', 'run'], {
-      stdio: 'ignore',
-      env: {
-        ...process.env,
-        THYROID_EDGE__deviceId: id,
-        THYROID_EDGE__stateDir: join(dir, id),
-        THYROID_EDGE__logLevel: 'warn',
-        THYROID_EDGE__model__threads: '1',
-        THYROID_EDGE__mqtt__url: broker.url,
-        THYROID_EDGE__mqtt__telemetryIntervalS: '5',
-        THYROID_EDGE__capture__phantom__fps: String(FPS),
-        THYROID_EDGE__capture__phantom__seed: String(i + 1),
-        THYROID_EDGE__capture__phantom__cycleFrames: '20',
-        THYROID_EDGE__alerts__memoryS: '0.3',
-      },
-    }));
+    daemons.push(
+      spawn('node', ['dist/src/cli.js', 'run'], {
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          THYROID_EDGE__deviceId: id,
+          THYROID_EDGE__stateDir: join(dir, id),
+          THYROID_EDGE__logLevel: 'warn',
+          THYROID_EDGE__model__threads: '1',
+          THYROID_EDGE__mqtt__url: broker.url,
+          THYROID_EDGE__mqtt__telemetryIntervalS: '5',
+          THYROID_EDGE__capture__phantom__fps: String(FPS),
+          THYROID_EDGE__capture__phantom__seed: String(i + 1),
+          THYROID_EDGE__capture__phantom__cycleFrames: '20',
+          THYROID_EDGE__alerts__memoryS: '0.3',
+        },
+      }),
+    );
   }
   await new Promise((r) => setTimeout(r, 15_000)); // model loads and warm-up
   const cpu0 = { d: daemons.map((d) => cpuSeconds(d.pid!)), b: cpuSeconds(brokerPid), t: performance.now() };
@@ -81,13 +83,23 @@ async function main(): Promise<void> {
   const dCpu = daemons.map((d, i) => (cpuSeconds(d.pid!) - cpu0.d[i]!) / wall);
   const bCpu = (cpuSeconds(brokerPid) - cpu0.b) / wall;
   for (const d of daemons) d.kill('SIGTERM');
-  await Promise.all(daemons.map((d) => new Promise((r) => (d.exitCode !== null || d.signalCode !== null ? r(null) : d.once('exit', r)))));
+  await Promise.all(
+    daemons.map(
+      (d) => new Promise((r) => (d.exitCode !== null || d.signalCode !== null ? r(null) : d.once('exit', r))),
+    ),
+  );
   sub.end(true);
   await broker.stop();
-  console.log(`fleet bench: ${N} daemons (phantom ${FPS} fps each, 1 inference thread), one mosquitto, ${SECONDS} s measured after 15 s warm-up, on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`);
+  console.log(
+    `fleet bench: ${N} daemons (phantom ${FPS} fps each, 1 inference thread), one mosquitto, ${SECONDS} s measured after 15 s warm-up, on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`,
+  );
   console.log(`messages through the broker to one subscriber of thyroid-edge/#: ${(messages / wall).toFixed(1)} msg/s`);
-  console.log(`alert latency frame capture -> subscriber (${latencies.length} alerts): p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms`);
-  console.log(`daemon CPU per process: mean ${((dCpu.reduce((a, b) => a + b, 0) / N) * 100).toFixed(1)} %, max ${(Math.max(...dCpu) * 100).toFixed(1)} % of one core; all daemons ${(dCpu.reduce((a, b) => a + b, 0) * 100).toFixed(0)} %`);
+  console.log(
+    `alert latency frame capture -> subscriber (${latencies.length} alerts): p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms`,
+  );
+  console.log(
+    `daemon CPU per process: mean ${((dCpu.reduce((a, b) => a + b, 0) / N) * 100).toFixed(1)} %, max ${(Math.max(...dCpu) * 100).toFixed(1)} % of one core; all daemons ${(dCpu.reduce((a, b) => a + b, 0) * 100).toFixed(0)} %`,
+  );
   console.log(`broker CPU: ${(bCpu * 100).toFixed(1)} % of one core`);
 }
 

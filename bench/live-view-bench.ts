@@ -32,7 +32,17 @@ async function main(): Promise<void> {
   const config = validateConfig({
     stateDir: join(dir, 'state'),
     logLevel: 'fatal',
-    capture: { source: 'file', roi: DEFAULT_PHANTOM.roi, file: { path: video, width: DEFAULT_PHANTOM.screenWidth, height: DEFAULT_PHANTOM.screenHeight, realtime: false, loop: true } },
+    capture: {
+      source: 'file',
+      roi: DEFAULT_PHANTOM.roi,
+      file: {
+        path: video,
+        width: DEFAULT_PHANTOM.screenWidth,
+        height: DEFAULT_PHANTOM.screenHeight,
+        realtime: false,
+        loop: true,
+      },
+    },
     mqtt: { embeddedPort: await freePort() },
     liveView: { enabled: true, port: 0 },
   });
@@ -42,7 +52,9 @@ async function main(): Promise<void> {
     let client: ChildProcess | null = null;
     let clientOut = '';
     if (withPage) {
-      client = spawn(process.execPath, ['-e', CLIENT, `${svc.live!.url.replace('http', 'ws')}/ws`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      client = spawn(process.execPath, ['-e', CLIENT, `${svc.live!.url.replace('http', 'ws')}/ws`], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       client.stdout!.on('data', (d: Buffer) => (clientOut += d.toString()));
       const deadline = Date.now() + 15_000;
       while (!clientOut.includes('open')) {
@@ -70,7 +82,9 @@ async function main(): Promise<void> {
   const off = mean(phases.filter((p) => !p.withPage).map((p) => p.fps));
   const on = mean(phases.filter((p) => p.withPage).map((p) => p.fps));
   console.log('');
-  console.log(`## Live view cost (${PHASE_S} s phases, alternating, one run; video source as fast as possible, shipped model, 2 threads)`);
+  console.log(
+    `## Live view cost (${PHASE_S} s phases, alternating, one run; video source as fast as possible, shipped model, 2 threads)`,
+  );
   console.log('');
   console.log('| phase | page open | processed fps | frames sent to the page/s | KB/s to the page |');
   console.log('| --- | --- | --- | --- | --- |');
@@ -80,7 +94,9 @@ async function main(): Promise<void> {
     console.log(`| ${i + 1} | ${p.withPage ? 'yes' : 'no'} | ${p.fps.toFixed(2)} | ${sent} | ${kb} |`);
   }
   console.log('');
-  console.log(`processed fps with the page open: ${on.toFixed(2)} vs ${off.toFixed(2)} without: ${(((on - off) / off) * 100).toFixed(1)}% (target: a drop of at most 10%)`);
+  console.log(
+    `processed fps with the page open: ${on.toFixed(2)} vs ${off.toFixed(2)} without: ${(((on - off) / off) * 100).toFixed(1)}% (target: a drop of at most 10%)`,
+  );
 }
 
 main().catch((err: unknown) => {

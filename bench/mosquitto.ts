@@ -23,11 +23,16 @@ async function waitForPort(port: number, proc: ChildProcess, log: () => string, 
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`mosquitto exited (${proc.exitCode ?? proc.signalCode}) before opening port ${port}: ${log().trim()}`);
+      throw new Error(
+        `mosquitto exited (${proc.exitCode ?? proc.signalCode}) before opening port ${port}: ${log().trim()}`,
+      );
     }
     const ok = await new Promise<boolean>((r) => {
       const c = connect(port, '127.0.0.1');
-      c.once('connect', () => { c.destroy(); r(true); });
+      c.once('connect', () => {
+        c.destroy();
+        r(true);
+      });
       c.once('error', () => r(false));
     });
     if (ok) return;
@@ -39,7 +44,11 @@ async function waitForPort(port: number, proc: ChildProcess, log: () => string, 
 export class Mosquitto {
   private proc: ChildProcess | null = null;
   log = '';
-  constructor(readonly dir: string, readonly port: number, private readonly extra: string) {}
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly extra: string,
+  ) {}
 
   static async start(dir: string, opts: { port?: number; extra?: string; listener?: string } = {}): Promise<Mosquitto> {
     await mkdir(dir, { recursive: true });
@@ -58,7 +67,7 @@ export class Mosquitto {
       'log_type warning',
       m.extra,
     ].join('\n');
-    await writeFile(join(dir, 'mosquitto.conf'), conf + '\n');
+    await writeFile(join(dir, 'mosquitto.conf'), `${conf}\n`);
     await m.restart();
     return m;
   }

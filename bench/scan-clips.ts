@@ -72,8 +72,28 @@ export interface ClipPlan {
   frozenS: number;
 }
 
-export const FULL_PLAN: ClipPlan = { pan: 12, drift: 12, tissue: 10, frozen: 4, panS: 8, driftS: 5, tissueS: 6, liftedS: 1.5, frozenS: 2 };
-export const SMALL_PLAN: ClipPlan = { pan: 3, drift: 3, tissue: 2, frozen: 1, panS: 8, driftS: 5, tissueS: 5, liftedS: 1.5, frozenS: 2 };
+export const FULL_PLAN: ClipPlan = {
+  pan: 12,
+  drift: 12,
+  tissue: 10,
+  frozen: 4,
+  panS: 8,
+  driftS: 5,
+  tissueS: 6,
+  liftedS: 1.5,
+  frozenS: 2,
+};
+export const SMALL_PLAN: ClipPlan = {
+  pan: 3,
+  drift: 3,
+  tissue: 2,
+  frozen: 1,
+  panS: 8,
+  driftS: 5,
+  tissueS: 5,
+  liftedS: 1.5,
+  frozenS: 2,
+};
 
 interface Source {
   id: string;
@@ -89,18 +109,33 @@ const W = 560;
 const H = 360;
 
 async function loadSource(ddti: string, id: string): Promise<Source> {
-  const img = await sharp(join(ddti, 'images', `${id}.png`)).greyscale().raw().toBuffer({ resolveWithObject: true });
-  const msk = await sharp(join(ddti, 'masks', `${id}.png`)).greyscale().raw().toBuffer({ resolveWithObject: true });
-  if (img.info.width !== W || img.info.height !== H) throw new Error(`${id}: ${img.info.width}x${img.info.height}, expected ${W}x${H}`);
+  const img = await sharp(join(ddti, 'images', `${id}.png`))
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const msk = await sharp(join(ddti, 'masks', `${id}.png`))
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (img.info.width !== W || img.info.height !== H)
+    throw new Error(`${id}: ${img.info.width}x${img.info.height}, expected ${W}x${H}`);
   const data = new Uint8Array(img.data);
   const mask = new Uint8Array(W * H);
-  let x0 = W, y0 = H, x1 = -1, y1 = -1, n = 0;
+  let x0 = W,
+    y0 = H,
+    x1 = -1,
+    y1 = -1,
+    n = 0;
   for (let i = 0; i < W * H; i++) {
     if ((msk.data[i] as number) > 127) {
       mask[i] = 1;
       n++;
-      const x = i % W, y = (i - x) / W;
-      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+      const x = i % W,
+        y = (i - x) / W;
+      x0 = Math.min(x0, x);
+      y0 = Math.min(y0, y);
+      x1 = Math.max(x1, x);
+      y1 = Math.max(y1, y);
     }
   }
   const integral = new Float64Array((W + 1) * (H + 1));
@@ -111,22 +146,36 @@ async function loadSource(ddti: string, id: string): Promise<Source> {
       integral[(y + 1) * (W + 1) + x + 1] = (integral[y * (W + 1) + x + 1] as number) + row;
     }
   }
-  return { id, data, mask, area: findImagingArea(data, W, H), maskBox: { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 }, integral, maskArea: n };
+  return {
+    id,
+    data,
+    mask,
+    area: findImagingArea(data, W, H),
+    maskBox: { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 },
+    integral,
+    maskArea: n,
+  };
 }
 
 function maskIn(s: Source, r: Rect): number {
-  const x0 = Math.max(0, Math.floor(r.x)), y0 = Math.max(0, Math.floor(r.y));
-  const x1 = Math.min(W, Math.floor(r.x + r.width)), y1 = Math.min(H, Math.floor(r.y + r.height));
+  const x0 = Math.max(0, Math.floor(r.x)),
+    y0 = Math.max(0, Math.floor(r.y));
+  const x1 = Math.min(W, Math.floor(r.x + r.width)),
+    y1 = Math.min(H, Math.floor(r.y + r.height));
   if (x1 <= x0 || y1 <= y0) return 0;
-  const I = s.integral, w = W + 1;
-  return (I[y1 * w + x1] as number) - (I[y0 * w + x1] as number) - (I[y1 * w + x0] as number) + (I[y0 * w + x0] as number);
+  const I = s.integral,
+    w = W + 1;
+  return (
+    (I[y1 * w + x1] as number) - (I[y0 * w + x1] as number) - (I[y1 * w + x0] as number) + (I[y0 * w + x0] as number)
+  );
 }
 
 /** standard normal samples, drawn once: per-pixel noise from a table is fast and still seeded */
 const NORMAL = (() => {
   const r = mulberry32(12345);
   const t = new Float32Array(1 << 16);
-  for (let i = 0; i < t.length; i++) t[i] = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
+  for (let i = 0; i < t.length; i++)
+    t[i] = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
   return t;
 })();
 
@@ -138,20 +187,25 @@ function gaussian(rnd: () => number): number {
 function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: Uint8Array): void {
   out.set(s.data);
   const a = s.area;
-  const kx = win.width / a.width, ky = win.height / a.height;
+  const kx = win.width / a.width,
+    ky = win.height / a.height;
   // speckle with a grain of 2x2 px, drawn fresh for every frame
   const gw = Math.ceil(a.width / 2) + 1;
   const grain = new Float32Array(gw * (Math.ceil(a.height / 2) + 1));
   for (let i = 0; i < grain.length; i++) grain[i] = Math.max(0.3, 1 + 0.22 * gaussian(rnd));
   for (let y = 0; y < a.height; y++) {
     const sy = win.y + (y + 0.5) * ky - 0.5;
-    const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy))), fy = Math.min(1, Math.max(0, sy - y0));
+    const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy))),
+      fy = Math.min(1, Math.max(0, sy - y0));
     const tgc = gain * (0.92 + 0.16 * (y / a.height)); // depth gain compensation that drifts with the gain
     for (let x = 0; x < a.width; x++) {
       const sx = win.x + (x + 0.5) * kx - 0.5;
-      const x0 = Math.max(0, Math.min(W - 2, Math.floor(sx))), fx = Math.min(1, Math.max(0, sx - x0));
+      const x0 = Math.max(0, Math.min(W - 2, Math.floor(sx))),
+        fx = Math.min(1, Math.max(0, sx - x0));
       const i = y0 * W + x0;
-      const v = ((s.data[i] as number) * (1 - fx) + (s.data[i + 1] as number) * fx) * (1 - fy) + ((s.data[i + W] as number) * (1 - fx) + (s.data[i + W + 1] as number) * fx) * fy;
+      const v =
+        ((s.data[i] as number) * (1 - fx) + (s.data[i + 1] as number) * fx) * (1 - fy) +
+        ((s.data[i + W] as number) * (1 - fx) + (s.data[i + W + 1] as number) * fx) * fy;
       const g = grain[(y >> 1) * gw + (x >> 1)] as number;
       out[(a.y + y) * W + a.x + x] = Math.max(0, Math.min(255, v * tgc * g + 2 * gaussian(rnd)));
     }
@@ -162,7 +216,14 @@ function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: 
  * Probe lifted: over the screen `base` (width px wide), the imaging area `a` shows dark noise, a
  * ring-down at the top and horizontal reverberation bands fading with depth.
  */
-export function renderLifted(base: Uint8Array, width: number, a: Rect, rnd: () => number, t: number, out: Uint8Array): void {
+export function renderLifted(
+  base: Uint8Array,
+  width: number,
+  a: Rect,
+  rnd: () => number,
+  t: number,
+  out: Uint8Array,
+): void {
   out.set(base);
   const period = 22 + Math.floor(rnd() * 14);
   const bandGain = 50 + 130 * rnd(); // from faint to strong reverberation
@@ -181,7 +242,12 @@ export function renderLifted(base: Uint8Array, width: number, a: Rect, rnd: () =
 
 function clampWin(s: Source, x: number, y: number, w: number, h: number): Rect {
   const a = s.area;
-  return { x: Math.max(a.x, Math.min(a.x + a.width - w, x)), y: Math.max(a.y, Math.min(a.y + a.height - h, y)), width: w, height: h };
+  return {
+    x: Math.max(a.x, Math.min(a.x + a.width - w, x)),
+    y: Math.max(a.y, Math.min(a.y + a.height - h, y)),
+    width: w,
+    height: h,
+  };
 }
 
 function truthOf(s: Source, win: Rect, minVisible = 0.5): NoduleTruth | null {
@@ -190,9 +256,12 @@ function truthOf(s: Source, win: Rect, minVisible = 0.5): NoduleTruth | null {
   if (visibleFraction < minVisible || inView === 0) return null;
   const a = s.area;
   const b = s.maskBox;
-  const x0 = Math.max(b.x, win.x), y0 = Math.max(b.y, win.y);
-  const x1 = Math.min(b.x + b.width, win.x + win.width), y1 = Math.min(b.y + b.height, win.y + win.height);
-  const kx = a.width / win.width, ky = a.height / win.height;
+  const x0 = Math.max(b.x, win.x),
+    y0 = Math.max(b.y, win.y);
+  const x1 = Math.min(b.x + b.width, win.x + win.width),
+    y1 = Math.min(b.y + b.height, win.y + win.height);
+  const kx = a.width / win.width,
+    ky = a.height / win.height;
   return {
     id: s.id,
     bbox: { x: a.x + (x0 - win.x) * kx, y: a.y + (y0 - win.y) * ky, width: (x1 - x0) * kx, height: (y1 - y0) * ky },
@@ -204,15 +273,26 @@ function truthOf(s: Source, win: Rect, minVisible = 0.5): NoduleTruth | null {
 /** A view of the gland clear of the nodule's box grown by `margin`, or null when there is none. */
 function clearView(s: Source, zoom: number, margin: number, rnd: () => number): Rect | null {
   const a = s.area;
-  const w = Math.round(a.width * zoom), h = Math.round(a.height * zoom);
+  const w = Math.round(a.width * zoom),
+    h = Math.round(a.height * zoom);
   const b = s.maskBox;
   const grown = { x: b.x - margin, y: b.y - margin, width: b.width + 2 * margin, height: b.height + 2 * margin };
   const options: Rect[] = [];
-  for (let i = 0; i <= 8; i++) for (let j = 0; j <= 8; j++) {
-    const r = { x: a.x + ((a.width - w) * i) / 8, y: a.y + ((a.height - h) * j) / 8, width: w, height: h };
-    const apart = r.x + r.width <= grown.x || grown.x + grown.width <= r.x || r.y + r.height <= grown.y || grown.y + grown.height <= r.y;
-    if (apart && maskIn(s, { x: r.x - margin, y: r.y - margin, width: r.width + 2 * margin, height: r.height + 2 * margin }) === 0) options.push(r);
-  }
+  for (let i = 0; i <= 8; i++)
+    for (let j = 0; j <= 8; j++) {
+      const r = { x: a.x + ((a.width - w) * i) / 8, y: a.y + ((a.height - h) * j) / 8, width: w, height: h };
+      const apart =
+        r.x + r.width <= grown.x ||
+        grown.x + grown.width <= r.x ||
+        r.y + r.height <= grown.y ||
+        grown.y + grown.height <= r.y;
+      if (
+        apart &&
+        maskIn(s, { x: r.x - margin, y: r.y - margin, width: r.width + 2 * margin, height: r.height + 2 * margin }) ===
+          0
+      )
+        options.push(r);
+    }
   return options.length ? (options[Math.floor(rnd() * options.length)] as Rect) : null;
 }
 
@@ -249,8 +329,39 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     if (src.area.width >= 0.55 * W && src.area.height >= 0.6 * H && src.maskArea > 0) sources.push(src);
   }
   const path = join(o.dir, `scan-${o.split}-${o.seed}.mp4`);
-  const ff = spawn(o.ffmpegPath ?? 'ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${W}x${H}`, '-r', String(o.fps), '-i', 'pipe:0',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-bf', '0', '-g', String(o.fps * 2), '-pix_fmt', 'yuv420p', path], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const ff = spawn(
+    o.ffmpegPath ?? 'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'gray',
+      '-s',
+      `${W}x${H}`,
+      '-r',
+      String(o.fps),
+      '-i',
+      'pipe:0',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '18',
+      '-bf',
+      '0',
+      '-g',
+      String(o.fps * 2),
+      '-pix_fmt',
+      'yuv420p',
+      path,
+    ],
+    { stdio: ['pipe', 'ignore', 'pipe'] },
+  );
   let err = '';
   ff.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const done = new Promise<void>((resolve, reject) => {
@@ -261,11 +372,17 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const segments: Segment[] = [];
   const buf = new Uint8Array(W * H);
   let gainPhase = rnd() * 6.28;
-  const write = async (kind: ClipKind, truth: FrameTruth['nodule'], imaging: boolean, partial: FrameTruth['partial'] = truth) => {
+  const write = async (
+    kind: ClipKind,
+    truth: FrameTruth['nodule'],
+    imaging: boolean,
+    partial: FrameTruth['partial'] = truth,
+  ) => {
     frames.push({ segment: segments.length - 1, kind, imaging, nodule: truth, partial });
     if (!ff.stdin.write(buf)) await new Promise((r) => ff.stdin.once('drain', r));
   };
-  const begin = (kind: ClipKind, image: string | null) => segments.push({ index: segments.length, kind, image, startFrame: frames.length, frames: 0 });
+  const begin = (kind: ClipKind, image: string | null) =>
+    segments.push({ index: segments.length, kind, image, startFrame: frames.length, frames: 0 });
   const end = () => {
     const s = segments.at(-1)!;
     s.frames = frames.length - s.startFrame;
@@ -281,7 +398,11 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     end();
   };
   // the order of segments: nodule views and clear views interleaved, a lifted probe between them
-  const kinds: ClipKind[] = [...Array(o.plan.pan).fill('pan'), ...Array(o.plan.drift).fill('drift'), ...Array(o.plan.tissue).fill('tissue')];
+  const kinds: ClipKind[] = [
+    ...Array(o.plan.pan).fill('pan'),
+    ...Array(o.plan.drift).fill('drift'),
+    ...Array(o.plan.tissue).fill('tissue'),
+  ];
   shuffle(kinds, rnd);
   let frozenLeft = o.plan.frozen;
   let next = 0;
@@ -292,15 +413,22 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     // tissue needs a frame with room clear of the nodule; nodule views take any
     while (next < sources.length) {
       const c = sources[next++]!;
-      if (kind !== 'tissue') { s = c; break; }
+      if (kind !== 'tissue') {
+        s = c;
+        break;
+      }
       clear = clearView(c, zoom, 12, rnd);
-      if (clear) { s = c; break; }
+      if (clear) {
+        s = c;
+        break;
+      }
     }
     if (!s) continue;
     await lifted(s);
     begin(kind, s.id);
     const a = s.area;
-    const w = Math.round(a.width * zoom), h = Math.round(a.height * zoom);
+    const w = Math.round(a.width * zoom),
+      h = Math.round(a.height * zoom);
     const b = s.maskBox;
     const n = Math.round((kind === 'pan' ? o.plan.panS : kind === 'drift' ? o.plan.driftS : o.plan.tissueS) * o.fps);
     const dir = rnd() < 0.5 ? 1 : -1;

@@ -23,7 +23,9 @@ import { PhantomSource } from './capture/phantom-source.js';
 import type { Frame } from './capture/frame-source.js';
 import { DEFAULT_PHANTOM } from './capture/phantom.js';
 
-const program = new Command('thyroid-edge').version(VERSION, '-V, --version').description('Thyroid-nodule segmentation at the edge');
+const program = new Command('thyroid-edge')
+  .version(VERSION, '-V, --version')
+  .description('Thyroid-nodule segmentation at the edge');
 
 program
   .command('run')
@@ -51,66 +53,126 @@ program
   .option('-c, --config <file>', 'config file (model, thresholds)')
   .option('-o, --out <dir>', 'output folder for masks and JSON')
   .option('--truth <dir>', 'folder of ground-truth masks with the same names: report IoU')
-  .addOption(new Option('--phantom <n>', 'segment n phantom frames and score them against their ground truth').argParser((v) => Number.parseInt(v, 10)))
+  .addOption(
+    new Option('--phantom <n>', 'segment n phantom frames and score them against their ground truth').argParser((v) =>
+      Number.parseInt(v, 10),
+    ),
+  )
   .option('--phantom-seed <n>', 'phantom seed', (v) => Number.parseInt(v, 10), 1)
   .option('--quiet', 'no progress bar')
-  .action(async (images: string[], o: { config?: string; out?: string; truth?: string; phantom?: number; phantomSeed: number; quiet?: boolean }) => {
-    const config = await loadConfig(o.config);
-    const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, true);
-    const card = await loadModelCard(modelCardPath(config));
-    const seg = await Segmenter.create({ modelPath: config.model.path, card, executionProviders: config.model.executionProviders, intraOpThreads: config.model.threads, logger });
-    const proc = new FrameProcessor(seg, { minAreaPx: config.postprocess.minAreaPx, pixelSpacingMm: config.postprocess.pixelSpacingMm });
-    if (o.out) await mkdir(o.out, { recursive: true });
-    const phantom = o.phantom ? new PhantomSource({ ...DEFAULT_PHANTOM, seed: o.phantomSeed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: o.phantom }, card.preprocessing) : null;
-    const items = phantom ? Array.from({ length: o.phantom ?? 0 }, (_, i) => `phantom-${String(i).padStart(4, '0')}`) : images;
-    if (items.length === 0) throw new ConfigError('infer: give image files or --phantom N');
-    const bar = new ProgressBar('infer', items.length, o.quiet || items.length < 2);
-    const ious: number[] = [];
-    const failures: { input: string; error: string }[] = [];
-    let nodules = 0;
-    let ms = 0;
-    // one bad file (not an image, empty, too large, unreadable) gets its own error line; the batch goes on
-    for (const [i, item] of items.entries()) {
-      const name = phantom ? item : basename(item, extname(item));
-      try {
-        const frame: Frame = phantom
-          ? await phantom.renderFrame(i)
-          : await frameFromImage(await readFile(item), card.preprocessing, i + 1);
-        const t0 = performance.now();
-        const r = await proc.process(frame);
-        ms += performance.now() - t0;
-        nodules += r.nodules.length;
-        let score: number | null = null;
-        let truth = frame.truth;
-        if (!truth && o.truth) {
-          truth = await decodeMask(join(o.truth, basename(item)), card.preprocessing.width, card.preprocessing.height);
+  .action(
+    async (
+      images: string[],
+      o: { config?: string; out?: string; truth?: string; phantom?: number; phantomSeed: number; quiet?: boolean },
+    ) => {
+      const config = await loadConfig(o.config);
+      const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, true);
+      const card = await loadModelCard(modelCardPath(config));
+      const seg = await Segmenter.create({
+        modelPath: config.model.path,
+        card,
+        executionProviders: config.model.executionProviders,
+        intraOpThreads: config.model.threads,
+        logger,
+      });
+      const proc = new FrameProcessor(seg, {
+        minAreaPx: config.postprocess.minAreaPx,
+        pixelSpacingMm: config.postprocess.pixelSpacingMm,
+      });
+      if (o.out) await mkdir(o.out, { recursive: true });
+      const phantom = o.phantom
+        ? new PhantomSource(
+            { ...DEFAULT_PHANTOM, seed: o.phantomSeed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: o.phantom },
+            card.preprocessing,
+          )
+        : null;
+      const items = phantom
+        ? Array.from({ length: o.phantom ?? 0 }, (_, i) => `phantom-${String(i).padStart(4, '0')}`)
+        : images;
+      if (items.length === 0) throw new ConfigError('infer: give image files or --phantom N');
+      const bar = new ProgressBar('infer', items.length, o.quiet || items.length < 2);
+      const ious: number[] = [];
+      const failures: { input: string; error: string }[] = [];
+      let nodules = 0;
+      let ms = 0;
+      // one bad file (not an image, empty, too large, unreadable) gets its own error line; the batch goes on
+      for (const [i, item] of items.entries()) {
+        const name = phantom ? item : basename(item, extname(item));
+        try {
+          const frame: Frame = phantom
+            ? await phantom.renderFrame(i)
+            : await frameFromImage(await readFile(item), card.preprocessing, i + 1);
+          const t0 = performance.now();
+          const r = await proc.process(frame);
+          ms += performance.now() - t0;
+          nodules += r.nodules.length;
+          let score: number | null = null;
+          let truth = frame.truth;
+          if (!truth && o.truth) {
+            truth = await decodeMask(
+              join(o.truth, basename(item)),
+              card.preprocessing.width,
+              card.preprocessing.height,
+            );
+          }
+          if (truth) {
+            score = iou(r.mask, truth);
+            ious.push(score);
+          }
+          if (o.out) {
+            await writeFile(join(o.out, `${name}.mask.png`), await encodePng(r.mask, r.width, r.height));
+            await writeFile(
+              join(o.out, `${name}.json`),
+              JSON.stringify(
+                {
+                  input: item,
+                  seq: r.seq,
+                  width: r.width,
+                  height: r.height,
+                  roi: r.roi,
+                  nodules: r.nodules,
+                  iou: score,
+                  rle: encodeRle(r.mask, r.width, r.height),
+                },
+                null,
+                1,
+              ),
+            );
+          }
+        } catch (err) {
+          const error = (err as Error).message;
+          failures.push({ input: item, error });
+          console.error(`thyroid-edge: infer: ${item}: ${error}`);
         }
-        if (truth) {
-          score = iou(r.mask, truth);
-          ious.push(score);
-        }
-        if (o.out) {
-          await writeFile(join(o.out, `${name}.mask.png`), await encodePng(r.mask, r.width, r.height));
-          await writeFile(join(o.out, `${name}.json`), JSON.stringify({ input: item, seq: r.seq, width: r.width, height: r.height, roi: r.roi, nodules: r.nodules, iou: score, rle: encodeRle(r.mask, r.width, r.height) }, null, 1));
-        }
-      } catch (err) {
-        const error = (err as Error).message;
-        failures.push({ input: item, error });
-        console.error(`thyroid-edge: infer: ${item}: ${error}`);
+        bar.tick(name);
       }
-      bar.tick(name);
-    }
-    bar.done();
-    const done = items.length - failures.length;
-    const meanIoU = ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : null;
-    console.log(JSON.stringify({ images: items.length, ok: done, failed: failures.length, nodules, meanIoU: meanIoU === null ? null : Math.round(meanIoU * 10000) / 10000, scored: ious.length, msPerImage: done ? Math.round((ms / done) * 10) / 10 : null, provider: seg.provider, model: card.name, failures }));
-    if (failures.length) process.exitCode = 1;
-    await seg.release();
-  });
+      bar.done();
+      const done = items.length - failures.length;
+      const meanIoU = ious.length ? ious.reduce((a, b) => a + b, 0) / ious.length : null;
+      console.log(
+        JSON.stringify({
+          images: items.length,
+          ok: done,
+          failed: failures.length,
+          nodules,
+          meanIoU: meanIoU === null ? null : Math.round(meanIoU * 10000) / 10000,
+          scored: ious.length,
+          msPerImage: done ? Math.round((ms / done) * 10) / 10 : null,
+          provider: seg.provider,
+          model: card.name,
+          failures,
+        }),
+      );
+      if (failures.length) process.exitCode = 1;
+      await seg.release();
+    },
+  );
 
 program
   .command('calibrate')
-  .description('grab a full frame from the configured source, find the imaging area, print the ROI and write a PNG with it drawn')
+  .description(
+    'grab a full frame from the configured source, find the imaging area, print the ROI and write a PNG with it drawn',
+  )
   .option('-c, --config <file>', 'config file')
   .option('-o, --out <file>', 'PNG with the ROI drawn', 'calibrate.png')
   .action(async (o: { config?: string; out: string }) => {

@@ -16,7 +16,17 @@ import { logger, tempDir } from './helpers/fixtures.js';
 
 function nodule(x: number, y: number, r = 14): Nodule {
   const bbox = { x: x - r, y: y - r, width: 2 * r, height: 2 * r };
-  return { id: 1, bbox, centroid: { x, y }, areaPx: Math.round(3.1 * r * r), areaFraction: 0.01, areaMm2: null, meanProb: 0.8, maxProb: 0.9, capture: { bbox, centroid: { x, y } } };
+  return {
+    id: 1,
+    bbox,
+    centroid: { x, y },
+    areaPx: Math.round(3.1 * r * r),
+    areaFraction: 0.01,
+    areaMm2: null,
+    meanProb: 0.8,
+    maxProb: 0.9,
+    capture: { bbox, centroid: { x, y } },
+  };
 }
 
 class Feed implements ResultFeed {
@@ -29,7 +39,19 @@ class Feed implements ResultFeed {
   push(nodules: Nodule[], imaging = true, n = 1): void {
     for (let i = 0; i < n; i++) {
       this.seq++;
-      const r = { seq: this.seq, capturedAt: 1_000_000 + this.seq * 66, width: 256, height: 256, nodules, imaging: { imaging, reason: imaging ? null : 'no_signal', frameOk: imaging, stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null } } };
+      const r = {
+        seq: this.seq,
+        capturedAt: 1_000_000 + this.seq * 66,
+        width: 256,
+        height: 256,
+        nodules,
+        imaging: {
+          imaging,
+          reason: imaging ? null : 'no_signal',
+          frameOk: imaging,
+          stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null },
+        },
+      };
       this.l?.(r as unknown as FrameResult);
     }
   }
@@ -65,11 +87,16 @@ describe('alert service', () => {
     await svc.settled();
     expect(order).toEqual(['stored nodule_detected', 'heard nodule_detected']);
     const file = JSON.parse(await readFile(join(dir, 'alerts', 'tracks.json'), 'utf8'));
-    expect(file.open.map((o: { detected: AlertPayload; announced: boolean }) => [o.detected.trackId, o.announced])).toEqual([[1, true]]);
+    expect(
+      file.open.map((o: { detected: AlertPayload; announced: boolean }) => [o.detected.trackId, o.announced]),
+    ).toEqual([[1, true]]);
     svc.applyConfig(await config(dir)); // same alerts settings: nothing happens
     svc.applyConfig(await config(dir, { memoryS: 3 }));
     await svc.settled();
-    expect(s1.stored.map((a) => [a.event, a.reason ?? null])).toEqual([['nodule_detected', null], ['nodule_cleared', 'config_changed']]);
+    expect(s1.stored.map((a) => [a.event, a.reason ?? null])).toEqual([
+      ['nodule_detected', null],
+      ['nodule_cleared', 'config_changed'],
+    ]);
     expect(JSON.parse(await readFile(join(dir, 'alerts', 'tracks.json'), 'utf8')).open).toEqual([]);
     await svc.stop();
   });
@@ -119,7 +146,10 @@ describe('alert service', () => {
     feed.push([nodule(100, 100)], true, 10);
     feed.push([nodule(100, 100)], false, 20);
     await svc.settled();
-    expect(s1.stored.map((a) => [a.event, a.reason ?? null])).toEqual([['nodule_detected', null], ['nodule_cleared', 'no_imaging']]);
+    expect(s1.stored.map((a) => [a.event, a.reason ?? null])).toEqual([
+      ['nodule_detected', null],
+      ['nodule_cleared', 'no_imaging'],
+    ]);
     const bad = await tempDir('te-alertsvc-');
     await mkdir(join(bad, 'alerts'));
     await writeFile(join(bad, 'alerts', 'tracks.json'), '{"nextTrackId": "x"');

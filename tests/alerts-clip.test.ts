@@ -23,7 +23,35 @@ async function makeClip(dir: string): Promise<string> {
   const g = new PhantomGenerator(o);
   const rnd = mulberry32(7);
   const path = join(dir, 'clip.mp4');
-  const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${o.screenWidth}x${o.screenHeight}`, '-r', String(FPS), '-i', 'pipe:0', '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '0', '-pix_fmt', 'yuv420p', path], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const ff = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'gray',
+      '-s',
+      `${o.screenWidth}x${o.screenHeight}`,
+      '-r',
+      String(FPS),
+      '-i',
+      'pipe:0',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-bf',
+      '0',
+      '-pix_fmt',
+      'yuv420p',
+      path,
+    ],
+    { stdio: ['pipe', 'ignore', 'inherit'] },
+  );
   const out = new Uint8Array(o.screenWidth * o.screenHeight);
   for (let i = 0; i < 2 * TISSUE + LIFTED; i++) {
     const screen = g.render(i).screen;
@@ -50,14 +78,21 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     const sub = await subscriber(broker.url, 'thyroid-edge/box-a/#');
     cleanup.push(() => sub.client.end(true));
     const { screenWidth: width, screenHeight: height, roi } = DEFAULT_PHANTOM;
-    const d = await startDaemon(await testConfig(broker.url, {
-      capture: { source: 'file', roi, file: { path: clip, width, height, realtime: true, loop: false } },
-      alerts: { memoryS: 1.5 }, // the shipped default: the lifted part (4 s) is longer
-    }));
+    const d = await startDaemon(
+      await testConfig(broker.url, {
+        capture: { source: 'file', roi, file: { path: clip, width, height, realtime: true, loop: false } },
+        alerts: { memoryS: 1.5 }, // the shipped default: the lifted part (4 s) is longer
+      }),
+    );
     cleanup.push(() => d.stop());
-    const of = <T>(suffix: string) => sub.messages.filter((m) => m.topic.endsWith(suffix)).map((m) => JSON.parse(m.payload.toString()) as T);
+    const of = <T>(suffix: string) =>
+      sub.messages.filter((m) => m.topic.endsWith(suffix)).map((m) => JSON.parse(m.payload.toString()) as T);
     const last = 2 * TISSUE + LIFTED;
-    await until(() => of<ResultPayload>('/result').some((r) => r.seq >= last - 3) || d.daemon.status().capture?.state === 'ended', 120_000, 'the clip played');
+    await until(
+      () => of<ResultPayload>('/result').some((r) => r.seq >= last - 3) || d.daemon.status().capture?.state === 'ended',
+      120_000,
+      'the clip played',
+    );
     await d.stop();
     const results = of<ResultPayload>('/result');
     const alerts = of<AlertPayload>('/alert');
@@ -76,7 +111,12 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     // offFrames (2) processed there (frames dropped under load make that more than 2 source frames)
     const inLifted = results.filter((r) => lifted(r.seq)).sort((x, y) => x.seq - y.seq);
     expect(inLifted.length).toBeGreaterThan(10);
-    expect(inLifted.slice(2).filter((r) => !(r.imaging === false && r.imagingReason !== null)).map((r) => r.seq)).toEqual([]);
+    expect(
+      inLifted
+        .slice(2)
+        .filter((r) => !(r.imaging === false && r.imagingReason !== null))
+        .map((r) => r.seq),
+    ).toEqual([]);
     expect(results.filter((r) => r.seq <= TISSUE).every((r) => r.imaging)).toBe(true);
     const statuses = of<StatusPayload>('/status');
     expect(statuses.some((s) => s.imaging?.imaging === false)).toBe(true);

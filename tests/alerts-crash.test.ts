@@ -39,8 +39,7 @@ function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; logged:
   let buf = '';
   proc.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       try {
@@ -48,7 +47,8 @@ function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; logged:
         if (j.msg === 'alert') {
           logged.push(j);
           // kill -9 the instant the first new track of this run is announced
-          if (j.event === 'nodule_detected' && env.KILL_ON_FIRST_ALERT && proc.signalCode === null) proc.kill('SIGKILL');
+          if (j.event === 'nodule_detected' && env.KILL_ON_FIRST_ALERT && proc.signalCode === null)
+            proc.kill('SIGKILL');
         }
       } catch {
         /* not a log line */
@@ -59,7 +59,8 @@ function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; logged:
   return { proc, logged };
 }
 
-const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r)));
+const exited = (p: ChildProcess) =>
+  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r));
 
 describe('alerts across a kill -9 (real daemon, real mosquitto)', () => {
   const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -81,7 +82,11 @@ describe('alerts across a kill -9 (real daemon, real mosquitto)', () => {
       const d = spawnDaemon({ ...env, ...(last ? {} : { KILL_ON_FIRST_ALERT: '1' }) });
       cleanup.push(() => d.proc.kill('SIGKILL'));
       if (last) {
-        await until(() => d.logged.filter((l) => l.event === 'nodule_detected').length >= 1, 60_000, 'an alert after the restarts');
+        await until(
+          () => d.logged.filter((l) => l.event === 'nodule_detected').length >= 1,
+          60_000,
+          'an alert after the restarts',
+        );
         d.proc.kill('SIGTERM');
       } else {
         await until(() => d.proc.signalCode === 'SIGKILL', 60_000, 'an alert, then kill -9');
@@ -92,10 +97,14 @@ describe('alerts across a kill -9 (real daemon, real mosquitto)', () => {
     const all = runs.flat();
     const got = () => sub.messages.map((m) => JSON.parse(m.payload.toString()) as AlertPayload);
     // every alert that was logged reached the subscriber (through the outbox, across the crashes)
-    await until(() => {
-      const ids = new Set(got().map((a) => a.messageId));
-      return all.every((l) => ids.has(l.messageId));
-    }, 30_000, 'every logged alert delivered');
+    await until(
+      () => {
+        const ids = new Set(got().map((a) => a.messageId));
+        return all.every((l) => ids.has(l.messageId));
+      },
+      30_000,
+      'every logged alert delivered',
+    );
     const received = got();
     for (const a of received) expectValid('alert', a);
     const firstDetected = runs[0]!.find((l) => l.event === 'nodule_detected')!;
@@ -109,8 +118,12 @@ describe('alerts across a kill -9 (real daemon, real mosquitto)', () => {
       }
       expect(openAtCrash.size).toBeGreaterThanOrEqual(1);
       for (const id of openAtCrash) {
-        expect(runs[k + 1]!.some((l) => l.event === 'nodule_cleared' && l.reason === 'restart' && l.trackId === id)).toBe(true);
-        expect(received.some((a) => a.event === 'nodule_cleared' && a.reason === 'restart' && a.trackId === id)).toBe(true);
+        expect(
+          runs[k + 1]!.some((l) => l.event === 'nodule_cleared' && l.reason === 'restart' && l.trackId === id),
+        ).toBe(true);
+        expect(received.some((a) => a.event === 'nodule_cleared' && a.reason === 'restart' && a.trackId === id)).toBe(
+          true,
+        );
       }
     }
     // trackIds of new tracks never repeat across the restarts

@@ -55,7 +55,13 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
     await until(() => d.mqtt.outboxSize === 0, 20_000, 'outbox drained');
     await d.stop();
     // appearances from the phantom's own truth
-    const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: ph.seed, nodules: ph.nodules, cycleFrames: ph.cycleFrames, visibleFraction: ph.visibleFraction });
+    const g = new PhantomGenerator({
+      ...DEFAULT_PHANTOM,
+      seed: ph.seed,
+      nodules: ph.nodules,
+      cycleFrames: ph.cycleFrames,
+      visibleFraction: ph.visibleFraction,
+    });
     const apps: { start: number; end: number }[] = [];
     for (let i = 0; i < frames; i++) {
       const on = g.render(i).mask.some((v) => v > 0);
@@ -63,11 +69,18 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
       if (on && cur && cur.end === i) cur.end = i + 1;
       else if (on) apps.push({ start: i + 1, end: i + 1 }); // seq = index + 1
     }
-    const alerts = sub.messages.map((m) => JSON.parse(m.payload.toString()) as AlertPayload).filter((a) => a.frameSeq <= frames);
+    const alerts = sub.messages
+      .map((m) => JSON.parse(m.payload.toString()) as AlertPayload)
+      .filter((a) => a.frameSeq <= frames);
     const detected = alerts.filter((a) => a.event === 'nodule_detected');
     const perApp = apps.map((a) => detected.filter((x) => x.frameSeq >= a.start && x.frameSeq <= a.end).length);
     const away = detected.filter((x) => !apps.some((a) => x.frameSeq >= a.start && x.frameSeq <= a.end)).length;
-    const MEASURED = { appearances: apps.length, detectedPerAppearance: perApp, detectedWhileAway: away, tracksOpened: detected.length };
+    const MEASURED = {
+      appearances: apps.length,
+      detectedPerAppearance: perApp,
+      detectedWhileAway: away,
+      tracksOpened: detected.length,
+    };
     console.log(`phantom alerts, seed ${ph.seed}, ${CYCLES} cycles: ${JSON.stringify(MEASURED)}`);
     expect(apps.length).toBeGreaterThanOrEqual(CYCLES);
     // what holds today: alerts, but not the flood of the old k-of-n tracker (85 tracks in 38 s);

@@ -45,7 +45,21 @@ async function testVideo(frames: number): Promise<string> {
 
 /** Writes a short grey test video with ffmpeg's own test source (real ffmpeg, real file). */
 function makeVideo(path: string, frames: number, w = 160, h = 120): void {
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${w}x${h}:rate=25`, '-frames:v', String(frames), '-pix_fmt', 'yuv420p', path]);
+  execFileSync('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${w}x${h}:rate=25`,
+    '-frames:v',
+    String(frames),
+    '-pix_fmt',
+    'yuv420p',
+    path,
+  ]);
 }
 
 // the phantom's own tests: tests/phantom.test.ts
@@ -55,7 +69,9 @@ describe('images source', () => {
     const dir = await tempDir();
     for (let i = 0; i < 3; i++) {
       const px = Buffer.alloc(80 * 60 * 3, 40 + i * 50);
-      await sharp(px, { raw: { width: 80, height: 60, channels: 3 } }).png().toFile(join(dir, `f${i}.png`));
+      await sharp(px, { raw: { width: 80, height: 60, channels: 3 } })
+        .png()
+        .toFile(join(dir, `f${i}.png`));
     }
     await writeFile(join(dir, 'f1b.png'), 'this is not a png');
     const src = new ImagesSource({ dir, fps: 50, loop: false }, SMALL_SPEC, logger);
@@ -73,14 +89,22 @@ describe('images source', () => {
     const dir = await tempDir();
     const px = Buffer.alloc(100 * 100, 0);
     for (let y = 50; y < 100; y++) for (let x = 0; x < 100; x++) px[y * 100 + x] = 200;
-    await sharp(px, { raw: { width: 100, height: 100, channels: 1 } }).png().toFile(join(dir, 'a.png'));
-    const src = new ImagesSource({ dir, fps: 100, loop: false, roi: { x: 10, y: 50, width: 80, height: 50 } }, SMALL_SPEC, logger);
+    await sharp(px, { raw: { width: 100, height: 100, channels: 1 } })
+      .png()
+      .toFile(join(dir, 'a.png'));
+    const src = new ImagesSource(
+      { dir, fps: 100, loop: false, roi: { x: 10, y: 50, width: 80, height: 50 } },
+      SMALL_SPEC,
+      logger,
+    );
     const [f] = await take(src, 1);
     expect(Math.min(...f!.data)).toBe(200); // the dark "header" half never reaches the frame
   });
 
   it('reports a missing folder and retries instead of crashing', async () => {
-    const st = await faultStatus(new ImagesSource({ dir: '/nonexistent/frames', fps: 10, loop: true }, SMALL_SPEC, logger));
+    const st = await faultStatus(
+      new ImagesSource({ dir: '/nonexistent/frames', fps: 10, loop: true }, SMALL_SPEC, logger),
+    );
     expect(st.state).toBe('retrying');
     expect(st.lastError).toMatch(/nonexistent/);
   });
@@ -90,11 +114,36 @@ describe('ffmpeg sources', () => {
   const out = { roi: { x: 20, y: 10, width: 120, height: 100 }, sourceWidth: 160, sourceHeight: 120 };
 
   it('builds v4l2 arguments: device, format, size, fps, then exact ROI crop, full-range grey (no scaling), raw on stdout', () => {
-    const args = v4l2InputArgs({ device: '/dev/video2', inputFormat: 'mjpeg', captureWidth: 1920, captureHeight: 1080, fps: 30 });
-    expect(args).toEqual(['-f', 'v4l2', '-input_format', 'mjpeg', '-video_size', '1920x1080', '-framerate', '30', '-fflags', 'nobuffer', '-i', '/dev/video2']);
+    const args = v4l2InputArgs({
+      device: '/dev/video2',
+      inputFormat: 'mjpeg',
+      captureWidth: 1920,
+      captureHeight: 1080,
+      fps: 30,
+    });
+    expect(args).toEqual([
+      '-f',
+      'v4l2',
+      '-input_format',
+      'mjpeg',
+      '-video_size',
+      '1920x1080',
+      '-framerate',
+      '30',
+      '-fflags',
+      'nobuffer',
+      '-i',
+      '/dev/video2',
+    ]);
     expect(videoFilter(out)).toBe('crop=120:100:20:10:exact=1,scale=out_range=full,format=gray');
     expect(outputArgs(out).slice(-5)).toEqual(['-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1']);
-    expect(fileInputArgs({ path: 'a.mp4', realtime: true, loop: true })).toEqual(['-re', '-stream_loop', '-1', '-i', 'a.mp4']);
+    expect(fileInputArgs({ path: 'a.mp4', realtime: true, loop: true })).toEqual([
+      '-re',
+      '-stream_loop',
+      '-1',
+      '-i',
+      'a.mp4',
+    ]);
   });
 
   it('reads a video file in exact frame-sized chunks', async () => {
@@ -118,7 +167,12 @@ describe('ffmpeg sources', () => {
   it('restarts ffmpeg killed mid-stream, with backoff, and keeps counting frames', async () => {
     const video = await testVideo(50);
     const src = new FfmpegSource({
-      name: 'test', ffmpegPath: 'ffmpeg', inputArgs: () => ['-re', '-i', video], output: out, restartOnEnd: false, logger,
+      name: 'test',
+      ffmpegPath: 'ffmpeg',
+      inputArgs: () => ['-re', '-i', video],
+      output: out,
+      restartOnEnd: false,
+      logger,
       backoff: new Backoff(50, 200),
     });
     const frames: Frame[] = [];
@@ -140,7 +194,14 @@ describe('ffmpeg sources', () => {
   });
 
   it('a missing capture device is reported and retried, never thrown', async () => {
-    const st = await faultStatus(createV4l2Source({ device: '/dev/video-missing', inputFormat: 'mjpeg', captureWidth: 160, captureHeight: 120, fps: 30 }, out, 'ffmpeg', logger));
+    const st = await faultStatus(
+      createV4l2Source(
+        { device: '/dev/video-missing', inputFormat: 'mjpeg', captureWidth: 160, captureHeight: 120, fps: 30 },
+        out,
+        'ffmpeg',
+        logger,
+      ),
+    );
     expect(st.state).toBe('retrying');
     expect(st.lastError).toMatch(/ffmpeg exited/);
   });
@@ -148,12 +209,16 @@ describe('ffmpeg sources', () => {
   it('an unreadable file is reported and retried', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'broken.mp4'), 'not a video at all');
-    const st = await faultStatus(createFileSource({ path: join(dir, 'broken.mp4'), realtime: false, loop: false }, out, 'ffmpeg', logger));
+    const st = await faultStatus(
+      createFileSource({ path: join(dir, 'broken.mp4'), realtime: false, loop: false }, out, 'ffmpeg', logger),
+    );
     expect(st.lastError).toMatch(/ffmpeg exited/);
   });
 
   it('a missing ffmpeg binary is reported, not thrown', async () => {
-    const st = await faultStatus(createFileSource({ path: 'x.mp4', realtime: false, loop: false }, out, '/nonexistent/ffmpeg', logger));
+    const st = await faultStatus(
+      createFileSource({ path: 'x.mp4', realtime: false, loop: false }, out, '/nonexistent/ffmpeg', logger),
+    );
     expect(st.lastError).toMatch(/cannot start ffmpeg/);
   });
 });

@@ -56,7 +56,12 @@ describe('thyroid-edge CLI', () => {
   it('run: processes frames, and SIGTERM finishes the frame in flight and exits 0', async () => {
     const dir = await tempDir();
     const child = spawn('node', [CLI, 'run'], {
-      env: { ...process.env, THYROID_EDGE__stateDir: dir, THYROID_EDGE__capture__phantom__fps: '10', THYROID_EDGE__logLevel: 'debug' },
+      env: {
+        ...process.env,
+        THYROID_EDGE__stateDir: dir,
+        THYROID_EDGE__capture__phantom__fps: '10',
+        THYROID_EDGE__logLevel: 'debug',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

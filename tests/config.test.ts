@@ -34,12 +34,18 @@ describe('config', () => {
     [{ deviceId: 'box 1/#' }, 'deviceId: must match pattern'],
     [{ capture: { roi: { x: 0, y: 0, width: 8, height: 100 } } }, 'capture.roi'],
     [{ capture: { source: 'v4l2' } }, 'capture.roi: is required for source "v4l2"'],
-    [{ capture: { source: 'v4l2', roi: { x: 1800, y: 0, width: 400, height: 400 } } }, 'capture.roi: lies outside the 1920x1080'],
+    [
+      { capture: { source: 'v4l2', roi: { x: 1800, y: 0, width: 400, height: 400 } } },
+      'capture.roi: lies outside the 1920x1080',
+    ],
     [{ capture: { source: 'file', roi: { x: 0, y: 0, width: 100, height: 100 } } }, 'capture.file.path: is required'],
     [{ capture: { source: 'images' } }, 'capture.images.dir: is required'],
     [{ postprocess: { pixelSpacingMm: { x: 0, y: 0.1 } } }, 'postprocess.pixelSpacingMm'],
     [[1, 2], 'top level must be a mapping'],
-    [{ mqtt: { url: 'mqtt://broker.hospital.example:1883' } }, 'mqtt.url: plain mqtt to broker.hospital.example is refused'],
+    [
+      { mqtt: { url: 'mqtt://broker.hospital.example:1883' } },
+      'mqtt.url: plain mqtt to broker.hospital.example is refused',
+    ],
   ])('%j is refused naming its key', (raw, key) => {
     expect(errorOf(raw)).toContain(key);
   });
@@ -60,7 +66,11 @@ describe('config', () => {
   it('environment overrides win over the file and are validated too', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'a.yaml'), 'capture:\n  source: phantom\n');
-    const env = { THYROID_EDGE__capture__source: 'images', THYROID_EDGE__capture__images__dir: '/data', THYROID_EDGE__model__threads: '4' };
+    const env = {
+      THYROID_EDGE__capture__source: 'images',
+      THYROID_EDGE__capture__images__dir: '/data',
+      THYROID_EDGE__model__threads: '4',
+    };
     const c = await loadConfig(join(dir, 'a.yaml'), env);
     expect(c.capture.source).toBe('images');
     expect(c.capture.images.dir).toBe('/data');

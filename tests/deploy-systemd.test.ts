@@ -24,10 +24,23 @@ describe('deploy/systemd/thyroid-edge.service', () => {
   it('has the notify/watchdog contract and the hardening the issue names', () => {
     const unit = readFileSync(UNIT, 'utf8');
     for (const line of [
-      'Type=notify', 'NotifyAccess=all', 'WatchdogSec=', 'DynamicUser=yes', 'StateDirectory=thyroid-edge', 'SupplementaryGroups=video',
-      'DevicePolicy=closed', 'DeviceAllow=char-video4linux rw', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes',
-      'NoNewPrivileges=yes', 'RestrictAddressFamilies=', 'CapabilityBoundingSet=\n', 'SystemCallFilter=@system-service',
-    ]) expect(unit).toContain(line);
+      'Type=notify',
+      'NotifyAccess=all',
+      'WatchdogSec=',
+      'DynamicUser=yes',
+      'StateDirectory=thyroid-edge',
+      'SupplementaryGroups=video',
+      'DevicePolicy=closed',
+      'DeviceAllow=char-video4linux rw',
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'NoNewPrivileges=yes',
+      'RestrictAddressFamilies=',
+      'CapabilityBoundingSet=\n',
+      'SystemCallFilter=@system-service',
+    ])
+      expect(unit).toContain(line);
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=/m); // V8's JIT needs W+X memory
   });
 });

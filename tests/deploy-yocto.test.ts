@@ -15,18 +15,24 @@ function recipes(dir: string): string[] {
 }
 
 describe('deploy/yocto/meta-thyroid-edge', () => {
-  it.skipIf(!existsSync(OELINT) && !process.env.CI)(`oelint-adv --release scarthgap is clean${existsSync(OELINT) ? '' : ' (skipped: run .ci/run or pip install -r deploy/yocto/requirements-lint.txt into deploy/yocto/.venv-lint)'}`, () => {
-    const files = recipes(LAYER);
-    expect(files.length).toBeGreaterThanOrEqual(4);
-    const r = spawnSync(OELINT, ['--quiet', '--release', 'scarthgap', ...files], { encoding: 'utf8' });
-    expect(r.error).toBeUndefined();
-    expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
-    expect(r.status).toBe(0);
-    // every suppression says why
-    for (const f of files) {
-      for (const line of readFileSync(f, 'utf8').split('\n').filter((l) => l.includes('nooelint'))) expect(line).toMatch(/nooelint: [\w.]+ - \S.{10,}/);
-    }
-  });
+  it.skipIf(!existsSync(OELINT) && !process.env.CI)(
+    `oelint-adv --release scarthgap is clean${existsSync(OELINT) ? '' : ' (skipped: run .ci/run or pip install -r deploy/yocto/requirements-lint.txt into deploy/yocto/.venv-lint)'}`,
+    () => {
+      const files = recipes(LAYER);
+      expect(files.length).toBeGreaterThanOrEqual(4);
+      const r = spawnSync(OELINT, ['--quiet', '--release', 'scarthgap', ...files], { encoding: 'utf8' });
+      expect(r.error).toBeUndefined();
+      expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
+      expect(r.status).toBe(0);
+      // every suppression says why
+      for (const f of files) {
+        for (const line of readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('nooelint')))
+          expect(line).toMatch(/nooelint: [\w.]+ - \S.{10,}/);
+      }
+    },
+  );
 
   it('layer.conf targets scarthgap and depends on oe-core and meta-oe', () => {
     const conf = readFileSync(join(LAYER, 'conf/layer.conf'), 'utf8');
@@ -36,7 +42,11 @@ describe('deploy/yocto/meta-thyroid-edge', () => {
 
   it('the kas file builds the image for qemuarm64 from scarthgap with this layer', () => {
     const kas = YAML.parse(readFileSync('deploy/yocto/kas/qemuarm64.yml', 'utf8'));
-    expect(kas).toMatchObject({ machine: 'qemuarm64', target: 'thyroid-edge-image', repos: { poky: { branch: 'scarthgap' }, 'meta-openembedded': { branch: 'scarthgap' } } });
+    expect(kas).toMatchObject({
+      machine: 'qemuarm64',
+      target: 'thyroid-edge-image',
+      repos: { poky: { branch: 'scarthgap' }, 'meta-openembedded': { branch: 'scarthgap' } },
+    });
     expect(existsSync(kas.repos['meta-thyroid-edge'].path)).toBe(true);
     // the daemon recipe installs the very unit the systemd tests check, and the model is its own package
     const bb = readFileSync(join(LAYER, 'recipes-thyroid-edge/thyroid-edge/thyroid-edge_0.1.0.bb'), 'utf8');

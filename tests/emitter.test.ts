@@ -3,7 +3,10 @@ import { Emitter } from '../src/util/emitter.js';
 
 function recordingLogger() {
   const lines: { obj: { err: unknown; event: string }; msg: string }[] = [];
-  return { lines, logger: { error: (obj: { err: unknown; event: string }, msg: string) => lines.push({ obj, msg }) } as never };
+  return {
+    lines,
+    logger: { error: (obj: { err: unknown; event: string }, msg: string) => lines.push({ obj, msg }) } as never,
+  };
 }
 
 describe('Emitter', () => {

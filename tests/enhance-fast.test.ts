@@ -54,7 +54,8 @@ describe('tile-interpolated CLAHE', () => {
     for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) img[y * w + x] = x * 2 + y; // a smooth ramp (0..189)
     const out = tileClahe(img, w, w, { tileWidth: 32, tileHeight: 32, maxSlope: 3 });
     let maxStep = 0;
-    for (let y = 0; y < w; y++) for (let x = 1; x < w; x++) maxStep = Math.max(maxStep, Math.abs(out[y * w + x]! - out[y * w + x - 1]!));
+    for (let y = 0; y < w; y++)
+      for (let x = 1; x < w; x++) maxStep = Math.max(maxStep, Math.abs(out[y * w + x]! - out[y * w + x - 1]!));
     expect(maxStep).toBeLessThan(20); // no seams between tiles
     const row = Array.from(out.subarray(0, 16)); // one tile, increasing input
     expect(row.every((v, i) => i === 0 || v >= row[i - 1]!)).toBe(true);

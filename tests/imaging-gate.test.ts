@@ -7,14 +7,17 @@ const S = 128;
 
 function frame(fn: (x: number, y: number) => number): Uint8Array {
   const d = new Uint8Array(S * S);
-  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) d[y * S + x] = Math.max(0, Math.min(255, Math.round(fn(x, y))));
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) d[y * S + x] = Math.max(0, Math.min(255, Math.round(fn(x, y))));
   return d;
 }
 
 /** speckled tissue: a bright band of fascia, a darker nodule, multiplicative speckle drawn fresh each call */
 function tissue(seed: number): Uint8Array {
   const r = mulberry32(seed);
-  return frame((x, y) => (70 + (Math.abs(y - 30) < 4 ? 60 : 0) - (Math.hypot(x - 64, y - 70) < 18 ? 35 : 0)) * (0.4 + 1.2 * r()));
+  return frame(
+    (x, y) => (70 + (Math.abs(y - 30) < 4 ? 60 : 0) - (Math.hypot(x - 64, y - 70) < 18 ? 35 : 0)) * (0.4 + 1.2 * r()),
+  );
 }
 const darkNoise = (seed: number) => {
   const r = mulberry32(seed);
@@ -56,7 +59,17 @@ describe('imaging gate', () => {
 
   it('turns off after offFrames bad frames, back on after onFrames good ones; bad frames are flagged at once', () => {
     const g = new ImagingGate(DEFAULT_GATE);
-    const s = feed(g, [tissue(1), tissue(2), darkNoise(3), darkNoise(4), darkNoise(5), tissue(6), tissue(7), tissue(8), tissue(9)]);
+    const s = feed(g, [
+      tissue(1),
+      tissue(2),
+      darkNoise(3),
+      darkNoise(4),
+      darkNoise(5),
+      tissue(6),
+      tissue(7),
+      tissue(8),
+      tissue(9),
+    ]);
     expect(s.map((x) => x.imaging)).toEqual([true, true, true, false, false, false, false, true, true]);
     expect(s.map((x) => x.frameOk)).toEqual([true, true, false, false, false, true, true, true, true]);
     expect(s[3]!.reason).toBe('no_signal');
@@ -68,7 +81,14 @@ describe('imaging gate', () => {
   it('a frozen image (identical frames) turns imaging off after frozenMs; a live image turns it back on', () => {
     const g = new ImagingGate({ ...DEFAULT_GATE, frozenMs: 400 });
     const still = tissue(5);
-    const s = feed(g, [tissue(1), ...Array.from({ length: 12 }, () => still), tissue(2), tissue(3), tissue(4), tissue(6)]);
+    const s = feed(g, [
+      tissue(1),
+      ...Array.from({ length: 12 }, () => still),
+      tissue(2),
+      tissue(3),
+      tissue(4),
+      tissue(6),
+    ]);
     // frames 2.. are the same: unchanged frames are no evidence at once; frozen after 400 ms (+ offFrames)
     expect(s[2]!.frameOk).toBe(false);
     expect(s[2]!.imaging).toBe(true);

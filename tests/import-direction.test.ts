@@ -26,7 +26,9 @@ const SRC = join(import.meta.dirname, '..', 'src');
 
 function roomOf(file: string): string {
   // a top-level file (src/cli.ts, src/version.ts) is a room of its own, named without extension
-  return relative(SRC, file).split(sep)[0]!.replace(/\.[jt]s$/, '');
+  return relative(SRC, file)
+    .split(sep)[0]!
+    .replace(/\.[jt]s$/, '');
 }
 
 function levelOf(room: string): number {
@@ -41,13 +43,13 @@ function tsFiles(dir: string): string[] {
   );
 }
 
-export interface Violation {
+interface Violation {
   from: string;
   to: string;
   why: string;
 }
 
-export function violations(files: readonly string[], read: (f: string) => string): Violation[] {
+function violations(files: readonly string[], read: (f: string) => string): Violation[] {
   const out: Violation[] = [];
   for (const file of files) {
     const from = roomOf(file);
@@ -58,8 +60,14 @@ export function violations(files: readonly string[], read: (f: string) => string
       const to = roomOf(target);
       if (to === from) continue;
       const [a, b] = [levelOf(from), levelOf(to)];
-      if (b > a) out.push({ from: relative(SRC, file), to: ref.fileName, why: `${from} imports the higher room ${to}` });
-      else if (b === a) out.push({ from: relative(SRC, file), to: ref.fileName, why: `${from} imports ${to}, a room on its own level` });
+      if (b > a)
+        out.push({ from: relative(SRC, file), to: ref.fileName, why: `${from} imports the higher room ${to}` });
+      else if (b === a)
+        out.push({
+          from: relative(SRC, file),
+          to: ref.fileName,
+          why: `${from} imports ${to}, a room on its own level`,
+        });
     }
   }
   return out;

@@ -35,7 +35,12 @@ function hugePngHeader(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 0; // greyscale
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(1024))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 describe('infer on a mixed batch', () => {
@@ -49,7 +54,10 @@ describe('infer on a mixed batch', () => {
     await writeFile(join(dir, 'd-huge.png'), hugePngHeader(30000, 30000));
     await copyFile(good!, join(dir, 'e-good.png'));
     const files = ['a-good.png', 'b-empty.png', 'c-text.png', 'd-huge.png', 'e-good.png'].map((f) => join(dir, f));
-    const r = spawnSync('node', ['dist/src/cli.js', 'infer', ...files, '--out', out, '--quiet'], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('node', ['dist/src/cli.js', 'infer', ...files, '--out', out, '--quiet'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.status, r.stderr).toBe(1);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(summary).toMatchObject({ images: 5, ok: 2, failed: 3 });
@@ -58,7 +66,11 @@ describe('infer on a mixed batch', () => {
     expect(errors).toHaveLength(3);
     expect(errors[0]).toContain(`${files[1]}: empty file`);
     expect(errors[1]).toContain(files[2]);
-    expect(errors[2]).toMatch(new RegExp(`${files[3]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: image is 30000x30000 \\(900000000 pixels\\), over the limit`));
+    expect(errors[2]).toMatch(
+      new RegExp(
+        `${files[3]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: image is 30000x30000 \\(900000000 pixels\\), over the limit`,
+      ),
+    );
     expect((await readdir(out)).sort()).toEqual(['a-good.json', 'a-good.mask.png', 'e-good.json', 'e-good.mask.png']);
   }, 150_000);
 

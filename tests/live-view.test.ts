@@ -12,7 +12,7 @@ import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../src/config/load.js';
-import { startDaemon, testConfig, until } from './helpers/daemon.js';
+import { startDaemon, testConfig } from './helpers/daemon.js';
 import { freePort } from './helpers/mosquitto.js';
 import { tempDir } from './helpers/fixtures.js';
 import { makePki } from './helpers/pki.js';
@@ -22,10 +22,17 @@ const ARTIFACTS = 'test-artifacts';
 
 describe('live view: config rules', () => {
   it('a non-loopback bind needs a token and TLS (or an explicit opt-out)', () => {
-    expect(() => validateConfig({ liveView: { enabled: true, host: '0.0.0.0' } })).toThrow(/liveView\.token: is required to serve on 0\.0\.0\.0/);
-    expect(() => validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'x'.repeat(20) } })).toThrow(/liveView\.tlsCertFile: TLS .* or set liveView\.allowInsecure/);
+    expect(() => validateConfig({ liveView: { enabled: true, host: '0.0.0.0' } })).toThrow(
+      /liveView\.token: is required to serve on 0\.0\.0\.0/,
+    );
+    expect(() => validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'x'.repeat(20) } })).toThrow(
+      /liveView\.tlsCertFile: TLS .* or set liveView\.allowInsecure/,
+    );
     expect(() => validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'short' } })).toThrow(ConfigError);
-    expect(validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'x'.repeat(20), allowInsecure: true } }).liveView.port).toBe(8080);
+    expect(
+      validateConfig({ liveView: { enabled: true, host: '0.0.0.0', token: 'x'.repeat(20), allowInsecure: true } })
+        .liveView.port,
+    ).toBe(8080);
     expect(validateConfig({}).liveView.enabled).toBe(false); // production default: off
   });
 });
@@ -35,20 +42,30 @@ describe('live view over TLS', () => {
     const pki = await tempDir('te-live-pki-');
     await makePki(pki);
     const token = 'tls-token-0123456789';
-    const d = await startDaemon(await testConfig(null, {
-      mqtt: { url: null, embeddedPort: await freePort() },
-      liveView: { enabled: true, host: '0.0.0.0', port: 0, token, tlsCertFile: join(pki, 'server.crt'), tlsKeyFile: join(pki, 'server.key') },
-    }));
+    const d = await startDaemon(
+      await testConfig(null, {
+        mqtt: { url: null, embeddedPort: await freePort() },
+        liveView: {
+          enabled: true,
+          host: '0.0.0.0',
+          port: 0,
+          token,
+          tlsCertFile: join(pki, 'server.crt'),
+          tlsKeyFile: join(pki, 'server.key'),
+        },
+      }),
+    );
     try {
       expect(d.live!.url).toMatch(/^https:/);
       const port = new URL(d.live!.url).port;
       const ca = await readFile(join(pki, 'ca.crt'));
-      const get = (path: string) => new Promise<number>((resolve, reject) => {
-        httpsGet({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        }).on('error', reject);
-      });
+      const get = (path: string) =>
+        new Promise<number>((resolve, reject) => {
+          httpsGet({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }).on('error', reject);
+        });
       expect(await get('/')).toBe(401);
       expect(await get(`/?token=${token}`)).toBe(200);
     } finally {
@@ -57,77 +74,102 @@ describe('live view over TLS', () => {
   });
 });
 
-describe.skipIf(!existsSync(CHROMIUM))(`live view in chromium${existsSync(CHROMIUM) ? '' : ` (skipped: no ${CHROMIUM}; apt install chromium)`}`, () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
-    await mkdir(ARTIFACTS, { recursive: true });
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+describe.skipIf(!existsSync(CHROMIUM))(
+  `live view in chromium${existsSync(CHROMIUM) ? '' : ` (skipped: no ${CHROMIUM}; apt install chromium)`}`,
+  () => {
+    let browser: Browser;
+    beforeAll(async () => {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+      await mkdir(ARTIFACTS, { recursive: true });
+    });
+    afterAll(async () => {
+      await browser?.close();
+    });
 
-  it('shows the frame with its mask, the nodules, alerts, updating charts and the status', async () => {
-    const d = await startDaemon(await testConfig(null, {
-      mqtt: { url: null, embeddedPort: await freePort() },
-      capture: { phantom: { fps: 10, cycleFrames: 0, nodules: 2 } },
-      liveView: { enabled: true, port: 0 },
-    }));
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      await page.goto(d.live!.url);
-      await page.waitForFunction(() => (window as unknown as { __live: { frames: number; lastMaskPixels: number } }).__live.lastMaskPixels > 0, null, { timeout: 30_000 });
-      await page.waitForSelector('#nodules tr.nodule', { timeout: 10_000 });
-      const samples0 = await page.evaluate(() => (window as unknown as { __live: { samples: unknown[] } }).__live.samples.length);
-      await page.waitForFunction((n) => (window as unknown as { __live: { samples: unknown[] } }).__live.samples.length >= n + 2, samples0, { timeout: 10_000 });
-      expect(await page.textContent('#model')).toMatch(/thyroid-nodule-int8 \(factory\) on cpu/);
-      expect(await page.textContent('#capture')).toMatch(/running phantom/);
-      expect(await page.textContent('#imaging')).toBe('yes'); // the imaging gate: phantom tissue in view
-      // the charts are drawn: some non-background pixel in the fps chart
-      const drawn = await page.evaluate(() => {
-        const c = document.getElementById('fps') as HTMLCanvasElement;
-        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-        let n = 0;
-        for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
-        return n;
-      });
-      expect(drawn).toBeGreaterThan(50);
-      await page.screenshot({ path: `${ARTIFACTS}/live-view.png` });
+    it('shows the frame with its mask, the nodules, alerts, updating charts and the status', async () => {
+      const d = await startDaemon(
+        await testConfig(null, {
+          mqtt: { url: null, embeddedPort: await freePort() },
+          capture: { phantom: { fps: 10, cycleFrames: 0, nodules: 2 } },
+          liveView: { enabled: true, port: 0 },
+        }),
+      );
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        await page.goto(d.live!.url);
+        await page.waitForFunction(
+          () => (window as unknown as { __live: { frames: number; lastMaskPixels: number } }).__live.lastMaskPixels > 0,
+          null,
+          { timeout: 30_000 },
+        );
+        await page.waitForSelector('#nodules tr.nodule', { timeout: 10_000 });
+        const samples0 = await page.evaluate(
+          () => (window as unknown as { __live: { samples: unknown[] } }).__live.samples.length,
+        );
+        await page.waitForFunction(
+          (n) => (window as unknown as { __live: { samples: unknown[] } }).__live.samples.length >= n + 2,
+          samples0,
+          { timeout: 10_000 },
+        );
+        expect(await page.textContent('#model')).toMatch(/thyroid-nodule-int8 \(factory\) on cpu/);
+        expect(await page.textContent('#capture')).toMatch(/running phantom/);
+        expect(await page.textContent('#imaging')).toBe('yes'); // the imaging gate: phantom tissue in view
+        // the charts are drawn: some non-background pixel in the fps chart
+        const drawn = await page.evaluate(() => {
+          const c = document.getElementById('fps') as HTMLCanvasElement;
+          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+          return n;
+        });
+        expect(drawn).toBeGreaterThan(50);
+        await page.screenshot({ path: `${ARTIFACTS}/live-view.png` });
 
-      const cal = await browser.newPage({ viewport: { width: 1280, height: 700 } });
-      await cal.goto(`${d.live!.url}/calibrate`);
-      await cal.waitForFunction(() => (window as unknown as { __calibrate?: unknown }).__calibrate !== undefined, null, { timeout: 20_000 });
-      expect(await cal.textContent('#configured')).toBe('{ x: 64, y: 56, width: 512, height: 400 }');
-      await cal.screenshot({ path: `${ARTIFACTS}/live-view-calibrate.png` });
-    } finally {
-      await d.stop();
-    }
-  });
+        const cal = await browser.newPage({ viewport: { width: 1280, height: 700 } });
+        await cal.goto(`${d.live!.url}/calibrate`);
+        await cal.waitForFunction(
+          () => (window as unknown as { __calibrate?: unknown }).__calibrate !== undefined,
+          null,
+          { timeout: 20_000 },
+        );
+        expect(await cal.textContent('#configured')).toBe('{ x: 64, y: 56, width: 512, height: 400 }');
+        await cal.screenshot({ path: `${ARTIFACTS}/live-view-calibrate.png` });
+      } finally {
+        await d.stop();
+      }
+    });
 
-  it('off loopback the token is enforced on the page, the API and the WebSocket', async () => {
-    const token = 'tok-0123456789abcdef';
-    const d = await startDaemon(await testConfig(null, {
-      mqtt: { url: null, embeddedPort: await freePort() },
-      liveView: { enabled: true, host: '0.0.0.0', port: 0, token, allowInsecure: true },
-    }));
-    try {
-      const base = d.live!.url.replace('0.0.0.0', '127.0.0.1');
-      expect((await fetch(`${base}/`)).status).toBe(401);
-      expect((await fetch(`${base}/?token=wrong-token-0123456`)).status).toBe(401);
-      expect((await fetch(`${base}/api/status`)).status).toBe(401);
-      expect((await fetch(`${base}/api/status`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
-      const refused = await new Promise<string>((resolve) => {
-        const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
-        ws.on('unexpected-response', (_req, res) => resolve(`HTTP ${res.statusCode}`));
-        ws.on('open', () => resolve('open'));
-        ws.on('error', (e) => resolve(e.message));
-      });
-      expect(refused).toMatch(/401/);
-      const page = await browser.newPage();
-      await page.goto(`${base}/?token=${token}`);
-      await page.waitForFunction(() => (window as unknown as { __live: { frames: number } }).__live.frames > 0, null, { timeout: 30_000 });
-    } finally {
-      await d.stop();
-    }
-  });
-});
+    it('off loopback the token is enforced on the page, the API and the WebSocket', async () => {
+      const token = 'tok-0123456789abcdef';
+      const d = await startDaemon(
+        await testConfig(null, {
+          mqtt: { url: null, embeddedPort: await freePort() },
+          liveView: { enabled: true, host: '0.0.0.0', port: 0, token, allowInsecure: true },
+        }),
+      );
+      try {
+        const base = d.live!.url.replace('0.0.0.0', '127.0.0.1');
+        expect((await fetch(`${base}/`)).status).toBe(401);
+        expect((await fetch(`${base}/?token=wrong-token-0123456`)).status).toBe(401);
+        expect((await fetch(`${base}/api/status`)).status).toBe(401);
+        expect((await fetch(`${base}/api/status`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+        const refused = await new Promise<string>((resolve) => {
+          const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+          ws.on('unexpected-response', (_req, res) => resolve(`HTTP ${res.statusCode}`));
+          ws.on('open', () => resolve('open'));
+          ws.on('error', (e) => resolve(e.message));
+        });
+        expect(refused).toMatch(/401/);
+        const page = await browser.newPage();
+        await page.goto(`${base}/?token=${token}`);
+        await page.waitForFunction(
+          () => (window as unknown as { __live: { frames: number } }).__live.frames > 0,
+          null,
+          { timeout: 30_000 },
+        );
+      } finally {
+        await d.stop();
+      }
+    });
+  },
+);

@@ -96,18 +96,34 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
     const ids = { train: ['a', 'b'], val: ['c'], test: ['d'] };
     for (const [i, id] of ['a', 'b', 'c', 'd'].entries()) {
       const { grey, mask } = screen(i + 1);
-      await sharp(grey, { raw: { width: W, height: H, channels: 1 } }).png().toFile(join(dir, 'images', `${id}.png`));
-      await sharp(mask.map((v) => v * 255), { raw: { width: W, height: H, channels: 1 } }).png().toFile(join(dir, 'masks', `${id}.png`));
+      await sharp(grey, { raw: { width: W, height: H, channels: 1 } })
+        .png()
+        .toFile(join(dir, 'images', `${id}.png`));
+      await sharp(
+        mask.map((v) => v * 255),
+        { raw: { width: W, height: H, channels: 1 } },
+      )
+        .png()
+        .toFile(join(dir, 'masks', `${id}.png`));
     }
     await writeFile(join(dir, 'split.json'), JSON.stringify(ids));
     const spec = { ...SMALL_SPEC, clahe: { ...SMALL_SPEC.clahe, method: 'tiles' as const } };
     await prepareDataset({ data: dir, spec, out: join(dir, 'plain'), quiet: true });
     await prepareDataset({
-      data: dir, spec, out: join(dir, 'neg'), quiet: true,
+      data: dir,
+      spec,
+      out: join(dir, 'neg'),
+      quiet: true,
       negatives: { tissue: 2, notissue: 1, noduleCrops: 1, seed: 0 },
     });
     const meta = JSON.parse(await readFile(join(dir, 'neg', 'meta.json'), 'utf8'));
-    const rows = meta.rows as { id: string; split: string; kind?: string; source?: string; rect?: { x: number; y: number; width: number; height: number } }[];
+    const rows = meta.rows as {
+      id: string;
+      split: string;
+      kind?: string;
+      source?: string;
+      rect?: { x: number; y: number; width: number; height: number };
+    }[];
     const frame = spec.width * spec.height;
     const images = await readFile(join(dir, 'neg', 'images.u8'));
     const masks = await readFile(join(dir, 'neg', 'masks.u8'));

@@ -57,7 +57,10 @@ function makeScreens(rois: GreyFrame[], roiPngs: Buffer[]): Screens {
 /** Deterministic synthetic frames: texture, speckle, a dark nodule, and both ends of the grey scale. */
 function syntheticFrames(n: number, w = 203, h = 151): GreyFrame[] {
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
   return Array.from({ length: n }, (_, k) => {
     const d = new Uint8Array(w * h);
     for (let y = 0; y < h; y++) {
@@ -74,7 +77,9 @@ function syntheticFrames(n: number, w = 203, h = 151): GreyFrame[] {
 }
 
 async function png(g: GreyFrame): Promise<Buffer> {
-  return sharp(g.data, { raw: { width: g.width, height: g.height, channels: 1 } }).png().toBuffer();
+  return sharp(g.data, { raw: { width: g.width, height: g.height, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 /** The model input tensors of training data preparation for these images (what the model trains on). */
@@ -89,7 +94,9 @@ async function prepared(pngs: Buffer[], spec: Preprocessing): Promise<Uint8Array
   await mkdir(join(dir, 'images'));
   await mkdir(join(dir, 'masks'));
   const ids = pngs.map((_, i) => `f${String(i).padStart(3, '0')}`);
-  const mask = await sharp(Buffer.alloc(16 * 16), { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer();
+  const mask = await sharp(Buffer.alloc(16 * 16), { raw: { width: 16, height: 16, channels: 1 } })
+    .png()
+    .toBuffer();
   for (const [i, id] of ids.entries()) {
     await writeFile(join(dir, 'images', `${id}.png`), pngs[i]!);
     await writeFile(join(dir, 'masks', `${id}.png`), mask);
@@ -293,9 +300,7 @@ function parityCases(label: string, load: () => Promise<FrameSet>, enabled = tru
         const lossless = e.file === 'ffv1.mkv';
         if (lossless) for (const [i, t] of truth.entries()) expect(maxDiff(t.data, roiOf(s, i)), `frame ${i}`).toBe(0);
         // the reference: training preparation of what the file really holds
-        const ref = lossless
-          ? reference
-          : await preparedInputs(await Promise.all(truth.map(png)), spec);
+        const ref = lossless ? reference : await preparedInputs(await Promise.all(truth.map(png)), spec);
 
         // capture alone (ROI-size grey: the resize is the frame processor's) is the true pixels in full range
         const src = fileSource(path, s);

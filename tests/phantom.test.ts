@@ -25,7 +25,8 @@ async function take(src: FrameSource, n: number): Promise<Frame[]> {
 /** The ROI mask placed on the full screen (for frameStats). */
 function screenMask(mask: Uint8Array, o = DEFAULT_PHANTOM): Uint8Array {
   const m = new Uint8Array(o.screenWidth * o.screenHeight);
-  for (let y = 0; y < o.roi.height; y++) m.set(mask.subarray(y * o.roi.width, (y + 1) * o.roi.width), (o.roi.y + y) * o.screenWidth + o.roi.x);
+  for (let y = 0; y < o.roi.height; y++)
+    m.set(mask.subarray(y * o.roi.width, (y + 1) * o.roi.width), (o.roi.y + y) * o.screenWidth + o.roi.x);
   return m;
 }
 
@@ -66,7 +67,9 @@ describe('phantom', () => {
     const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 1, cycleFrames: 10, visibleFraction: 0.5 });
     const frames = Array.from({ length: 20 }, (_, i) => g.render(i));
     expect(frames.map((f) => f.visible)).toEqual([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
-    expect(frames.map((f) => f.nodules[0]?.appearance ?? -1)).toEqual([0, 0, 0, 0, 0, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1]);
+    expect(frames.map((f) => f.nodules[0]?.appearance ?? -1)).toEqual([
+      0, 0, 0, 0, 0, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
+    ]);
     for (const f of frames) expect(f.mask.reduce((a, b) => a + b, 0)).toBe(f.nodules[0]?.areaPx ?? 0);
     const areas = frames.slice(0, 5).map((f) => f.nodules[0]!.areaPx);
     expect(areas[2]!).toBeGreaterThan(areas[0]!); // the cross-section peaks mid-appearance
@@ -87,7 +90,8 @@ describe('phantom', () => {
   it('two nodules each keep their own id and appearances', () => {
     const g = new PhantomGenerator({ ...DEFAULT_PHANTOM, nodules: 2, cycleFrames: 20, visibleFraction: 0.3 });
     const seen = new Map<number, Set<number>>();
-    for (let i = 0; i < 60; i++) for (const n of g.render(i).nodules) (seen.get(n.id) ?? seen.set(n.id, new Set()).get(n.id)!).add(n.appearance);
+    for (let i = 0; i < 60; i++)
+      for (const n of g.render(i).nodules) (seen.get(n.id) ?? seen.set(n.id, new Set()).get(n.id)!).add(n.appearance);
     expect([...seen.keys()].sort()).toEqual([0, 1]);
     expect([...seen.get(0)!].sort()).toEqual([0, 1, 2]);
     expect([...seen.get(1)!].sort()).toEqual([0, 1, 2]);
@@ -106,7 +110,10 @@ describe('phantom', () => {
     }
     expect(src.status().state).toBe('stopped');
     // the schedule is the same ground truth, without rendering
-    const cyc = new PhantomSource({ ...DEFAULT_PHANTOM, cycleFrames: 10, visibleFraction: 0.5, fps: 0, maxFrames: 0 }, SMALL_SPEC);
+    const cyc = new PhantomSource(
+      { ...DEFAULT_PHANTOM, cycleFrames: 10, visibleFraction: 0.5, fps: 0, maxFrames: 0 },
+      SMALL_SPEC,
+    );
     expect([0, 4, 5, 10].map((i) => cyc.schedule(i).map((n) => n.appearance))).toEqual([[0], [0], [], [1]]);
     expect((await cyc.renderFrame(5)).truth!.every((v) => v === 0)).toBe(true);
   });
@@ -127,12 +134,27 @@ describe('phantom', () => {
   it('its image statistics fall inside the spread measured on DDTI train frames (phantom-stats.json)', () => {
     const ph = measurePhantom(3, [1, 2, 3]);
     const ddti = measured.stats;
-    for (const k of ['areaMean', 'areaP50', 'areaP95', 'speckleCvSurround', 'speckleCvNodule', 'textureFine', 'textureMid', 'textureCoarse', 'corrLengthX', 'corrLengthY', 'noduleRatio', 'haloRatio', 'noduleDepth'] as const) {
+    for (const k of [
+      'areaMean',
+      'areaP50',
+      'areaP95',
+      'speckleCvSurround',
+      'speckleCvNodule',
+      'textureFine',
+      'textureMid',
+      'textureCoarse',
+      'corrLengthX',
+      'corrLengthY',
+      'noduleRatio',
+      'haloRatio',
+      'noduleDepth',
+    ] as const) {
       const p = ph[k].p50;
       expect(p, `${k}: phantom ${p}, DDTI ${ddti[k].p10}..${ddti[k].p90}`).toBeGreaterThanOrEqual(ddti[k].p10);
       expect(p, `${k}: phantom ${p}, DDTI ${ddti[k].p10}..${ddti[k].p90}`).toBeLessThanOrEqual(ddti[k].p90);
     }
-    for (const [b, s] of ph.depthProfile.entries()) expect(Math.abs(s.p50 - ddti.depthProfile[b]!.p50)).toBeLessThan(0.15);
+    for (const [b, s] of ph.depthProfile.entries())
+      expect(Math.abs(s.p50 - ddti.depthProfile[b]!.p50)).toBeLessThan(0.15);
   });
 
   it('renders fast enough for 30 fps on one core', () => {
@@ -140,12 +162,17 @@ describe('phantom', () => {
     for (let i = 0; i < 10; i++) g.render(i); // warm-up
     // CPU time, not wall time: "on one core" is what it claims, and on a shared machine wall time
     // also counts the time other work held the core
-    const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+    const cpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
     const t0 = cpu();
     const n = 60;
     for (let i = 0; i < n; i++) g.render(i);
     const ms = (cpu() - t0) / n;
-    console.log(`phantom render: ${ms.toFixed(1)} ms/frame (${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight})`);
+    console.log(
+      `phantom render: ${ms.toFixed(1)} ms/frame (${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight})`,
+    );
     expect(ms).toBeLessThan(1000 / 30);
   });
 });
@@ -155,15 +182,18 @@ describe('measure-ultrasound-stats', () => {
     await expect(measureDataset(DDTI, 'test', 1, true)).rejects.toThrow(/test split/);
   });
 
-  it.skipIf(!existsSync(`${DDTI}/split.json`))('measures DDTI train frames into per-statistic spreads (skips without ../shared)', async () => {
-    const m = await measureDataset(DDTI, 'train', 6, true);
-    expect(m.split).toBe('train');
-    expect(m.frames).toBeGreaterThan(3);
-    expect(m.stats.areaMean.p10).toBeLessThanOrEqual(m.stats.areaMean.p50);
-    expect(m.stats.areaMean.p50).toBeLessThanOrEqual(m.stats.areaMean.p90);
-    expect(m.stats.speckleCvSurround.p50).toBeGreaterThan(0.05);
-    expect(m.stats.speckleCvSurround.p50).toBeLessThan(0.6);
-    expect(m.stats.depthProfile).toHaveLength(10);
-    expect(m.stats.corrLengthX.p50).toBeGreaterThan(m.stats.corrLengthY.p50); // speckle is wider across the beam
-  });
+  it.skipIf(!existsSync(`${DDTI}/split.json`))(
+    'measures DDTI train frames into per-statistic spreads (skips without ../shared)',
+    async () => {
+      const m = await measureDataset(DDTI, 'train', 6, true);
+      expect(m.split).toBe('train');
+      expect(m.frames).toBeGreaterThan(3);
+      expect(m.stats.areaMean.p10).toBeLessThanOrEqual(m.stats.areaMean.p50);
+      expect(m.stats.areaMean.p50).toBeLessThanOrEqual(m.stats.areaMean.p90);
+      expect(m.stats.speckleCvSurround.p50).toBeGreaterThan(0.05);
+      expect(m.stats.speckleCvSurround.p50).toBeLessThan(0.6);
+      expect(m.stats.depthProfile).toHaveLength(10);
+      expect(m.stats.corrLengthX.p50).toBeGreaterThan(m.stats.corrLengthY.p50); // speckle is wider across the beam
+    },
+  );
 });

@@ -11,7 +11,10 @@ class FastSource implements FrameSource {
   readonly name = 'fast';
   private stopped = false;
   produced = 0;
-  constructor(private readonly periodMs: number, private readonly total: number) {}
+  constructor(
+    private readonly periodMs: number,
+    private readonly total: number,
+  ) {}
   status(): CaptureStatus {
     return { state: 'running', source: this.name, framesCaptured: this.produced, badFrames: 0, restarts: 0 };
   }
@@ -19,7 +22,16 @@ class FastSource implements FrameSource {
     while (!this.stopped && this.produced < this.total) {
       await new Promise((r) => setTimeout(r, this.periodMs));
       this.produced++;
-      yield { seq: this.produced, capturedAt: Date.now(), width: 4, height: 4, data: new Uint8Array(16), roi: { x: 0, y: 0, width: 4, height: 4 }, sourceWidth: 4, sourceHeight: 4 };
+      yield {
+        seq: this.produced,
+        capturedAt: Date.now(),
+        width: 4,
+        height: 4,
+        data: new Uint8Array(16),
+        roi: { x: 0, y: 0, width: 4, height: 4 },
+        sourceWidth: 4,
+        sourceHeight: 4,
+      };
     }
   }
   async stop(): Promise<void> {
@@ -33,8 +45,26 @@ function slowHandler(ms: number, seen: number[]) {
     async process(f: Frame): Promise<FrameResult> {
       seen.push(f.seq);
       await new Promise((r) => setTimeout(r, ms));
-      return { seq: f.seq, capturedAt: f.capturedAt, processedAt: Date.now(), width: 4, height: 4, roi: f.roi, sourceWidth: 4, sourceHeight: 4, nodules: [], mask: new Uint8Array(16), image: { width: 4, height: 4, data: f.data }, timingsMs: { decode: 0, preprocess: 1, inference: ms, postprocess: 1 },
-        imaging: { imaging: true, reason: null, frameOk: true, stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null } } };
+      return {
+        seq: f.seq,
+        capturedAt: f.capturedAt,
+        processedAt: Date.now(),
+        width: 4,
+        height: 4,
+        roi: f.roi,
+        sourceWidth: 4,
+        sourceHeight: 4,
+        nodules: [],
+        mask: new Uint8Array(16),
+        image: { width: 4, height: 4, data: f.data },
+        timingsMs: { decode: 0, preprocess: 1, inference: ms, postprocess: 1 },
+        imaging: {
+          imaging: true,
+          reason: null,
+          frameOk: true,
+          stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null },
+        },
+      };
     },
   };
 }
@@ -77,13 +107,17 @@ describe('latest frame wins', () => {
   it('a failing frame is counted and the pipeline keeps serving', async () => {
     const src = new FastSource(2, 10);
     let n = 0;
-    const p = new Pipeline(src, {
-      async process(f: Frame) {
-        n++;
-        if (n === 2) throw new Error('corrupt tensor');
-        return slowHandler(0, []).process(f);
+    const p = new Pipeline(
+      src,
+      {
+        async process(f: Frame) {
+          n++;
+          if (n === 2) throw new Error('corrupt tensor');
+          return slowHandler(0, []).process(f);
+        },
       },
-    }, logger);
+      logger,
+    );
     p.start();
     await p.finished();
     expect(p.stats.errors).toBe(1);

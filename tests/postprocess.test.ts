@@ -23,7 +23,11 @@ describe('post-processing', () => {
     c[0]![39] = 1; // 1 px speck
     fillRect(c, 18, 17, 2, 2); // 4 px speck
     const roi = { x: 100, y: 50, width: 80, height: 40 }; // capture px = 2 x model px
-    const r = postprocess(logitsFrom(c), { width: 40, height: 20, roi }, { threshold: 0.5, minAreaPx: 10, pixelSpacingMm: { x: 0.1, y: 0.1 } });
+    const r = postprocess(
+      logitsFrom(c),
+      { width: 40, height: 20, roi },
+      { threshold: 0.5, minAreaPx: 10, pixelSpacingMm: { x: 0.1, y: 0.1 } },
+    );
     expect(r.nodules).toHaveLength(2);
     const [big, small] = r.nodules;
     expect(big!.id).toBe(1);
@@ -44,7 +48,11 @@ describe('post-processing', () => {
 
   it('uses the threshold on probabilities and 8-connectivity', () => {
     const logits = Float32Array.from([logitOf(0.6), logitOf(0.4), 0, logitOf(0.9)]);
-    const r = postprocess(logits, { width: 2, height: 2, roi: { x: 0, y: 0, width: 2, height: 2 } }, { threshold: 0.55, minAreaPx: 0 });
+    const r = postprocess(
+      logits,
+      { width: 2, height: 2, roi: { x: 0, y: 0, width: 2, height: 2 } },
+      { threshold: 0.55, minAreaPx: 0 },
+    );
     // (0,0) and (1,1) touch diagonally: one component
     expect(r.nodules).toHaveLength(1);
     expect(r.nodules[0]!.areaPx).toBe(2);

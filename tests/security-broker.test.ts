@@ -8,7 +8,16 @@ import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Mosquitto, freePort } from './helpers/mosquitto.js';
-import { STALL_MS, anyProgress, deliveredProgress, framesProgress, startDaemon, subscriber, testConfig, untilProgress } from './helpers/daemon.js';
+import {
+  STALL_MS,
+  anyProgress,
+  deliveredProgress,
+  framesProgress,
+  startDaemon,
+  subscriber,
+  testConfig,
+  untilProgress,
+} from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const root = 'thyroid-edge/box-a';
@@ -23,7 +32,14 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     cleanup.length = 0;
   }, 300_000);
 
-  async function setup(opts: { stateDir?: string; broker?: Mosquitto; mqtt?: Record<string, unknown>; fleet?: Record<string, unknown> } = {}) {
+  async function setup(
+    opts: {
+      stateDir?: string;
+      broker?: Mosquitto;
+      mqtt?: Record<string, unknown>;
+      fleet?: Record<string, unknown>;
+    } = {},
+  ) {
     const broker = opts.broker ?? (await Mosquitto.start(await tempDir('te-mq-')));
     cleanup.push(() => broker.stop());
     const all = await subscriber(broker.url, `${root}/#`, opts.fleet ?? {});
@@ -35,15 +51,39 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const of = (sub: string) => all.messages.filter((m: Msg) => m.topic === `${root}/${sub}`);
     // waits key on progress (frames processed, outbox messages arriving), not on an idle machine's timing
     const moving = anyProgress(framesProgress(d), deliveredProgress(all.messages));
-    const until = <T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string) => untilProgress(fn, moving, STALL_MS, what);
+    const until = <T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string) =>
+      untilProgress(fn, moving, STALL_MS, what);
     return { broker, all, d, of, cfg, until };
   }
 
   it('D1: the exact repro (response topic thyroid-edge/<id>/#) is refused on the default topic, and alerts keep flowing', async () => {
     const { broker, d, of, until } = await setup();
     await until(() => of('alert').length >= 1, 'first alert');
-    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv5', '-q', '1', '-t', `${root}/request/ping`, '-m', '{"transaction":"x"}', '-D', 'publish', 'response-topic', `${root}/#`]);
-    const reply = await until(() => of('response/ping').map(body).find((b) => b.transaction === 'x'), 'the reply on the default topic');
+    execFileSync('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(broker.port),
+      '-V',
+      'mqttv5',
+      '-q',
+      '1',
+      '-t',
+      `${root}/request/ping`,
+      '-m',
+      '{"transaction":"x"}',
+      '-D',
+      'publish',
+      'response-topic',
+      `${root}/#`,
+    ]);
+    const reply = await until(
+      () =>
+        of('response/ping')
+          .map(body)
+          .find((b) => b.transaction === 'x'),
+      'the reply on the default topic',
+    );
     expect(reply.ok).toBe(false);
     expect(reply.error).toMatch(/response topic "thyroid-edge\/box-a\/#" contains a wildcard.*request refused/);
     const n = of('alert').length;
@@ -56,23 +96,43 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const { all, of, until } = await setup();
     await until(() => of('status').some((m) => body(m).state === 'online'), 'online');
     const ask = (tx: string, responseTopic: string) =>
-      all.client.publishAsync(`${root}/request/ping`, JSON.stringify({ transaction: tx }), { qos: 1, properties: { responseTopic, correlationData: Buffer.from(tx) } });
+      all.client.publishAsync(`${root}/request/ping`, JSON.stringify({ transaction: tx }), {
+        qos: 1,
+        properties: { responseTopic, correlationData: Buffer.from(tx) },
+      });
     await ask('to-alert', `${root}/alert`);
     await ask('to-status', `${root}/status`);
     await ask('to-other-box', 'thyroid-edge/box-b/response/ping');
     await ask('mine', `${root}/response/caller-7`);
-    const mine = await until(() => all.messages.find((m: Msg) => m.topic === `${root}/response/caller-7`), 'reply on the chosen response topic');
+    const mine = await until(
+      () => all.messages.find((m: Msg) => m.topic === `${root}/response/caller-7`),
+      'reply on the chosen response topic',
+    );
     expect(body(mine)).toMatchObject({ ok: true, transaction: 'mine' });
     expect(Buffer.from(mine.props.correlationData as Buffer).toString()).toBe('mine');
     for (const tx of ['to-alert', 'to-status', 'to-other-box']) {
-      const r = await until(() => of('response/ping').map(body).find((b) => b.transaction === tx), `refusal ${tx}`);
+      const r = await until(
+        () =>
+          of('response/ping')
+            .map(body)
+            .find((b) => b.transaction === tx),
+        `refusal ${tx}`,
+      );
       expect(r.ok, tx).toBe(false);
       expect(r.error, tx).toMatch(/is not under thyroid-edge\/box-a\/response\//);
     }
     await new Promise((r) => setTimeout(r, 1000));
     // no reply ever landed on alert or status
-    expect(of('alert').map(body).filter((b) => 'command' in b)).toEqual([]);
-    expect(of('status').map(body).filter((b) => 'command' in b)).toEqual([]);
+    expect(
+      of('alert')
+        .map(body)
+        .filter((b) => 'command' in b),
+    ).toEqual([]);
+    expect(
+      of('status')
+        .map(body)
+        .filter((b) => 'command' in b),
+    ).toEqual([]);
   }, 300_000);
 
   it('an outbox file with a bad topic from an earlier version is dead-lettered with its reason; the rest is delivered', async () => {
@@ -80,24 +140,62 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const outbox = join(stateDir, 'outbox');
     await mkdir(outbox, { recursive: true });
     const stored = (seq: number, kind: string, m: Record<string, unknown>) =>
-      writeFile(join(outbox, `${String(seq).padStart(16, '0')}.${kind}.json`), JSON.stringify({ seq, kind, createdAt: Date.now(), ...m }));
-    const reply = JSON.stringify({ messageId: 'old-reply', deviceId: 'box-a', time: Date.now(), command: 'ping', transaction: 'x', ok: true, result: { pong: true } });
+      writeFile(
+        join(outbox, `${String(seq).padStart(16, '0')}.${kind}.json`),
+        JSON.stringify({ seq, kind, createdAt: Date.now(), ...m }),
+      );
+    const reply = JSON.stringify({
+      messageId: 'old-reply',
+      deviceId: 'box-a',
+      time: Date.now(),
+      command: 'ping',
+      transaction: 'x',
+      ok: true,
+      result: { pong: true },
+    });
     await stored(1, 'response', { topic: `${root}/response/ping`, payload: reply, alsoTo: { topic: `${root}/#` } });
     await stored(2, 'alert', { topic: `${root}/#`, payload: '{"messageId":"poison"}' });
     await stored(3, 'response', { topic: `${root}/response/ping`, payload: reply, alsoTo: { topic: `${root}/alert` } });
-    const good = { messageId: 'stale-good', deviceId: 'box-a', time: Date.now(), event: 'nodule_cleared', trackId: 1, frameSeq: 1, peakProb: 0.9, largestAreaPx: 100, largestAreaFraction: 0.01, largestAreaMm2: null, firstSeenAt: 1, lastSeenAt: 2, bbox: { x: 1, y: 1, width: 2, height: 2 }, centroid: { x: 2, y: 2 } };
+    const good = {
+      messageId: 'stale-good',
+      deviceId: 'box-a',
+      time: Date.now(),
+      event: 'nodule_cleared',
+      trackId: 1,
+      frameSeq: 1,
+      peakProb: 0.9,
+      largestAreaPx: 100,
+      largestAreaFraction: 0.01,
+      largestAreaMm2: null,
+      firstSeenAt: 1,
+      lastSeenAt: 2,
+      bbox: { x: 1, y: 1, width: 2, height: 2 },
+      centroid: { x: 2, y: 2 },
+    };
     await stored(4, 'alert', { topic: `${root}/alert`, payload: JSON.stringify(good) });
     const { d, of, until } = await setup({ stateDir });
     await until(() => of('alert').some((m) => body(m).messageId === 'stale-good'), 'the good stored alert');
     const n = of('alert').length;
     await until(() => of('alert').length >= n + 2, 'new alerts after the stored ones');
     const dead = (await readdir(join(stateDir, 'outbox-dead'))).sort();
-    expect(dead).toEqual(['0000000000000001.response.json', '0000000000000002.alert.json', '0000000000000003.response.json']);
-    const reasons = await Promise.all(dead.map(async (f) => JSON.parse(await readFile(join(stateDir, 'outbox-dead', f), 'utf8')).reason as string));
+    expect(dead).toEqual([
+      '0000000000000001.response.json',
+      '0000000000000002.alert.json',
+      '0000000000000003.response.json',
+    ]);
+    const reasons = await Promise.all(
+      dead.map(async (f) => JSON.parse(await readFile(join(stateDir, 'outbox-dead', f), 'utf8')).reason as string),
+    );
     expect(reasons[0]).toMatch(/response topic "thyroid-edge\/box-a\/#" contains a wildcard/);
     expect(reasons[1]).toMatch(/topic "thyroid-edge\/box-a\/#" contains a wildcard/);
     expect(reasons[2]).toMatch(/response topic "thyroid-edge\/box-a\/alert" is not under/);
-    const tele = await until(() => of('telemetry').map(body).find((t) => (t.outbox as { deadLettered: number }).deadLettered === 3), 'telemetry counting dead letters');
+    const tele = await until(
+      () =>
+        of('telemetry')
+          .map(body)
+          .find((t) => (t.outbox as { deadLettered: number }).deadLettered === 3),
+      'telemetry counting dead letters',
+    );
     expect(tele.outbox).toMatchObject({ deadLettered: 3 });
     expect(d.mqtt.connected).toBe(true);
   }, 300_000);
@@ -108,19 +206,51 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     execFileSync('mosquitto_passwd', ['-b', '-c', pw, 'box-a', 'a-secret']);
     execFileSync('mosquitto_passwd', ['-b', pw, 'fleet', 'f-secret']);
     // the box may answer on response/ping but not on response/audit: a broker policy the daemon cannot know
-    await writeFile(join(dir, 'acl'), [
-      'user fleet', 'topic readwrite thyroid-edge/#',
-      'user box-a', ...['status', 'telemetry', 'result', 'alert', 'update', 'response/ping'].map((t) => `topic write ${root}/${t}`), `topic read ${root}/request/#`, '',
-    ].join('\n'));
+    await writeFile(
+      join(dir, 'acl'),
+      [
+        'user fleet',
+        'topic readwrite thyroid-edge/#',
+        'user box-a',
+        ...['status', 'telemetry', 'result', 'alert', 'update', 'response/ping'].map((t) => `topic write ${root}/${t}`),
+        `topic read ${root}/request/#`,
+        '',
+      ].join('\n'),
+    );
     const p = await freePort();
-    const broker = await Mosquitto.start(dir, { port: p, listener: [`listener ${p} 127.0.0.1`, 'allow_anonymous false', `password_file ${pw}`, `acl_file ${join(dir, 'acl')}`].join('\n') });
-    const { all, d, of, cfg, until } = await setup({ broker, mqtt: { username: 'box-a', password: 'a-secret' }, fleet: { username: 'fleet', password: 'f-secret' } });
+    const broker = await Mosquitto.start(dir, {
+      port: p,
+      listener: [
+        `listener ${p} 127.0.0.1`,
+        'allow_anonymous false',
+        `password_file ${pw}`,
+        `acl_file ${join(dir, 'acl')}`,
+      ].join('\n'),
+    });
+    const { all, d, of, cfg, until } = await setup({
+      broker,
+      mqtt: { username: 'box-a', password: 'a-secret' },
+      fleet: { username: 'fleet', password: 'f-secret' },
+    });
     await until(() => of('alert').length >= 1, 'first alert');
-    await all.client.publishAsync(`${root}/request/ping`, '{"transaction":"audit"}', { qos: 1, properties: { responseTopic: `${root}/response/audit` } });
-    await until(() => of('response/ping').map(body).some((b) => b.transaction === 'audit'), 'reply on the default topic');
+    await all.client.publishAsync(`${root}/request/ping`, '{"transaction":"audit"}', {
+      qos: 1,
+      properties: { responseTopic: `${root}/response/audit` },
+    });
+    await until(
+      () =>
+        of('response/ping')
+          .map(body)
+          .some((b) => b.transaction === 'audit'),
+      'reply on the default topic',
+    );
     // dead letters are the .json files: the daemon writes each one atomically (a .tmp beside it, then a rename)
-    const letters = async () => (await readdir(join(cfg.stateDir, 'outbox-dead')).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
-    const dead = await until(async () => { const l = await letters(); return l.length > 0 && l; }, 'the dead letter');
+    const letters = async () =>
+      (await readdir(join(cfg.stateDir, 'outbox-dead')).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
+    const dead = await until(async () => {
+      const l = await letters();
+      return l.length > 0 && l;
+    }, 'the dead letter');
     expect(dead).toHaveLength(1);
     const letter = JSON.parse(await readFile(join(cfg.stateDir, 'outbox-dead', dead[0]!), 'utf8'));
     expect(letter.reason).toMatch(/refused by the broker \(reason code 0x87\)/);
@@ -137,11 +267,49 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const stateDir = await tempDir('te-state-');
     const outbox = join(stateDir, 'outbox');
     await mkdir(outbox, { recursive: true });
-    const alert = (id: string, pad: number) => JSON.stringify({ messageId: id, deviceId: 'box-a', time: Date.now(), event: 'nodule_cleared', trackId: 1, frameSeq: 1, peakProb: 0.9, largestAreaPx: 100, largestAreaFraction: 0.01, largestAreaMm2: null, firstSeenAt: 1, lastSeenAt: 2, bbox: { x: 1, y: 1, width: 2, height: 2 }, centroid: { x: 2, y: 2 }, pad: 'x'.repeat(pad) });
-    await writeFile(join(outbox, '0000000000000001.alert.json'), JSON.stringify({ seq: 1, kind: 'alert', createdAt: Date.now(), topic: `${root}/alert`, payload: alert('too-big', 20_000) }));
-    await writeFile(join(outbox, '0000000000000002.alert.json'), JSON.stringify({ seq: 2, kind: 'alert', createdAt: Date.now(), topic: `${root}/alert`, payload: alert('behind-it', 0) }));
+    const alert = (id: string, pad: number) =>
+      JSON.stringify({
+        messageId: id,
+        deviceId: 'box-a',
+        time: Date.now(),
+        event: 'nodule_cleared',
+        trackId: 1,
+        frameSeq: 1,
+        peakProb: 0.9,
+        largestAreaPx: 100,
+        largestAreaFraction: 0.01,
+        largestAreaMm2: null,
+        firstSeenAt: 1,
+        lastSeenAt: 2,
+        bbox: { x: 1, y: 1, width: 2, height: 2 },
+        centroid: { x: 2, y: 2 },
+        pad: 'x'.repeat(pad),
+      });
+    await writeFile(
+      join(outbox, '0000000000000001.alert.json'),
+      JSON.stringify({
+        seq: 1,
+        kind: 'alert',
+        createdAt: Date.now(),
+        topic: `${root}/alert`,
+        payload: alert('too-big', 20_000),
+      }),
+    );
+    await writeFile(
+      join(outbox, '0000000000000002.alert.json'),
+      JSON.stringify({
+        seq: 2,
+        kind: 'alert',
+        createdAt: Date.now(),
+        topic: `${root}/alert`,
+        payload: alert('behind-it', 0),
+      }),
+    );
     const { d, of, until } = await setup({ broker, stateDir }); // default mqtt.outbox.maxAttempts: 5
-    await until(() => of('alert').some((m) => body(m).messageId === 'behind-it'), 'the alert behind the undeliverable one');
+    await until(
+      () => of('alert').some((m) => body(m).messageId === 'behind-it'),
+      'the alert behind the undeliverable one',
+    );
     const n = of('alert').length;
     await until(() => of('alert').length >= n + 2, 'new alerts');
     expect(of('alert').some((m) => body(m).messageId === 'too-big')).toBe(false);
@@ -162,8 +330,16 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     await writeFile(script, `#!/bin/sh\ntouch ${marker}\nsleep 30\n`);
     await chmod(script, 0o755);
     const ask = async (tx: string, config: unknown) => {
-      await all.client.publishAsync(`${root}/request/set_config`, JSON.stringify({ transaction: tx, config }), { qos: 1 });
-      return until(() => of('response/set_config').map(body).find((b) => b.transaction === tx), `reply ${tx}`);
+      await all.client.publishAsync(`${root}/request/set_config`, JSON.stringify({ transaction: tx, config }), {
+        qos: 1,
+      });
+      return until(
+        () =>
+          of('response/set_config')
+            .map(body)
+            .find((b) => b.transaction === tx),
+        `reply ${tx}`,
+      );
     };
     const file = { path: '/etc/hostname', width: 64, height: 64 };
     const roi = { x: 0, y: 0, width: 64, height: 64 };

@@ -41,7 +41,10 @@ describe('loopback (D6)', () => {
     expect(await loopbackAddressOf('localhost', async () => [])).toBeNull();
     expect(await loopbackAddressOf('localhost', async () => Promise.reject(new Error('ENOTFOUND')))).toBeNull();
     let asked = false;
-    expect(await loopbackAddressOf('127.attacker.example', async () => ((asked = true), [{ address: '127.0.0.1' }]))).toBeNull();
+    expect(await loopbackAddressOf('127.attacker.example', async () => {
+      asked = true;
+      return [{ address: '127.0.0.1' }];
+    })).toBeNull();
     expect(asked).toBe(false); // never loopback, whatever a resolver says
     // the real resolver on this machine: localhost is loopback
     expect(isLoopbackAddress((await loopbackAddressOf('localhost')) ?? '')).toBe(true);

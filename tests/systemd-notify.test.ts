@@ -64,7 +64,10 @@ describe('watchdog rule (unit)', () => {
     expect(w.tick()).toBe(true);
     expect(sent).toEqual(['WATCHDOG=1', 'WATCHDOG=1', 'WATCHDOG=1']);
     expect(new SystemdNotifier({}, logger).watchdogIntervalMs).toBeNull();
-    expect(new SystemdNotifier({ NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '2000000', WATCHDOG_PID: '1' }, logger).watchdogIntervalMs).toBeNull();
+    expect(
+      new SystemdNotifier({ NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '2000000', WATCHDOG_PID: '1' }, logger)
+        .watchdogIntervalMs,
+    ).toBeNull();
   });
 });
 
@@ -84,12 +87,19 @@ describe('sd_notify protocol of thyroid-edge run (real systemd-notify)', () => {
     await until(() => rx.proc.stdout!.readableLength >= 0 && rx.proc.pid, 5000, 'receiver');
     await new Promise((r) => setTimeout(r, 300)); // bound before the daemon sends
     const cfg = join(dir, 'config.json');
-    await writeFile(cfg, JSON.stringify({
-      stateDir: join(dir, 'state'),
-      logLevel: 'warn',
-      capture: { source: 'file', roi: { x: 0, y: 0, width: W, height: H }, file: { path: fifo, width: W, height: H, realtime: false, loop: false } },
-      mqtt: { embeddedPort: await freePort() },
-    }));
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        stateDir: join(dir, 'state'),
+        logLevel: 'warn',
+        capture: {
+          source: 'file',
+          roi: { x: 0, y: 0, width: W, height: H },
+          file: { path: fifo, width: W, height: H, realtime: false, loop: false },
+        },
+        mqtt: { embeddedPort: await freePort() },
+      }),
+    );
     const daemon = spawn('node', ['dist/src/cli.js', 'run', '-c', cfg], {
       env: { ...process.env, NOTIFY_SOCKET: sock, WATCHDOG_USEC: '1000000' },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -133,7 +143,11 @@ describe('sd_notify protocol of thyroid-edge run (real systemd-notify)', () => {
     // the stream ends (EOF, loop off): a legitimately idle source, keep-alives resume
     await writer.close();
     const endedAt = Date.now();
-    await until(() => msgs(/^WATCHDOG=1$/).find((m) => m.at > endedAt + 100), 10_000, 'keep-alive after the source ended');
+    await until(
+      () => msgs(/^WATCHDOG=1$/).find((m) => m.at > endedAt + 100),
+      10_000,
+      'keep-alive after the source ended',
+    );
 
     // SIGTERM: STOPPING, exit 0
     daemon.kill('SIGTERM');

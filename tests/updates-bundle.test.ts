@@ -24,9 +24,15 @@ beforeAll(async () => {
   golden = await phantomPngs(2);
 });
 
-async function offlineUpdater(patch: Record<string, unknown> = {}, stateDir?: string): Promise<{ updater: Updater; progress: UpdateProgress[]; stateDir: string }> {
+async function offlineUpdater(
+  patch: Record<string, unknown> = {},
+  stateDir?: string,
+): Promise<{ updater: Updater; progress: UpdateProgress[]; stateDir: string }> {
   const dir = stateDir ?? (await tempDir('te-upd-state-'));
-  const config = validateConfig({ stateDir: dir, updates: { allowFileUrls: true, trustedKeys: [key.publicKey], ...patch } });
+  const config = validateConfig({
+    stateDir: dir,
+    updates: { allowFileUrls: true, trustedKeys: [key.publicKey], ...patch },
+  });
   const updater = new Updater(config, logger);
   const progress: UpdateProgress[] = [];
   updater.onProgress((p) => progress.push(p));
@@ -41,36 +47,82 @@ describe('signing and manifest', () => {
     expect(verifyManifest(bytes, sig, [key.publicKey])).toBe(key.keyId);
     expect(() => verifyManifest(Buffer.from('{"a":2}'), sig, [key.publicKey])).toThrow(/bad signature/);
     const other = generateKeyPair();
-    expect(() => verifyManifest(bytes, signManifest(bytes, other.privateKeyPem), [key.publicKey])).toThrow(new RegExp(`unknown key ${other.keyId}`));
+    expect(() => verifyManifest(bytes, signManifest(bytes, other.privateKeyPem), [key.publicKey])).toThrow(
+      new RegExp(`unknown key ${other.keyId}`),
+    );
     expect(() => verifyManifest(bytes, sig, [])).toThrow(/no trusted keys/);
   });
 
   it('manifest paths cannot leave the bundle; model bundles need golden frames', () => {
-    const base = { schemaVersion: 1, kind: 'config', name: 'x', version: '1.0.0', created: new Date().toISOString(), minDaemonVersion: '0.1.0' };
+    const base = {
+      schemaVersion: 1,
+      kind: 'config',
+      name: 'x',
+      version: '1.0.0',
+      created: new Date().toISOString(),
+      minDaemonVersion: '0.1.0',
+    };
     const file = { sha256: 'a'.repeat(64), size: 1, role: 'config' };
-    expect(() => parseManifest(Buffer.from(JSON.stringify({ ...base, files: [{ ...file, path: '../etc/passwd' }] })))).toThrow(/files\.0\.path/);
-    expect(() => parseManifest(Buffer.from(JSON.stringify({ ...base, files: [{ ...file, path: '/abs' }] })))).toThrow(BundleError);
-    const model = { ...base, kind: 'model', input: { name: 'image', dtype: 'float32', shape: [null, 1, 256, 256] }, files: [{ ...file, path: 'm.onnx', role: 'model' }, { ...file, path: 'm.json', role: 'card' }] };
+    expect(() =>
+      parseManifest(Buffer.from(JSON.stringify({ ...base, files: [{ ...file, path: '../etc/passwd' }] }))),
+    ).toThrow(/files\.0\.path/);
+    expect(() => parseManifest(Buffer.from(JSON.stringify({ ...base, files: [{ ...file, path: '/abs' }] })))).toThrow(
+      BundleError,
+    );
+    const model = {
+      ...base,
+      kind: 'model',
+      input: { name: 'image', dtype: 'float32', shape: [null, 1, 256, 256] },
+      files: [
+        { ...file, path: 'm.onnx', role: 'model' },
+        { ...file, path: 'm.json', role: 'card' },
+      ],
+    };
     expect(() => parseManifest(Buffer.from(JSON.stringify(model)))).toThrow(/golden/);
   });
 
   it('config: trusted keys, schedule and manifest URL are checked with their key path', () => {
-    expect(() => validateConfig({ updates: { trustedKeys: ['not-a-key'.repeat(6)] } })).toThrow(/updates\.trustedKeys\.0: not a base64 SPKI Ed25519/);
-    expect(() => validateConfig({ updates: { schedule: 'every night', manifestUrl: 'https://fleet/x.json' } })).toThrow(/updates\.schedule: "every night" is not a valid cron/);
+    expect(() => validateConfig({ updates: { trustedKeys: ['not-a-key'.repeat(6)] } })).toThrow(
+      /updates\.trustedKeys\.0: not a base64 SPKI Ed25519/,
+    );
+    expect(() => validateConfig({ updates: { schedule: 'every night', manifestUrl: 'https://fleet/x.json' } })).toThrow(
+      /updates\.schedule: "every night" is not a valid cron/,
+    );
     expect(() => validateConfig({ updates: { schedule: '0 3 * * *' } })).toThrow(/updates\.manifestUrl: is required/);
     expect(() => validateConfig({ updates: { manifestUrl: 'http://fleet/x.json' } })).toThrow(ConfigError);
-    expect(validateConfig({ updates: { schedule: '0 3 * * *', manifestUrl: 'https://fleet/m.json', trustedKeys: [key.publicKey] } }).updates.health.frames).toBe(30);
+    expect(
+      validateConfig({
+        updates: { schedule: '0 3 * * *', manifestUrl: 'https://fleet/m.json', trustedKeys: [key.publicKey] },
+      }).updates.health.frames,
+    ).toBe(30);
   });
 
   it('the operator CLI: keygen, sign, verify', async () => {
     const dir = await tempDir('te-cli-keys-');
-    const cli = (...args: string[]) => JSON.parse(execFileSync('node', ['dist/src/cli.js', 'bundle', ...args], { encoding: 'utf8' }).trim().split('\n').at(-1)!);
+    const cli = (...args: string[]) =>
+      JSON.parse(
+        execFileSync('node', ['dist/src/cli.js', 'bundle', ...args], { encoding: 'utf8' })
+          .trim()
+          .split('\n')
+          .at(-1)!,
+      );
     const k = cli('keygen', '--out', dir);
     expect(k.keyId).toMatch(/^[0-9a-f]{16}$/);
     const b = await makeConfigBundle({ postprocess: { minAreaPx: 12 } }, '1.0.0', key);
     await writeFile(join(b, 'config.json'), JSON.stringify({ postprocess: { minAreaPx: 12 } }));
     // re-sign with the CLI's key, verify with its public key
-    cli('sign', b, '--key', join(dir, 'signing-key.pem'), '--kind', 'config', '--name', 'site', '--bundle-version', '1.2.3');
+    cli(
+      'sign',
+      b,
+      '--key',
+      join(dir, 'signing-key.pem'),
+      '--kind',
+      'config',
+      '--name',
+      'site',
+      '--bundle-version',
+      '1.2.3',
+    );
     expect(cli('verify', b, '--pub', k.publicKey)).toMatchObject({ ok: true, version: '1.2.3', keyId: k.keyId });
     await expect(verifyBundleDir(b, [key.publicKey])).rejects.toThrow(/unknown key/);
   });
@@ -95,41 +147,159 @@ describe('install (offline, real onnxruntime self-test)', () => {
   });
 
   const faults: [string, () => Promise<{ url: string; patch?: Record<string, unknown> }>, RegExp][] = [
-    ['bad signature', async () => {
-      const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
-      const m = await readFile(join(b, 'manifest.json'), 'utf8');
-      await writeFile(join(b, 'manifest.json'), m.replace('"thyroid-nodule"', '"thyroid-nodulf"'));
-      return { url: bundleUrl(b) };
-    }, /bad signature/],
-    ['unknown key', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key: generateKeyPair(), golden })) }), /signed by unknown key/],
-    ['sha256 mismatch', async () => {
-      const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
-      const mask = join(b, 'golden', 'frame-0.mask.png');
-      const bytes = await readFile(mask);
-      bytes[bytes.length - 20]! ^= 0xff;
-      await writeFile(mask, bytes);
-      return { url: bundleUrl(b) };
-    }, /golden\/frame-0\.mask\.png: sha256 mismatch/],
-    ['truncated download', async () => {
-      const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
-      await truncate(join(b, 'model.onnx'), 100);
-      return { url: bundleUrl(b) };
-    }, /model\.onnx: truncated download \(100 of 185 bytes\)/],
-    ['a longer file than declared', async () => {
-      const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
-      await appendFile(join(b, 'model.onnx'), Buffer.alloc(10));
-      return { url: bundleUrl(b) };
-    }, /more bytes than the manifest declares/],
-    ['wrong input shape', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden, swapModelFor: fixtureModel('wrong-input') })) }), /input shape \["N",1,128,128\] differs from the card's \[null,1,256,256\]/],
-    ['a model that fails to load', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden, swapModelFor: Buffer.from('this is not an onnx model') })) }), /model fails to load/],
-    ['a model that outputs NaN', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden, swapModelFor: fixtureModel('nan-output') })) }), /golden frame golden\/frame-0\.png: model output contains NaN/],
-    ['golden masks it does not reproduce', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden, swapModelFor: fixtureModel('brightness-b') })) }), /IoU 0\.\d+ with its expected mask, below 0\.9/],
-    ['too new for this daemon', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden, minDaemonVersion: '9.0.0' })) }), /needs daemon 9\.0\.0 or newer/],
-    ['over the staging cap', async () => ({ url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })), patch: { maxBundleBytes: 2048 } }), /over the staging cap of 2048/],
+    [
+      'bad signature',
+      async () => {
+        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        const m = await readFile(join(b, 'manifest.json'), 'utf8');
+        await writeFile(join(b, 'manifest.json'), m.replace('"thyroid-nodule"', '"thyroid-nodulf"'));
+        return { url: bundleUrl(b) };
+      },
+      /bad signature/,
+    ],
+    [
+      'unknown key',
+      async () => ({
+        url: bundleUrl(
+          await makeModelBundle({
+            model: fixtureModel('brightness-a'),
+            version: '1.0.0',
+            key: generateKeyPair(),
+            golden,
+          }),
+        ),
+      }),
+      /signed by unknown key/,
+    ],
+    [
+      'sha256 mismatch',
+      async () => {
+        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        const mask = join(b, 'golden', 'frame-0.mask.png');
+        const bytes = await readFile(mask);
+        bytes[bytes.length - 20]! ^= 0xff;
+        await writeFile(mask, bytes);
+        return { url: bundleUrl(b) };
+      },
+      /golden\/frame-0\.mask\.png: sha256 mismatch/,
+    ],
+    [
+      'truncated download',
+      async () => {
+        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        await truncate(join(b, 'model.onnx'), 100);
+        return { url: bundleUrl(b) };
+      },
+      /model\.onnx: truncated download \(100 of 185 bytes\)/,
+    ],
+    [
+      'a longer file than declared',
+      async () => {
+        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        await appendFile(join(b, 'model.onnx'), Buffer.alloc(10));
+        return { url: bundleUrl(b) };
+      },
+      /more bytes than the manifest declares/,
+    ],
+    [
+      'wrong input shape',
+      async () => ({
+        url: bundleUrl(
+          await makeModelBundle({
+            model: fixtureModel('brightness-a'),
+            version: '1.0.0',
+            key,
+            golden,
+            swapModelFor: fixtureModel('wrong-input'),
+          }),
+        ),
+      }),
+      /input shape \["N",1,128,128\] differs from the card's \[null,1,256,256\]/,
+    ],
+    [
+      'a model that fails to load',
+      async () => ({
+        url: bundleUrl(
+          await makeModelBundle({
+            model: fixtureModel('brightness-a'),
+            version: '1.0.0',
+            key,
+            golden,
+            swapModelFor: Buffer.from('this is not an onnx model'),
+          }),
+        ),
+      }),
+      /model fails to load/,
+    ],
+    [
+      'a model that outputs NaN',
+      async () => ({
+        url: bundleUrl(
+          await makeModelBundle({
+            model: fixtureModel('brightness-a'),
+            version: '1.0.0',
+            key,
+            golden,
+            swapModelFor: fixtureModel('nan-output'),
+          }),
+        ),
+      }),
+      /golden frame golden\/frame-0\.png: model output contains NaN/,
+    ],
+    [
+      'golden masks it does not reproduce',
+      async () => ({
+        url: bundleUrl(
+          await makeModelBundle({
+            model: fixtureModel('brightness-a'),
+            version: '1.0.0',
+            key,
+            golden,
+            swapModelFor: fixtureModel('brightness-b'),
+          }),
+        ),
+      }),
+      /IoU 0\.\d+ with its expected mask, below 0\.9/,
+    ],
+    [
+      'too new for this daemon',
+      async () => ({
+        url: bundleUrl(
+          await makeModelBundle({
+            model: fixtureModel('brightness-a'),
+            version: '1.0.0',
+            key,
+            golden,
+            minDaemonVersion: '9.0.0',
+          }),
+        ),
+      }),
+      /needs daemon 9\.0\.0 or newer/,
+    ],
+    [
+      'over the staging cap',
+      async () => ({
+        url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })),
+        patch: { maxBundleBytes: 2048 },
+      }),
+      /over the staging cap of 2048/,
+    ],
     ['plain http', async () => ({ url: 'http://fleet.example/bundle/manifest.json' }), /http: is refused/],
-    ['file:// when not allowed', async () => ({ url: bundleUrl(await makeConfigBundle({}, '1.0.0', key)), patch: { allowFileUrls: false } }), /file: is refused/],
-    ['a config bundle that does not validate', async () => ({ url: bundleUrl(await makeConfigBundle({ alerts: { memoryS: -1 } }, '1.0.0', key)) }), /alerts\.memoryS: must be >= 0/],
-    ['a config bundle touching keys that need a restart', async () => ({ url: bundleUrl(await makeConfigBundle({ mqtt: { url: 'mqtts://evil:8883' } }, '1.0.0', key)) }), /mqtt: cannot be changed at runtime/],
+    [
+      'file:// when not allowed',
+      async () => ({ url: bundleUrl(await makeConfigBundle({}, '1.0.0', key)), patch: { allowFileUrls: false } }),
+      /file: is refused/,
+    ],
+    [
+      'a config bundle that does not validate',
+      async () => ({ url: bundleUrl(await makeConfigBundle({ alerts: { memoryS: -1 } }, '1.0.0', key)) }),
+      /alerts\.memoryS: must be >= 0/,
+    ],
+    [
+      'a config bundle touching keys that need a restart',
+      async () => ({ url: bundleUrl(await makeConfigBundle({ mqtt: { url: 'mqtts://evil:8883' } }, '1.0.0', key)) }),
+      /mqtt: cannot be changed at runtime/,
+    ],
   ];
 
   for (const [name, make, reason] of faults) {
@@ -148,11 +318,21 @@ describe('install (offline, real onnxruntime self-test)', () => {
   it('no downgrade (or reinstall) unless allowDowngrade', async () => {
     const { updater, stateDir } = await offlineUpdater();
     await updater.stores.model.markGood();
-    expect((await updater.install(bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '2.0.0', key, golden })))).state).toBe('testing');
+    expect(
+      (
+        await updater.install(
+          bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '2.0.0', key, golden })),
+        )
+      ).state,
+    ).toBe('testing');
     await updater.stores.model.markGood();
-    const older = bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.5.0', key, golden }));
+    const older = bundleUrl(
+      await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.5.0', key, golden }),
+    );
     expect((await updater.install(older)).reason).toMatch(/downgrade from 2\.0\.0 to 1\.5\.0 refused/);
-    const same = bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-b'), version: '2.0.0', key, golden }));
+    const same = bundleUrl(
+      await makeModelBundle({ model: fixtureModel('brightness-b'), version: '2.0.0', key, golden }),
+    );
     expect((await updater.install(same)).reason).toMatch(/2\.0\.0 is already active/);
     const { updater: lenient } = await offlineUpdater({ allowDowngrade: true }, stateDir);
     expect((await lenient.install(older)).state).toBe('testing');
@@ -162,8 +342,12 @@ describe('install (offline, real onnxruntime self-test)', () => {
 
   it('a second install is refused while the first is still in its trial', async () => {
     const { updater } = await offlineUpdater();
-    await updater.install(bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })));
-    const last = await updater.install(bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.1.0', key, golden })));
+    await updater.install(
+      bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })),
+    );
+    const last = await updater.install(
+      bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.1.0', key, golden })),
+    );
     expect(last.reason).toMatch(/1\.0\.0 is still in its health window/);
     expect(await updater.activeVersion('model')).toBe('1.0.0');
   });
@@ -178,7 +362,9 @@ describe('install (offline, real onnxruntime self-test)', () => {
     }
     try {
       const { updater } = await offlineUpdater({}, mnt);
-      const first = await updater.install(bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })));
+      const first = await updater.install(
+        bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })),
+      );
       expect(first.state).toBe('testing');
       await updater.stores.model.markGood();
       // the shipped model (2.7 MB) does not fit in 1 MiB

@@ -19,9 +19,15 @@ import { logger, tempDir } from './helpers/fixtures.js';
 const KILLS = 50;
 
 /** The CLI install; killAfterMs counts from its first progress line (download start), not from process start. */
-function runInstall(bundle: string, cfg: string, killAfterMs: number | null): Promise<{ killed: boolean; installMs: number }> {
+function runInstall(
+  bundle: string,
+  cfg: string,
+  killAfterMs: number | null,
+): Promise<{ killed: boolean; installMs: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('node', ['dist/src/cli.js', 'bundle', 'install', bundle, '-c', cfg], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('node', ['dist/src/cli.js', 'bundle', 'install', bundle, '-c', cfg], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let started = 0;
     let timer: NodeJS.Timeout | null = null;
     child.stdout.on('data', (chunk: Buffer) => {
@@ -47,7 +53,13 @@ describe('install killed with SIGKILL at random points', () => {
     };
     const stateDir = await tempDir('te-crash-');
     const cfg = join(stateDir, 'config.yaml');
-    await writeFile(cfg, JSON.stringify({ stateDir, updates: { allowFileUrls: true, allowDowngrade: true, trustedKeys: [key.publicKey] } }));
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        stateDir,
+        updates: { allowFileUrls: true, allowDowngrade: true, trustedKeys: [key.publicKey] },
+      }),
+    );
     const updater = new Updater(await loadConfig(cfg), logger);
     const store = updater.stores.model;
 
@@ -77,10 +89,17 @@ describe('install killed with SIGKILL at random points', () => {
       expect(await sha256File(join(dir, slot ? 'model.onnx' : 'thyroid-nodule-int8.onnx'))).toBe(card.sha256);
       await store.markGood(); // as if the next start passed its health window
     }
-    console.log(`SIGKILL test: ${KILLS} runs, ${outcomes.killed} killed mid-install, ${outcomes.old} left the old model, ${outcomes.new} the new one (an uninterrupted install takes ${full.installMs} ms)`);
+    console.log(
+      `SIGKILL test: ${KILLS} runs, ${outcomes.killed} killed mid-install, ${outcomes.old} left the old model, ${outcomes.new} the new one (an uninterrupted install takes ${full.installMs} ms)`,
+    );
     // the CLI's own check agrees
-    const cliStatus = JSON.parse(execFileSync('node', ['dist/src/cli.js', 'bundle', 'status', '-c', cfg], { encoding: 'utf8' })).model;
-    expect(cliStatus).toMatchObject({ complete: true, version: (await store.manifestOf(await store.active()))?.version ?? null });
+    const cliStatus = JSON.parse(
+      execFileSync('node', ['dist/src/cli.js', 'bundle', 'status', '-c', cfg], { encoding: 'utf8' }),
+    ).model;
+    expect(cliStatus).toMatchObject({
+      complete: true,
+      version: (await store.manifestOf(await store.active()))?.version ?? null,
+    });
     expect(outcomes.old).toBeGreaterThan(0);
     expect(outcomes.new).toBeGreaterThan(0);
 

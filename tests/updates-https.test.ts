@@ -9,7 +9,12 @@ import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,20 +40,34 @@ describe('bundles over https', () => {
     pki = await tempDir('te-https-pki-');
     await makePki(pki);
     key = generateKeyPair();
-    bundle = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.0.0', key, golden: await phantomPngs(1) });
-    server = createServer({ key: await readFile(join(pki, 'server.key')), cert: await readFile(join(pki, 'server.crt')) }, async (req, res) => {
-      const path = new URL(req.url ?? '/', 'https://x').pathname;
-      // /chain/<n>/<file>: n redirects (https) before /b/<file>; /to-http/<file>: one redirect to the plain server
-      const chain = /^\/chain\/(\d+)\/(.+)$/.exec(path);
-      if (chain) {
-        const n = Number(chain[1]);
-        return res.writeHead(302, { location: n > 1 ? `/chain/${n - 1}/${chain[2]}` : `https://127.0.0.1:${port}/b/${chain[2]}` }).end();
-      }
-      const toHttp = /^\/to-http\/(.+)$/.exec(path);
-      if (toHttp) return res.writeHead(302, { location: `http://127.0.0.1:${plainPort}/b/${toHttp[1]}` }).end();
-      return serve(path, res);
+    bundle = await makeModelBundle({
+      model: fixtureModel('brightness-b'),
+      version: '1.0.0',
+      key,
+      golden: await phantomPngs(1),
     });
-    plain = createHttpServer((req: IncomingMessage, res: ServerResponse) => void serve(new URL(req.url ?? '/', 'http://x').pathname, res));
+    server = createServer(
+      { key: await readFile(join(pki, 'server.key')), cert: await readFile(join(pki, 'server.crt')) },
+      async (req, res) => {
+        const path = new URL(req.url ?? '/', 'https://x').pathname;
+        // /chain/<n>/<file>: n redirects (https) before /b/<file>; /to-http/<file>: one redirect to the plain server
+        const chain = /^\/chain\/(\d+)\/(.+)$/.exec(path);
+        if (chain) {
+          const n = Number(chain[1]);
+          return res
+            .writeHead(302, {
+              location: n > 1 ? `/chain/${n - 1}/${chain[2]}` : `https://127.0.0.1:${port}/b/${chain[2]}`,
+            })
+            .end();
+        }
+        const toHttp = /^\/to-http\/(.+)$/.exec(path);
+        if (toHttp) return res.writeHead(302, { location: `http://127.0.0.1:${plainPort}/b/${toHttp[1]}` }).end();
+        return serve(path, res);
+      },
+    );
+    plain = createHttpServer(
+      (req: IncomingMessage, res: ServerResponse) => void serve(new URL(req.url ?? '/', 'http://x').pathname, res),
+    );
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
     plainPort = (plain.address() as { port: number }).port;
     async function serve(path: string, res: ServerResponse): Promise<void> {
@@ -58,7 +77,9 @@ describe('bundles over https', () => {
         res.writeHead(200, { 'content-length': size });
         if (cutModel && file.endsWith('model.onnx')) {
           // half the bytes, then the connection drops
-          res.write((await readFile(file)).subarray(0, Math.floor(size / 2)), () => setTimeout(() => res.socket?.destroy(), 50));
+          res.write((await readFile(file)).subarray(0, Math.floor(size / 2)), () =>
+            setTimeout(() => res.socket?.destroy(), 50),
+          );
           return;
         }
         createReadStream(file).pipe(res);
@@ -79,10 +100,17 @@ describe('bundles over https', () => {
     const state = await tempDir('te-https-state-');
     const cfg = join(state, 'config.json');
     await writeFile(cfg, JSON.stringify({ stateDir: state, updates: { trustedKeys: [key.publicKey] } }));
-    const out = await run('node', ['dist/src/cli.js', 'bundle', 'install', `https://127.0.0.1:${port}${path}`, '-c', cfg], {
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(pki, 'ca.crt') }, // the CA a hospital would install
-    }).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
-    return out.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const out = await run(
+      'node',
+      ['dist/src/cli.js', 'bundle', 'install', `https://127.0.0.1:${port}${path}`, '-c', cfg],
+      {
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: join(pki, 'ca.crt') }, // the CA a hospital would install
+      },
+    ).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
+    return out.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   }
 
   it('downloads, verifies, self-tests and activates a bundle served over https', async () => {
@@ -106,7 +134,9 @@ describe('bundles over https', () => {
     expect(ok.at(-1)!.reason).toBeNull();
     const http = await install('/to-http/manifest.json');
     expect(http.at(-1)!.state).toBe('failed');
-    expect(http.at(-1)!.reason).toMatch(/redirect from https:\/\/127\.0\.0\.1:\d+\/to-http\/manifest\.json to http:\/\/127\.0\.0\.1:\d+\/b\/manifest\.json refused \(url: http: is refused/);
+    expect(http.at(-1)!.reason).toMatch(
+      /redirect from https:\/\/127\.0\.0\.1:\d+\/to-http\/manifest\.json to http:\/\/127\.0\.0\.1:\d+\/b\/manifest\.json refused \(url: http: is refused/,
+    );
     const many = await install(`/chain/${MAX_REDIRECTS + 1}/manifest.json`);
     expect(many.at(-1)!.state).toBe('failed');
     expect(many.at(-1)!.reason).toMatch(new RegExp(`more than ${MAX_REDIRECTS} redirects`));

@@ -10,7 +10,15 @@ import { generateKeyPair, type KeyPair } from '../src/updates/signing.js';
 import { Updater } from '../src/updates/updater.js';
 import { silentLogger } from '../src/util/logger.js';
 import { bundleUrl, fixtureModel, makeConfigBundle, makeModelBundle, phantomPngs } from './helpers/bundles.js';
-import { StallClock, expectValid, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
+import {
+  StallClock,
+  expectValid,
+  startDaemon,
+  subscriber,
+  testConfig,
+  until,
+  untilProgress,
+} from './helpers/daemon.js';
 import { CARD, MODEL, tempDir } from './helpers/fixtures.js';
 import { readFile } from 'node:fs/promises';
 import { Mosquitto } from './helpers/mosquitto.js';
@@ -28,7 +36,8 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
   // before them; on a busy machine that queue drains slowly. Their waits are bounded by the outbox
   // going silent, not by a total time sized for an idle machine.
   const outboxTraffic = () => sub.messages.filter((m) => /\/(alert|update|response\/[\w-]+)$/.test(m.topic)).length;
-  const delivered = <T>(fn: () => T | undefined | false, what: string) => untilProgress(fn, outboxTraffic, 60_000, what);
+  const delivered = <T>(fn: () => T | undefined | false, what: string) =>
+    untilProgress(fn, outboxTraffic, 60_000, what);
 
   beforeAll(async () => {
     broker = await Mosquitto.start(await tempDir('te-mq-upd-'));
@@ -48,7 +57,8 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       updates: { allowFileUrls: true, trustedKeys: [key.publicKey], health: { frames: 8, timeoutS: 30 }, ...updates },
     });
 
-  const request = (command: string, body: unknown) => sub.client.publishAsync(`${root}/request/${command}`, JSON.stringify(body), { qos: 1 });
+  const request = (command: string, body: unknown) =>
+    sub.client.publishAsync(`${root}/request/${command}`, JSON.stringify(body), { qos: 1 });
   const updatesFor = (tx: string) => of('update').filter((u) => u.transaction === tx);
   let pings = 0;
   /** the daemon answers commands (subscribed) */
@@ -59,12 +69,18 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     const clock = new StallClock(outboxTraffic);
     for (;;) {
       await request('ping', { transaction: tx });
-      const got = await until(() => of('response/ping').find((r) => r.transaction === tx), 500, 'ping reply').catch(() => null);
+      const got = await until(() => of('response/ping').find((r) => r.transaction === tx), 500, 'ping reply').catch(
+        () => null,
+      );
       if (got) return;
       if (clock.stalledMs() > 60_000) throw new Error('daemon never answered ping');
     }
   };
-  const finalFor = (tx: string) => delivered(() => updatesFor(tx).find((u) => ['active', 'rolled_back', 'failed'].includes(u.state)), `final update state of ${tx}`);
+  const finalFor = (tx: string) =>
+    delivered(
+      () => updatesFor(tx).find((u) => ['active', 'rolled_back', 'failed'].includes(u.state)),
+      `final update state of ${tx}`,
+    );
   /** frames keep coming: the progress of waits on the pipeline */
   const framesOf = (d: Awaited<ReturnType<typeof startDaemon>>) => () => d.daemon.status().capture?.framesCaptured;
 
@@ -82,14 +98,29 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       expect(last.state).toBe('active');
       const steps = updatesFor('u1');
       for (const u of steps) expectValid('update', u);
-      expect(steps.map((u) => u.state)).toEqual(['downloading', 'verifying', 'testing', 'testing', 'testing', 'active']);
+      expect(steps.map((u) => u.state)).toEqual([
+        'downloading',
+        'verifying',
+        'testing',
+        'testing',
+        'testing',
+        'active',
+      ]);
       expect(steps[4].detail).toMatch(/health window: 8 frames/);
       const s = d.daemon.status();
       expect(s.model).toMatchObject({ version: '1.0.0', sha256: await sha256File(fixtureModel('brightness-b')) });
       // the same source and pipeline kept running: no capture restart, counters never reset
       expect(s.capture!.restarts).toBe(0);
       expect(s.capture!.framesCaptured).toBeGreaterThan(capturedBefore + 8);
-      const status = await untilProgress(() => of('status').reverse().find((x) => x.model?.version === '1.0.0'), framesOf(d), 60_000, 'status with the new model');
+      const status = await untilProgress(
+        () =>
+          of('status')
+            .reverse()
+            .find((x) => x.model?.version === '1.0.0'),
+        framesOf(d),
+        60_000,
+        'status with the new model',
+      );
       expectValid('status', status);
     } finally {
       await d.stop();
@@ -107,7 +138,12 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       expect(r1).toMatchObject({ ok: false, error: expect.stringMatching(/url: must be a string/) });
       expect(r2).toMatchObject({ ok: false, error: expect.stringMatching(/http: is refused/) });
       // a tampered bundle is accepted for work, then fails verification
-      const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.0.0', key: generateKeyPair(), golden });
+      const b = await makeModelBundle({
+        model: fixtureModel('brightness-b'),
+        version: '1.0.0',
+        key: generateKeyPair(),
+        golden,
+      });
       await request('update', { url: bundleUrl(b), transaction: 'bad3' });
       expect((await finalFor('bad3')).reason).toMatch(/signed by unknown key/);
       expect(d.daemon.status().model!.version).toBeNull();
@@ -145,7 +181,11 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       await request('update', { url: bundleUrl(b), transaction: 'cfg' });
       expect((await finalFor('cfg')).state).toBe('active');
       expect(d.daemon.currentConfig.postprocess.minAreaPx).toBe(77);
-      expect(updatesFor('cfg').slice(1).every((u) => u.kind === 'config' && u.version === '3.1.0')).toBe(true);
+      expect(
+        updatesFor('cfg')
+          .slice(1)
+          .every((u) => u.kind === 'config' && u.version === '3.1.0'),
+      ).toBe(true);
     } finally {
       await d.stop();
     }
@@ -164,13 +204,19 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '1.0.0', key, golden });
     await ready();
     await request('update', { url: bundleUrl(b), transaction: 'trial' });
-    await delivered(() => updatesFor('trial').find((u) => /health window/.test(u.detail ?? '')), 'health window started');
+    await delivered(
+      () => updatesFor('trial').find((u) => /health window/.test(u.detail ?? '')),
+      'health window started',
+    );
     expect(d.daemon.status().model!.version).toBe('1.0.0');
     await d.stop(); // like a crash or power cut before the window passed
     const again = await startDaemon(await config({}, stateDir));
     try {
       expect(again.daemon.status().model).toMatchObject({ version: null, sha256: await sha256File(MODEL) });
-      const rb = await delivered(() => of('update').find((u) => u.state === 'rolled_back' && /restarted 1 time/.test(u.reason ?? '')), 'rollback report after restart');
+      const rb = await delivered(
+        () => of('update').find((u) => u.state === 'rolled_back' && /restarted 1 time/.test(u.reason ?? '')),
+        'rollback report after restart',
+      );
       expectValid('update', rb);
     } finally {
       await again.stop();
@@ -181,7 +227,10 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '4.0.0', key, golden });
     const d = await startDaemon(await config({ schedule: '* * * * * *', manifestUrl: bundleUrl(b), quietS: 0 }));
     try {
-      const done = await delivered(() => of('update').find((u) => u.version === '4.0.0' && u.state === 'active'), 'scheduled install');
+      const done = await delivered(
+        () => of('update').find((u) => u.version === '4.0.0' && u.state === 'active'),
+        'scheduled install',
+      );
       expect(done.transaction).toBeNull();
       const count = of('update').filter((u) => u.version === '4.0.0').length;
       await new Promise((r) => setTimeout(r, 2500)); // two more ticks
@@ -210,8 +259,17 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     try {
       await d.daemon.nextResult(120_000);
       const card = JSON.parse(await readFile(CARD, 'utf8')) as { preprocessing: { clahe: Record<string, unknown> } };
-      const other = { ...card.preprocessing, clahe: { ...card.preprocessing.clahe, method: card.preprocessing.clahe.method === 'tiles' ? 'local' : 'tiles' } };
-      const b = await makeModelBundle({ model: fixtureModel('brightness-b'), version: '6.0.0', key, golden, preprocessing: other });
+      const other = {
+        ...card.preprocessing,
+        clahe: { ...card.preprocessing.clahe, method: card.preprocessing.clahe.method === 'tiles' ? 'local' : 'tiles' },
+      };
+      const b = await makeModelBundle({
+        model: fixtureModel('brightness-b'),
+        version: '6.0.0',
+        key,
+        golden,
+        preprocessing: other,
+      });
       await ready();
       await request('update', { url: bundleUrl(b), transaction: 'pre' });
       expect((await finalFor('pre')).state).toBe('active');
@@ -236,10 +294,16 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       // waits key on events, not on how fast an idle machine gets there: the window opens (its
       // progress message), the trial is decided (the updater settles: window over, model reverted),
       // then its report arrives through the outbox
-      const testing = await delivered(() => of('update').find((u) => u.version === '7.0.0' && u.state === 'testing'), 'health window of the resumed trial');
+      const testing = await delivered(
+        () => of('update').find((u) => u.version === '7.0.0' && u.state === 'testing'),
+        'health window of the resumed trial',
+      );
       expect(testing.detail).toMatch(/health window: 100000 frames within 2 s/);
       await d.updater.settled();
-      const rb = await delivered(() => of('update').find((u) => u.version === '7.0.0' && u.state === 'rolled_back'), 'rollback report of the resumed trial');
+      const rb = await delivered(
+        () => of('update').find((u) => u.version === '7.0.0' && u.state === 'rolled_back'),
+        'rollback report of the resumed trial',
+      );
       expect(rb.reason).toMatch(/only \d+ of 100000 frames in 2 s/);
       // no old model was in memory after the restart: the factory model is loaded again and serves
       expect(d.daemon.status().model).toMatchObject({ version: null, sha256: await sha256File(MODEL) });

@@ -9,12 +9,20 @@ export const AlertPayload = Type.Object(
   {
     messageId: Type.String({ description: 'unique per message: deduplicate on it (QoS 1 may redeliver)' }),
     deviceId: Type.String(),
-    event: Type.Union([Type.Literal('nodule_detected'), Type.Literal('nodule_updated'), Type.Literal('nodule_cleared')]),
+    event: Type.Union([
+      Type.Literal('nodule_detected'),
+      Type.Literal('nodule_updated'),
+      Type.Literal('nodule_cleared'),
+    ]),
     trackId: Type.Integer({ description: 'unique across restarts (a persisted counter)' }),
     reason: Type.Optional(
-      Type.Union(['lost', 'no_imaging', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)), {
-        description: 'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), config_changed (alerts.* changed), shutdown, restart (the track was open when the daemon stopped without a shutdown)',
-      }),
+      Type.Union(
+        ['lost', 'no_imaging', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)),
+        {
+          description:
+            'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), config_changed (alerts.* changed), shutdown, restart (the track was open when the daemon stopped without a shutdown)',
+        },
+      ),
     ),
     frameSeq: Type.Integer({ description: 'frame sequence number of the source (restarts with the source)' }),
     time: Millis,

@@ -69,11 +69,20 @@ export class AlertService {
     if (open.length === 0) return;
     for (const r of open) {
       if (!r.announced) await this.sink.store(r.detected);
-      const cleared: AlertPayload = { ...r.detected, messageId: randomUUID(), time: Date.now(), event: 'nodule_cleared', reason: 'restart' };
+      const cleared: AlertPayload = {
+        ...r.detected,
+        messageId: randomUUID(),
+        time: Date.now(),
+        event: 'nodule_cleared',
+        reason: 'restart',
+      };
       await this.sink.store(cleared);
       this.store.open.delete(r.detected.trackId);
       await this.store.save();
-      this.logger.info({ event: cleared.event, trackId: cleared.trackId, messageId: cleared.messageId, reason: 'restart' }, 'alert');
+      this.logger.info(
+        { event: cleared.event, trackId: cleared.trackId, messageId: cleared.messageId, reason: 'restart' },
+        'alert',
+      );
       this.emit(cleared);
     }
   }
@@ -132,17 +141,31 @@ export class AlertService {
 
   private enqueue(events: AlertEvent[]): void {
     if (events.length === 0) return;
-    const payloads: AlertPayload[] = events.map((ev) => ({ messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...ev }));
+    const payloads: AlertPayload[] = events.map((ev) => ({
+      messageId: randomUUID(),
+      deviceId: this.config.deviceId,
+      time: Date.now(),
+      ...ev,
+    }));
     this.chain = this.chain.then(async () => {
       for (const p of payloads) {
         try {
           await this.persistAndStore(p);
         } catch (err) {
-          this.logger.error({ err: (err as Error).message, event: p.event, trackId: p.trackId }, 'alert could not be stored');
+          this.logger.error({ err, event: p.event, trackId: p.trackId }, 'alert could not be stored');
           continue;
         }
         // logged only once it is on disk: a log line is a promise of delivery
-        this.logger.info({ event: p.event, trackId: p.trackId, seq: p.frameSeq, messageId: p.messageId, ...(p.reason ? { reason: p.reason } : {}) }, 'alert');
+        this.logger.info(
+          {
+            event: p.event,
+            trackId: p.trackId,
+            seq: p.frameSeq,
+            messageId: p.messageId,
+            ...(p.reason ? { reason: p.reason } : {}),
+          },
+          'alert',
+        );
         this.emit(p);
       }
     });

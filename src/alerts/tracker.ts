@@ -180,11 +180,24 @@ function boxGap(a: Box, b: Box): number {
 function unionBox(a: Box, b: Box): Box {
   const x = Math.min(a.x, b.x);
   const y = Math.min(a.y, b.y);
-  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+  return {
+    x,
+    y,
+    width: Math.max(a.x + a.width, b.x + b.width) - x,
+    height: Math.max(a.y + a.height, b.y + b.height) - y,
+  };
 }
 
 function toDetection(n: Nodule): Detection {
-  return { bbox: n.bbox, centroid: n.centroid, areaPx: n.areaPx, areaFraction: n.areaFraction, areaMm2: n.areaMm2, maxProb: n.maxProb, capture: n.capture };
+  return {
+    bbox: n.bbox,
+    centroid: n.centroid,
+    areaPx: n.areaPx,
+    areaFraction: n.areaFraction,
+    areaMm2: n.areaMm2,
+    maxProb: n.maxProb,
+    capture: n.capture,
+  };
 }
 
 function merge(a: Detection, b: Detection): Detection {
@@ -200,7 +213,10 @@ function merge(a: Detection, b: Detection): Detection {
     maxProb: Math.max(a.maxProb, b.maxProb),
     capture: {
       bbox: unionBox(a.capture.bbox, b.capture.bbox),
-      centroid: { x: a.capture.centroid.x * wa + b.capture.centroid.x * wb, y: a.capture.centroid.y * wa + b.capture.centroid.y * wb },
+      centroid: {
+        x: a.capture.centroid.x * wa + b.capture.centroid.x * wb,
+        y: a.capture.centroid.y * wa + b.capture.centroid.y * wb,
+      },
     },
   };
 }
@@ -218,7 +234,12 @@ export function areFragments(a: Box, b: Box, gapPx: number, growFraction: number
  * Fragments of one nodule become one detection (see areFragments), transitively, unless `apart`
  * says they belong to different tracks (two nodules passing each other).
  */
-export function mergeFragments(nodules: Nodule[], gapPx: number, apart: (a: Detection, b: Detection) => boolean = () => false, growFraction = 0): Detection[] {
+export function mergeFragments(
+  nodules: Nodule[],
+  gapPx: number,
+  apart: (a: Detection, b: Detection) => boolean = () => false,
+  growFraction = 0,
+): Detection[] {
   let dets = nodules.map(toDetection);
   for (let changed = true; changed; ) {
     changed = false;
@@ -251,10 +272,12 @@ export class AlertTracker {
 
   /** Confirmed tracks, for persistence and status. */
   openTracks(seq: number): OpenTrack[] {
-    return this.tracks.filter((t) => t.id > 0).map((t) => {
-      const { event: _e, ...rest } = this.event('nodule_detected', t, seq);
-      return rest;
-    });
+    return this.tracks
+      .filter((t) => t.id > 0)
+      .map((t) => {
+        const { event: _e, ...rest } = this.event('nodule_detected', t, seq);
+        return rest;
+      });
   }
 
   get activeTracks(): number {
@@ -287,16 +310,19 @@ export class AlertTracker {
       const ob = owner(b);
       return oa !== null && ob !== null && oa !== ob;
     };
-    const dets = mergeFragments(f.nodules, this.o.fragmentGapPx, apart, this.o.fragmentGrowFraction).filter((d) => d.areaPx >= this.o.minAreaPx);
+    const dets = mergeFragments(f.nodules, this.o.fragmentGapPx, apart, this.o.fragmentGrowFraction).filter(
+      (d) => d.areaPx >= this.o.minAreaPx,
+    );
     const matchedTracks = new Set<Track>();
     const matchedDets = new Set<Detection>();
     const pairs: { t: Track; d: Detection }[] = [];
     // overlap first: every (track, detection) pair above minIou, best first
     const cand: { t: Track; d: Detection; iou: number }[] = [];
-    for (const t of this.tracks) for (const d of dets) {
-      const iou = overlapScore(t.box, d.bbox);
-      if (iou >= this.o.minIou) cand.push({ t, d, iou });
-    }
+    for (const t of this.tracks)
+      for (const d of dets) {
+        const iou = overlapScore(t.box, d.bbox);
+        if (iou >= this.o.minIou) cand.push({ t, d, iou });
+      }
     cand.sort((a, b) => b.iou - a.iou);
     for (const c of cand) {
       if (matchedTracks.has(c.t) || matchedDets.has(c.d)) continue;
@@ -344,8 +370,15 @@ export class AlertTracker {
       const present = matchedTracks.has(t);
       if (t.id === 0) {
         // a region mostly inside a confirmed track's box is a part of that nodule, not a new one
-        const partOfKnown = this.tracks.some((c) => c.id > 0 && c !== t && insideShare(t.box, c.recent.reduce(unionBox)) >= 0.5);
-        if (present && !partOfKnown && t.evidence >= this.o.confirmEvidenceS && (t.lastSeenAt - t.firstSeenAt) / 1000 >= this.o.minDurationS) {
+        const partOfKnown = this.tracks.some(
+          (c) => c.id > 0 && c !== t && insideShare(t.box, c.recent.reduce(unionBox)) >= 0.5,
+        );
+        if (
+          present &&
+          !partOfKnown &&
+          t.evidence >= this.o.confirmEvidenceS &&
+          (t.lastSeenAt - t.firstSeenAt) / 1000 >= this.o.minDurationS
+        ) {
           t.id = this.nextId();
           t.areaAtLastEvent = t.largestAreaPx;
           t.lastEventAt = at;
@@ -358,7 +391,11 @@ export class AlertTracker {
           events.push(this.event('nodule_cleared', t, f.seq, 'lost'));
           continue;
         }
-        if (present && t.last.areaPx >= t.areaAtLastEvent * (1 + this.o.growthFraction) && (at - t.lastEventAt) / 1000 >= this.o.updateMinIntervalS) {
+        if (
+          present &&
+          t.last.areaPx >= t.areaAtLastEvent * (1 + this.o.growthFraction) &&
+          (at - t.lastEventAt) / 1000 >= this.o.updateMinIntervalS
+        ) {
           t.areaAtLastEvent = t.last.areaPx;
           t.lastEventAt = at;
           events.push(this.event('nodule_updated', t, f.seq));
@@ -379,8 +416,22 @@ export class AlertTracker {
 
   private newTrack(d: Detection, at: number): Track {
     const t: Track = {
-      id: 0, evidence: 0, box: d.bbox, recent: [], cx: d.centroid.x, cy: d.centroid.y, firstSeenAt: at, lastSeenAt: at, lastFrameAt: at,
-      peakProb: 0, largestAreaPx: 0, largestAreaFraction: 0, largestAreaMm2: null, areaAtLastEvent: 0, lastEventAt: at, last: d,
+      id: 0,
+      evidence: 0,
+      box: d.bbox,
+      recent: [],
+      cx: d.centroid.x,
+      cy: d.centroid.y,
+      firstSeenAt: at,
+      lastSeenAt: at,
+      lastFrameAt: at,
+      peakProb: 0,
+      largestAreaPx: 0,
+      largestAreaFraction: 0,
+      largestAreaMm2: null,
+      areaAtLastEvent: 0,
+      lastEventAt: at,
+      last: d,
     };
     this.tracks.push(t);
     return t;

@@ -40,7 +40,11 @@ export const CaptureConfigSchema = Obj(
         path: Type.String({ default: '', description: 'Any video file ffmpeg reads.' }),
         width: Type.Integer({ minimum: 16, default: 1920, description: 'video width (for ROI checks)' }),
         height: Type.Integer({ minimum: 16, default: 1080, description: 'video height' }),
-        realtime: Type.Boolean({ default: true, description: 'true: at the file\'s own rate; false: as fast as possible.', ...RT }),
+        realtime: Type.Boolean({
+          default: true,
+          description: "true: at the file's own rate; false: as fast as possible.",
+          ...RT,
+        }),
         loop: Type.Boolean({ default: true, ...RT }),
       },
       'Video file (source: file).',
@@ -58,9 +62,22 @@ export const CaptureConfigSchema = Obj(
         seed: Type.Integer({ default: 1 }),
         fps: Type.Number({ minimum: 0, maximum: 240, default: 15, description: '0 = as fast as consumed.' }),
         nodules: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
-        cycleFrames: Type.Integer({ minimum: 0, default: 150, description: 'frames per appear/disappear cycle of each nodule; 0 = always visible' }),
-        visibleFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.4, description: 'fraction of each cycle a nodule is in view; a scan is mostly frames without one' }),
-        liftWhenAbsent: Type.Boolean({ default: false, description: 'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views of a scan' }),
+        cycleFrames: Type.Integer({
+          minimum: 0,
+          default: 150,
+          description: 'frames per appear/disappear cycle of each nodule; 0 = always visible',
+        }),
+        visibleFraction: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          default: 0.4,
+          description: 'fraction of each cycle a nodule is in view; a scan is mostly frames without one',
+        }),
+        liftWhenAbsent: Type.Boolean({
+          default: false,
+          description:
+            'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views of a scan',
+        }),
       },
       'Synthetic B-mode phantom (source: phantom).',
       RT,

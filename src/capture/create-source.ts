@@ -1,4 +1,4 @@
-/** Builds the configured FrameSource (the only place that knows every source type). */
+/** Builds the configured FrameSource: the switch over every source type (a new source is added here and in capture/config.ts). */
 import type { Logger } from 'pino';
 import type { CaptureConfig } from './config.js';
 import type { Preprocessing } from '../inference/model-card.js';
@@ -26,10 +26,20 @@ export function createSource(c: CaptureConfig, spec: Preprocessing, logger: Logg
         spec,
       );
     case 'images':
-      return new ImagesSource({ dir: c.images.dir, fps: c.images.fps, loop: c.images.loop, roi: c.roi ?? undefined }, spec, logger);
+      return new ImagesSource(
+        { dir: c.images.dir, fps: c.images.fps, loop: c.images.loop, roi: c.roi ?? undefined },
+        spec,
+        logger,
+      );
     case 'v4l2':
       return createV4l2Source(
-        { device: c.v4l2.device, inputFormat: c.v4l2.inputFormat, captureWidth: c.v4l2.width, captureHeight: c.v4l2.height, fps: c.v4l2.fps },
+        {
+          device: c.v4l2.device,
+          inputFormat: c.v4l2.inputFormat,
+          captureWidth: c.v4l2.width,
+          captureHeight: c.v4l2.height,
+          fps: c.v4l2.fps,
+        },
         { roi: c.roi!, sourceWidth: c.v4l2.width, sourceHeight: c.v4l2.height },
         c.ffmpegPath,
         logger,

@@ -67,7 +67,14 @@ export class FfmpegSource implements FrameSource {
   }
 
   args(): string[] {
-    return ['-hide_banner', '-loglevel', 'error', '-nostdin', ...this.opts.inputArgs(), ...outputArgs(this.opts.output)];
+    return [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-nostdin',
+      ...this.opts.inputArgs(),
+      ...outputArgs(this.opts.output),
+    ];
   }
 
   async *frames(): AsyncIterable<Frame> {
@@ -88,7 +95,11 @@ export class FfmpegSource implements FrameSource {
         const exited = new Promise<string>((resolve) => {
           child.on('error', (err) => resolve(`cannot start ffmpeg: ${err.message}`));
           child.on('close', (code, signal) =>
-            resolve(code === 0 ? '' : `ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.trim().split('\n').pop() ?? ''}`),
+            resolve(
+              code === 0
+                ? ''
+                : `ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.trim().split('\n').pop() ?? ''}`,
+            ),
           );
         });
         // Copy stdout straight into exact frame-sized buffers: one copy per byte, no concatenation.

@@ -12,7 +12,12 @@ export function fileInputArgs(o: FileOptions): string[] {
   return [...(o.realtime ? ['-re'] : []), ...(o.loop ? ['-stream_loop', '-1'] : []), '-i', o.path];
 }
 
-export function createFileSource(o: FileOptions, output: FfmpegOutputSpec, ffmpegPath: string, logger: Logger): FfmpegSource {
+export function createFileSource(
+  o: FileOptions,
+  output: FfmpegOutputSpec,
+  ffmpegPath: string,
+  logger: Logger,
+): FfmpegSource {
   return new FfmpegSource({
     name: `file:${o.path}`,
     ffmpegPath,

@@ -22,4 +22,3 @@ export interface FrameSource {
   stop(): Promise<void>;
   status(): CaptureStatus;
 }
-

@@ -20,7 +20,10 @@ const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
 export async function listImages(dir: string): Promise<string[]> {
   const names = await readdir(dir);
-  return names.filter((n) => IMAGE_EXT.has(extname(n).toLowerCase())).sort().map((n) => join(dir, n));
+  return names
+    .filter((n) => IMAGE_EXT.has(extname(n).toLowerCase()))
+    .sort()
+    .map((n) => join(dir, n));
 }
 
 /** Largest image decoded: sharp's default limitInputPixels (0x3FFF squared). */
@@ -34,7 +37,8 @@ export async function frameFromImage(bytes: Buffer, spec: Preprocessing, seq: nu
   const sw = meta.width ?? 0;
   const sh = meta.height ?? 0;
   // sharp's own decode limit, checked here from the header so the error says what is wrong
-  if (sw * sh > MAX_IMAGE_PIXELS) throw new Error(`image is ${sw}x${sh} (${sw * sh} pixels), over the limit of ${MAX_IMAGE_PIXELS}`);
+  if (sw * sh > MAX_IMAGE_PIXELS)
+    throw new Error(`image is ${sw}x${sh} (${sw * sh} pixels), over the limit of ${MAX_IMAGE_PIXELS}`);
   const grey = await decodeToModelGrey(bytes, spec, roiOpt);
   return {
     seq,
@@ -80,7 +84,7 @@ export class ImagesSource implements FrameSource {
       } catch (err) {
         this.st.state = 'retrying';
         this.st.lastError = (err as Error).message;
-        this.logger.warn({ source: this.name, err: this.st.lastError }, 'cannot list images, retrying');
+        this.logger.warn({ source: this.name, err }, 'cannot list images, retrying');
         await sleep(this.backoff.next(), this.abort.signal);
         continue;
       }
@@ -100,7 +104,7 @@ export class ImagesSource implements FrameSource {
           // a broken frame is skipped and counted; the next one is tried
           this.st.badFrames++;
           this.st.lastError = `${file}: ${(err as Error).message}`;
-          this.logger.warn({ source: this.name, file, err: (err as Error).message }, 'bad frame skipped');
+          this.logger.warn({ source: this.name, file, err }, 'bad frame skipped');
         }
       }
       if (!this.opts.loop) break;

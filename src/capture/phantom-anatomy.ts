@@ -50,7 +50,12 @@ const LEVEL = {
  * Draw the anatomy on a width x height canvas. The view (the part the probe shows at rest) is
  * `view` inside it; the layout is laid out relative to the view so pans reveal a little more.
  */
-export function renderAnatomy(width: number, height: number, view: { x: number; y: number; width: number; height: number }, rnd: () => number): Anatomy {
+export function renderAnatomy(
+  width: number,
+  height: number,
+  view: { x: number; y: number; width: number; height: number },
+  rnd: () => number,
+): Anatomy {
   const w = view.width;
   const h = view.height;
   const U = (u: number): number => view.x + u; // view -> canvas coordinates
@@ -69,12 +74,27 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
   gland.cy = Math.max(gland.cy, V(fatY + 34 + gb)); // room for the strap muscles above
   const rC = between(0.06, 0.075) * h;
   const carotid = { cx: gland.cx + ga + 6 + rC, cy: gland.cy + between(0, 0.25) * gb, r: rC };
-  const jugular = { cx: carotid.cx + 0.8 * rC, cy: carotid.cy - rC - between(8, 16), a: between(1.1, 1.5) * rC, b: between(0.4, 0.6) * rC };
-  const scm = { cx: carotid.cx + between(0.15, 0.25) * w, cy: V(fatY) + 28, a: between(0.3, 0.4) * w, b: between(16, 22) };
+  const jugular = {
+    cx: carotid.cx + 0.8 * rC,
+    cy: carotid.cy - rC - between(8, 16),
+    a: between(1.1, 1.5) * rC,
+    b: between(0.4, 0.6) * rC,
+  };
+  const scm = {
+    cx: carotid.cx + between(0.15, 0.25) * w,
+    cy: V(fatY) + 28,
+    a: between(0.3, 0.4) * w,
+    b: between(16, 22),
+  };
   const longus = { cx: gland.cx - 0.45 * ga, cy: gland.cy + gb + 30, a: between(50, 70), b: between(18, 26) };
   const preY = gland.cy + gb + between(55, 70);
   const glandHarm = [2, 3, 4].map((k) => ({ k, a: between(0.01, 0.04), p: between(0, 2 * Math.PI) }));
-  const septa = [0.35, 0.7].map((f) => ({ y: skinY + f * (fatY - skinY), amp: between(1, 4), per: between(60, 140), p: between(0, 6.28) }));
+  const septa = [0.35, 0.7].map((f) => ({
+    y: skinY + f * (fatY - skinY),
+    amp: between(1, 4),
+    per: between(60, 140),
+    p: between(0, 6.28),
+  }));
 
   const n1 = smoothNoise(width, height, 28, rnd); // soft-tissue and parenchyma texture
   const n2 = smoothNoise(width, height, 9, rnd); // finer heterogeneity
@@ -97,7 +117,7 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
         const th = Math.atan2(dy, dx);
         let rr = 1;
         for (const hm of glandHarm) rr += hm.a * Math.sin(hm.k * th + hm.p);
-        inside = Math.pow(Math.abs(dx), 2.2) + Math.pow(Math.abs(dy), 2.2) <= Math.pow(rr, 2.2);
+        inside = Math.abs(dx) ** 2.2 + Math.abs(dy) ** 2.2 <= rr ** 2.2;
       }
       if (!inside && y < trachea.cy - 0.2 * rT && x < gland.cx) {
         const dT = Math.sqrt((x - trachea.cx) ** 2 + (y - trachea.cy) ** 2);
@@ -111,7 +131,8 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
   const top = new Float32Array(width).fill(-1);
   for (let x = 0; x < width; x++) {
     for (let y = 0; y < height && top[x] === -1; y++) if (glandMask[y * width + x]) top[x] = y;
-    const overTrachea = Math.abs(x - trachea.cx) < rT + 4 ? trachea.cy - Math.sqrt((rT + 4) ** 2 - (x - trachea.cx) ** 2) : -1;
+    const overTrachea =
+      Math.abs(x - trachea.cx) < rT + 4 ? trachea.cy - Math.sqrt((rT + 4) ** 2 - (x - trachea.cx) ** 2) : -1;
     if (top[x] === -1 || (overTrachea > 0 && overTrachea < (top[x] as number))) top[x] = overTrachea;
   }
 
@@ -126,11 +147,12 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
       const t2 = n2[i] as number;
       const lm = Math.min(1.3, Math.max(0.35, 0.85 + 0.4 * (lineMod[i] as number)));
       let e = LEVEL.softTissue * (1 + 0.15 * t1 + 0.1 * t2);
-      if (v < skinY) e = v < 2.5 ? lm * (LEVEL.skinLine) : LEVEL.skin * (1 + 0.1 * t2);
+      if (v < skinY) e = v < 2.5 ? lm * LEVEL.skinLine : LEVEL.skin * (1 + 0.1 * t2);
       else if (v < fatY) {
         e = LEVEL.fat * (1 + 0.2 * t2);
-        for (const s of septa) if (Math.abs(v - s.y - s.amp * Math.sin(x / s.per + s.p) - 2 * wb) < 1) e = lm * (LEVEL.septum);
-      } else if (v < fatY + 2.5) e = lm * (LEVEL.fascia);
+        for (const s of septa)
+          if (Math.abs(v - s.y - s.amp * Math.sin(x / s.per + s.p) - 2 * wb) < 1) e = lm * LEVEL.septum;
+      } else if (v < fatY + 2.5) e = lm * LEVEL.fascia;
       else if (y < (top[x] as number) - 2.5) {
         // strap muscles over the lobe, isthmus and trachea, a fascia plane between the two layers
         e = muscleAt(v + 3 * wb, t2);
@@ -138,28 +160,29 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
       }
       // sternocleidomastoid over the vessels
       const dScm = ell(x, y, scm);
-      if (dScm <= 1 && v >= fatY + 2.5) e = dScm > 0.85 && Math.abs(y - scm.cy) > 0.7 * scm.b ? lm * LEVEL.fascia : muscleAt(v + 3 * wb, t2);
+      if (dScm <= 1 && v >= fatY + 2.5)
+        e = dScm > 0.85 && Math.abs(y - scm.cy) > 0.7 * scm.b ? lm * LEVEL.fascia : muscleAt(v + 3 * wb, t2);
       // deep: longus colli, prevertebral fascia, what lies behind
       if (y > preY + 3 * wb) e = LEVEL.deep * (1 + 0.2 * t1 + 0.1 * t2);
-      if (Math.abs(y - preY - 3 * wb) < 1.5) e = lm * (LEVEL.fascia);
+      if (Math.abs(y - preY - 3 * wb) < 1.5) e = lm * LEVEL.fascia;
       const dLong = ell(x, y, longus);
       if (dLong <= 1) e = muscleAt(v + 3 * wb, t2) * (0.8 + 0.2 * dLong);
       // the lobe: parenchyma with gentle heterogeneity, a thin bright capsule
       if (glandMask[i] === 1) {
         texture[i] = Math.max(0.3, 1 + 0.06 * t1 + 0.05 * t2 + 0.25 * (n3[i] as number));
         e = LEVEL.gland * (texture[i] as number);
-      }
-      else if ((toGland[i] as number) <= 2.5) e = lm * (LEVEL.capsule);
+      } else if ((toGland[i] as number) <= 2.5) e = lm * LEVEL.capsule;
       // trachea: hypoechoic cartilage ring, bright air line, shadow with reverberation below
       const tx = x - trachea.cx;
       const ty = y - trachea.cy;
       if (Math.abs(tx) <= rT && ty > -rT) {
         const dT = Math.sqrt(tx * tx + ty * ty);
-        if (dT <= rT && ty < 0) e = dT > rT - 9 ? LEVEL.cartilage * (1 + 0.2 * t2) : dT > rT - 12 ? lm * (LEVEL.air) : LEVEL.shadow;
+        if (dT <= rT && ty < 0)
+          e = dT > rT - 9 ? LEVEL.cartilage * (1 + 0.2 * t2) : dT > rT - 12 ? lm * LEVEL.air : LEVEL.shadow;
         if ((ty >= 0 && Math.abs(tx) < rT - 9) || (dT < rT - 12 && ty < 0)) {
           const below = ty + Math.sqrt(Math.max(0, (rT - 11) ** 2 - tx * tx));
           const k = Math.floor(below / 22);
-          e = k >= 1 && below % 22 < 3 ? lm * (LEVEL.air * 0.5 * Math.pow(0.6, k - 1)) : LEVEL.shadow * (1 + 0.3 * t2);
+          e = k >= 1 && below % 22 < 3 ? lm * (LEVEL.air * 0.5 * 0.6 ** (k - 1)) : LEVEL.shadow * (1 + 0.3 * t2);
         }
       }
       // vessels: anechoic lumen, bright wall, a little enhancement behind the carotid
@@ -167,7 +190,7 @@ export function renderAnatomy(width: number, height: number, view: { x: number; 
       const cyd = y - carotid.cy;
       const dC = Math.sqrt(cxd * cxd + cyd * cyd);
       if (dC <= carotid.r) e = LEVEL.lumen;
-      else if (dC <= carotid.r + 3) e = lm * (LEVEL.vesselWall);
+      else if (dC <= carotid.r + 3) e = lm * LEVEL.vesselWall;
       else if (cyd > 0 && Math.abs(cxd) < carotid.r) e *= 1 + 0.25 * Math.exp(-(cyd - carotid.r) / 60);
       const dJ = ell(x, y, jugular);
       if (dJ <= 1) e = LEVEL.lumen;
@@ -212,7 +235,12 @@ export function mirror(a: Anatomy): Anatomy {
  * the measured depth profile and gain. Factors are interpolated between band centres so no step
  * shows.
  */
-export function toGrey(a: Anatomy, view: { x: number; y: number; width: number; height: number }, profile: number[], mean: number): Float32Array {
+export function toGrey(
+  a: Anatomy,
+  view: { x: number; y: number; width: number; height: number },
+  profile: number[],
+  mean: number,
+): Float32Array {
   const { width: w, height: h } = a;
   const bands = profile.length;
   const centres: number[] = [];
@@ -229,7 +257,7 @@ export function toGrey(a: Anatomy, view: { x: number; y: number; width: number; 
       }
     }
     centres.push((y0 + y1 - 1) / 2);
-    factors.push((((profile[b] as number) * mean) / Math.max(s / n, 1e-6)));
+    factors.push(((profile[b] as number) * mean) / Math.max(s / n, 1e-6));
   }
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {

@@ -109,7 +109,13 @@ export function distanceTo(w: number, h: number, inside: (i: number) => boolean)
       const i = y * W + x;
       let v = d[i] as number;
       if (v === 0) continue;
-      v = Math.min(v, (d[i - 1] as number) + 3, (d[i - W] as number) + 3, (d[i - W - 1] as number) + 4, (d[i - W + 1] as number) + 4);
+      v = Math.min(
+        v,
+        (d[i - 1] as number) + 3,
+        (d[i - W] as number) + 3,
+        (d[i - W - 1] as number) + 4,
+        (d[i - W + 1] as number) + 4,
+      );
       d[i] = v;
     }
   }
@@ -118,7 +124,13 @@ export function distanceTo(w: number, h: number, inside: (i: number) => boolean)
       const i = y * W + x;
       let v = d[i] as number;
       if (v === 0) continue;
-      v = Math.min(v, (d[i + 1] as number) + 3, (d[i + W] as number) + 3, (d[i + W + 1] as number) + 4, (d[i + W - 1] as number) + 4);
+      v = Math.min(
+        v,
+        (d[i + 1] as number) + 3,
+        (d[i + W] as number) + 3,
+        (d[i + W + 1] as number) + 4,
+        (d[i + W - 1] as number) + 4,
+      );
       d[i] = v;
     }
   }

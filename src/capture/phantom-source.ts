@@ -16,7 +16,13 @@ export class PhantomSource implements FrameSource {
   readonly name = 'phantom';
   private readonly abort = new AbortController();
   private readonly gen: PhantomGenerator;
-  private readonly st: CaptureStatus = { state: 'idle', source: 'phantom', framesCaptured: 0, badFrames: 0, restarts: 0 };
+  private readonly st: CaptureStatus = {
+    state: 'idle',
+    source: 'phantom',
+    framesCaptured: 0,
+    badFrames: 0,
+    restarts: 0,
+  };
 
   constructor(
     private readonly o: PhantomSourceOptions,

@@ -59,7 +59,7 @@ export class SpeckleBank {
       const re = this.re[f] as Float32Array;
       const im = this.im[f] as Float32Array;
       const d = new Float32Array(n);
-      for (let i = 0; i < n; i++) d[i] = k * Math.pow((re[i] as number) ** 2 + (im[i] as number) ** 2, this.exponent) - 1;
+      for (let i = 0; i < n; i++) d[i] = k * ((re[i] as number) ** 2 + (im[i] as number) ** 2) ** this.exponent - 1;
       this.fields.push(d);
     }
     this.re.length = 0; // the complex fields are only needed to make these
@@ -83,7 +83,7 @@ export class SpeckleBank {
     let s = 0;
     let n = 0;
     for (let i = 0; i < re.length; i += 3) {
-      s += Math.pow((re[i] as number) ** 2 + (im[i] as number) ** 2, a);
+      s += ((re[i] as number) ** 2 + (im[i] as number) ** 2) ** a;
       n++;
     }
     return s / n;
@@ -102,7 +102,7 @@ export class SpeckleBank {
     for (let y = 0; y < ph; y++) {
       for (let x = 0; x < pw; x++) {
         const i = (y0 + y) * w + x0 + x;
-        v[y * pw + x] = Math.pow((re[i] as number) ** 2 + (im[i] as number) ** 2, a);
+        v[y * pw + x] = ((re[i] as number) ** 2 + (im[i] as number) ** 2) ** a;
       }
     }
     const cvs: number[] = [];

@@ -155,7 +155,12 @@ export class PhantomGenerator {
     if (rnd() < 0.5) anatomy = mirror(anatomy);
     this.texture = anatomy.texture;
     this.gain = within(STATS.areaMean, 0.25, 0.75);
-    this.base = toGrey(anatomy, view, STATS.depthProfile.map((s) => s.p50), this.gain);
+    this.base = toGrey(
+      anatomy,
+      view,
+      STATS.depthProfile.map((s) => s.p50),
+      this.gain,
+    );
     this.speckle = new SpeckleBank(
       {
         width: this.cw,
@@ -227,7 +232,8 @@ export class PhantomGenerator {
       const mrow = y * w;
       for (let x = 0; x < w; x++) {
         const j = crow + x;
-        const v = (base[j] as number) * (mult[mrow + x] as number) * gain * (1 + ca * (a[j] as number) + sa * (b[j] as number));
+        const v =
+          (base[j] as number) * (mult[mrow + x] as number) * gain * (1 + ca * (a[j] as number) + sa * (b[j] as number));
         screen[srow + x] = v >= 255 ? 255 : v <= 0 ? 0 : v + 0.5;
       }
     }
@@ -236,7 +242,8 @@ export class PhantomGenerator {
       const rnd = mulberry32((this.o.seed * 7919 + index * 104729 + 17) >>> 0);
       for (let y = 0; y < h; y++) {
         const srow = (roi.y + y) * screenWidth + roi.x;
-        for (let x = 0; x < w; x++) screen[srow + x] = Math.min(255, Math.round(4 * Math.sqrt(-2 * Math.log(1 - rnd()))));
+        for (let x = 0; x < w; x++)
+          screen[srow + x] = Math.min(255, Math.round(4 * Math.sqrt(-2 * Math.log(1 - rnd()))));
       }
     }
     // depth scale ticks to the right of the imaging area, like a real scanner
@@ -251,13 +258,20 @@ export class PhantomGenerator {
  * Nodules inside the lobe: size, aspect, contrast and halo drawn from the measured spreads, shrunk
  * when needed to fit the lobe; several nodules share the lobe side by side.
  */
-function placeNodules(n: number, gland: Ellipse, rnd: () => number, within: (s: Spread, lo?: number, hi?: number) => number): Nodule[] {
+function placeNodules(
+  n: number,
+  gland: Ellipse,
+  rnd: () => number,
+  within: (s: Spread, lo?: number, hi?: number) => number,
+): Nodule[] {
   const out: Nodule[] = [];
   for (let i = 0; i < n; i++) {
     // slot i of n across the lobe's width
     const slotW = (2 * gland.a * 0.85) / n;
     const slotCx = gland.cx - gland.a * 0.85 + slotW * (i + 0.5);
-    const area = Math.exp(Math.log(STATS.noduleAreaPx.p10) + (Math.log(STATS.noduleAreaPx.p90) - Math.log(STATS.noduleAreaPx.p10)) * rnd());
+    const area = Math.exp(
+      Math.log(STATS.noduleAreaPx.p10) + (Math.log(STATS.noduleAreaPx.p90) - Math.log(STATS.noduleAreaPx.p10)) * rnd(),
+    );
     const aspect = within(STATS.noduleAspect);
     let A = Math.sqrt((area * aspect) / Math.PI);
     let B = A / aspect;
@@ -267,7 +281,11 @@ function placeNodules(n: number, gland: Ellipse, rnd: () => number, within: (s: 
     const cx = slotCx + (0.5 * slotW - A) * 0.8 * (rnd() * 2 - 1);
     const cy = gland.cy + (gland.b * 0.85 - B) * 0.8 * (rnd() * 2 - 1);
     // margin: mostly smooth, sometimes lobulated
-    const harm = [2, 3, 4, 5, 7].map((k) => ({ k, a: ((rnd() < 0.3 ? 0.06 : 0.025) * rnd()) / Math.sqrt(k - 1), p: rnd() * 2 * Math.PI }));
+    const harm = [2, 3, 4, 5, 7].map((k) => ({
+      k,
+      a: ((rnd() < 0.3 ? 0.06 : 0.025) * rnd()) / Math.sqrt(k - 1),
+      p: rnd() * 2 * Math.PI,
+    }));
     const radius = new Float32Array(ANGLE_BINS);
     let maxRadius = 0;
     for (let b = 0; b < ANGLE_BINS; b++) {
@@ -282,7 +300,14 @@ function placeNodules(n: number, gland: Ellipse, rnd: () => number, within: (s: 
     const patch = 2 * Math.ceil(maxRadius) + 1;
     const tex = smoothNoise(patch, patch, 12, rnd);
     const interior = new Float32Array(patch * patch);
-    const cyst = rnd() < 0.3 ? { x: (rnd() - 0.5) * maxRadius * 0.6, y: (rnd() - 0.5) * maxRadius * 0.4, r: (0.15 + 0.15 * rnd()) * Math.min(A, B) } : null;
+    const cyst =
+      rnd() < 0.3
+        ? {
+            x: (rnd() - 0.5) * maxRadius * 0.6,
+            y: (rnd() - 0.5) * maxRadius * 0.4,
+            r: (0.15 + 0.15 * rnd()) * Math.min(A, B),
+          }
+        : null;
     const c = (patch - 1) / 2;
     for (let y = 0; y < patch; y++) {
       for (let x = 0; x < patch; x++) {
@@ -291,7 +316,18 @@ function placeNodules(n: number, gland: Ellipse, rnd: () => number, within: (s: 
         interior[y * patch + x] = m;
       }
     }
-    out.push({ id: i, cx, cy, radius, maxRadius, interior, patch, halo: within(STATS.haloRatio, 0, 0.5), haloPx: 2 + 2 * rnd(), phase: i / Math.max(n, 1) });
+    out.push({
+      id: i,
+      cx,
+      cy,
+      radius,
+      maxRadius,
+      interior,
+      patch,
+      halo: within(STATS.haloRatio, 0, 0.5),
+      haloPx: 2 + 2 * rnd(),
+      phase: i / Math.max(n, 1),
+    });
   }
   return out;
 }
@@ -319,7 +355,11 @@ function drawNodule(
   const y1 = Math.min(h - 1, Math.ceil(cy + reach));
   const c = (nd.patch - 1) / 2;
   const edge = 3; // px over which the interior blends into the halo
-  let bx0 = w, bx1 = -1, by0 = h, by1 = -1, area = 0;
+  let bx0 = w,
+    bx1 = -1,
+    by0 = h,
+    by1 = -1,
+    area = 0;
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
       const dx = x - cx;
@@ -337,7 +377,8 @@ function drawNodule(
         if (y > by1) by1 = y;
         const px = Math.min(nd.patch - 1, Math.max(0, Math.round(c + dx / scale)));
         const py = Math.min(nd.patch - 1, Math.max(0, Math.round(c + dy / scale)));
-        const inner = (nd.interior[py * nd.patch + px] as number) / (view.texture[(y + view.oy) * view.cw + x + view.ox] as number);
+        const inner =
+          (nd.interior[py * nd.patch + px] as number) / (view.texture[(y + view.oy) * view.cw + x + view.ox] as number);
         mult[i] = d < -edge ? inner : nd.halo + (inner - nd.halo) * (-d / edge);
       } else if (d <= nd.haloPx) {
         mult[i] = nd.halo;

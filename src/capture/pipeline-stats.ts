@@ -64,7 +64,9 @@ export interface PipelineSummary {
 }
 
 export class PipelineStats {
-  readonly stages: Record<Stage, RollingSamples> = Object.fromEntries(STAGES.map((s) => [s, new RollingSamples()])) as Record<Stage, RollingSamples>;
+  readonly stages: Record<Stage, RollingSamples> = Object.fromEntries(
+    STAGES.map((s) => [s, new RollingSamples()]),
+  ) as Record<Stage, RollingSamples>;
   readonly processedRate = new RateMeter();
   readonly droppedRate = new RateMeter();
   processed = 0;
@@ -80,7 +82,10 @@ export class PipelineStats {
       processedFps: Math.round(this.processedRate.rate() * 100) / 100,
       droppedFps: Math.round(this.droppedRate.rate() * 100) / 100,
       stagesMs: Object.fromEntries(
-        STAGES.map((s) => [s, { p50: round(this.stages[s].percentile(50)), p99: round(this.stages[s].percentile(99)) }]),
+        STAGES.map((s) => [
+          s,
+          { p50: round(this.stages[s].percentile(50)), p99: round(this.stages[s].percentile(99)) },
+        ]),
       ) as Record<Stage, StageSummary>,
     };
   }

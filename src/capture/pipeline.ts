@@ -101,7 +101,7 @@ export class Pipeline {
         // a frame that fails is counted and skipped; the pipeline keeps serving
         this.stats.errors++;
         this.lastError = `frame ${frame.seq}: ${(err as Error).message}`;
-        this.logger.warn({ seq: frame.seq, err: (err as Error).message }, 'frame failed');
+        this.logger.warn({ seq: frame.seq, err }, 'frame failed');
       }
     }
   }

@@ -10,8 +10,12 @@ export interface DrawnRect {
 
 export async function roiPng(full: FullFrame, rects: DrawnRect[]): Promise<Buffer> {
   const rgb = Buffer.alloc(full.width * full.height * 3);
-  for (let i = 0; i < full.width * full.height; i++) rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = full.data[i] as number;
-  for (const { rect, rgb: [r, g, b] } of rects) {
+  for (let i = 0; i < full.width * full.height; i++)
+    rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = full.data[i] as number;
+  for (const {
+    rect,
+    rgb: [r, g, b],
+  } of rects) {
     const paint = (x: number, y: number) => {
       if (x < 0 || y < 0 || x >= full.width || y >= full.height) return;
       const i = (y * full.width + x) * 3;
@@ -30,5 +34,7 @@ export async function roiPng(full: FullFrame, rects: DrawnRect[]): Promise<Buffe
       }
     }
   }
-  return sharp(rgb, { raw: { width: full.width, height: full.height, channels: 3 } }).png().toBuffer();
+  return sharp(rgb, { raw: { width: full.width, height: full.height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

@@ -12,17 +12,28 @@ export interface V4l2Options {
 
 export function v4l2InputArgs(o: V4l2Options): string[] {
   return [
-    '-f', 'v4l2',
-    '-input_format', o.inputFormat,
-    '-video_size', `${o.captureWidth}x${o.captureHeight}`,
-    '-framerate', String(o.fps),
+    '-f',
+    'v4l2',
+    '-input_format',
+    o.inputFormat,
+    '-video_size',
+    `${o.captureWidth}x${o.captureHeight}`,
+    '-framerate',
+    String(o.fps),
     // live source: never buffer old frames on our side of the device
-    '-fflags', 'nobuffer',
-    '-i', o.device,
+    '-fflags',
+    'nobuffer',
+    '-i',
+    o.device,
   ];
 }
 
-export function createV4l2Source(o: V4l2Options, output: FfmpegOutputSpec, ffmpegPath: string, logger: Logger): FfmpegSource {
+export function createV4l2Source(
+  o: V4l2Options,
+  output: FfmpegOutputSpec,
+  ffmpegPath: string,
+  logger: Logger,
+): FfmpegSource {
   return new FfmpegSource({
     name: `v4l2:${o.device}`,
     ffmpegPath,

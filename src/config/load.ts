@@ -91,25 +91,35 @@ function checkSemantics(c: Config, where: string): void {
   }
   const transport = c.mqtt.url ? insecureTransport(c.mqtt.url, c.mqtt.allowInsecure) : null;
   if (transport) problems.push(transport);
-  if (c.mqtt.reconnectMinMs > c.mqtt.reconnectMaxMs) problems.push('mqtt.reconnectMinMs: must be <= mqtt.reconnectMaxMs');
+  if (c.mqtt.reconnectMinMs > c.mqtt.reconnectMaxMs)
+    problems.push('mqtt.reconnectMinMs: must be <= mqtt.reconnectMaxMs');
   if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
-    problems.push(`mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`);
+    problems.push(
+      `mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`,
+    );
   }
   const lv = c.liveView;
   if (lv.enabled && !isLoopbackHost(lv.host)) {
-    if (!lv.token) problems.push(`liveView.token: is required to serve on ${lv.host} (not loopback): the page shows patient images`);
-    if (!(lv.tlsCertFile && lv.tlsKeyFile) && !lv.allowInsecure) problems.push(`liveView.tlsCertFile: TLS (tlsCertFile + tlsKeyFile) is required on ${lv.host}, or set liveView.allowInsecure: true`);
+    if (!lv.token)
+      problems.push(`liveView.token: is required to serve on ${lv.host} (not loopback): the page shows patient images`);
+    if (!(lv.tlsCertFile && lv.tlsKeyFile) && !lv.allowInsecure)
+      problems.push(
+        `liveView.tlsCertFile: TLS (tlsCertFile + tlsKeyFile) is required on ${lv.host}, or set liveView.allowInsecure: true`,
+      );
   }
-  if ((lv.tlsCertFile === null) !== (lv.tlsKeyFile === null)) problems.push('liveView.tlsKeyFile: tlsCertFile and tlsKeyFile go together');
+  if ((lv.tlsCertFile === null) !== (lv.tlsKeyFile === null))
+    problems.push('liveView.tlsKeyFile: tlsCertFile and tlsKeyFile go together');
   c.updates.trustedKeys.forEach((k, i) => {
     const bad = publicKeyProblem(k);
     if (bad) problems.push(`updates.trustedKeys.${i}: ${bad}`);
   });
   if (c.updates.schedule !== null) {
-    if (!cron.validate(c.updates.schedule)) problems.push(`updates.schedule: "${c.updates.schedule}" is not a valid cron expression`);
+    if (!cron.validate(c.updates.schedule))
+      problems.push(`updates.schedule: "${c.updates.schedule}" is not a valid cron expression`);
     if (!c.updates.manifestUrl) problems.push('updates.manifestUrl: is required with updates.schedule');
   }
-  if (c.updates.manifestUrl?.startsWith('file:') && !c.updates.allowFileUrls) problems.push('updates.manifestUrl: file:// needs updates.allowFileUrls: true');
+  if (c.updates.manifestUrl?.startsWith('file:') && !c.updates.allowFileUrls)
+    problems.push('updates.manifestUrl: file:// needs updates.allowFileUrls: true');
   if (problems.length) throw new ConfigError(`${where}: ${problems.join('; ')}`);
 }
 
@@ -125,7 +135,9 @@ export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEn
     try {
       raw = extname(path) === '.json' ? JSON.parse(text) : (YAML.parse(text) ?? {});
     } catch (err) {
-      throw new ConfigError(`${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+      throw new ConfigError(
+        `${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+      );
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new ConfigError(`${path}: the top level must be a mapping of keys`);
@@ -139,5 +151,5 @@ export function defaultConfig(): Config {
 }
 
 export function modelCardPath(c: Config): string {
-  return c.model.card ?? c.model.path.replace(/\.onnx$/i, '') + '.json';
+  return c.model.card ?? `${c.model.path.replace(/\.onnx$/i, '')}.json`;
 }

@@ -65,7 +65,9 @@ export function applyRuntimePatch(current: Config, patch: unknown, where: string
   if (!isPlainObject(patch)) throw new ConfigError(`${where}: must be an object (a partial config to merge)`);
   const refused = restartOnlyKeys(patch);
   if (refused.length) {
-    throw new ConfigError(`${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ${runtimeKeys().join(', ')}); edit the config file and restart`);
+    throw new ConfigError(
+      `${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ${runtimeKeys().join(', ')}); edit the config file and restart`,
+    );
   }
   return validateConfig(mergePatch(current, patch), where);
 }

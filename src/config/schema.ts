@@ -54,7 +54,13 @@ export const ConfigSchema = Type.Object(
             "Components smaller than this (model pixels) are dropped as specks. null: the model card's decision rule (decision.minAreaPx, chosen on val with the model; 40 for older cards).",
         }),
         pixelSpacingMm: Type.Union(
-          [Type.Object({ x: Type.Number({ exclusiveMinimum: 0 }), y: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false }), Type.Null()],
+          [
+            Type.Object(
+              { x: Type.Number({ exclusiveMinimum: 0 }), y: Type.Number({ exclusiveMinimum: 0 }) },
+              { additionalProperties: false },
+            ),
+            Type.Null(),
+          ],
           { default: null, description: 'mm per capture pixel, to report nodule areas in mm^2.' },
         ),
       },
@@ -68,25 +74,65 @@ export const ConfigSchema = Type.Object(
           description:
             'Broker URL (mqtt://, mqtts://, ws://, wss://). null: run an embedded broker on 127.0.0.1 (out-of-the-box mode). A configured URL always wins.',
         }),
-        embeddedPort: Type.Integer({ minimum: 1, maximum: 65535, default: 1883, description: 'Port of the embedded broker (only when url is null).' }),
-        baseTopic: Type.String({ pattern: '^[A-Za-z0-9_/-]+$', default: 'thyroid-edge', description: 'Topics are <baseTopic>/<deviceId>/...' }),
-        clientId: Type.Optional(Type.String({ minLength: 1, description: 'MQTT client id. Default: the deviceId. With mqtt.certFile it must equal the certificate\'s CN (checked at start): the broker knows a box by its certificate (deploy/mosquitto).' })),
-        protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], { default: 5, description: 'MQTT 5 (message expiry, content type, response topics) or 3.1.1. The embedded broker speaks 3.1.1.' }),
+        embeddedPort: Type.Integer({
+          minimum: 1,
+          maximum: 65535,
+          default: 1883,
+          description: 'Port of the embedded broker (only when url is null).',
+        }),
+        baseTopic: Type.String({
+          pattern: '^[A-Za-z0-9_/-]+$',
+          default: 'thyroid-edge',
+          description: 'Topics are <baseTopic>/<deviceId>/...',
+        }),
+        clientId: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description:
+              "MQTT client id. Default: the deviceId. With mqtt.certFile it must equal the certificate's CN (checked at start): the broker knows a box by its certificate (deploy/mosquitto).",
+          }),
+        ),
+        protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
+          default: 5,
+          description:
+            'MQTT 5 (message expiry, content type, response topics) or 3.1.1. The embedded broker speaks 3.1.1.',
+        }),
         username: Type.Optional(Type.String()),
-        password: Type.Optional(Type.String({ description: 'Prefer THYROID_EDGE__mqtt__password in the environment (systemd credentials) over the file.' })),
+        password: Type.Optional(
+          Type.String({
+            description: 'Prefer THYROID_EDGE__mqtt__password in the environment (systemd credentials) over the file.',
+          }),
+        ),
         caFile: Type.Optional(Type.String({ description: 'CA certificate (PEM) to verify the broker (mqtts/wss).' })),
         certFile: Type.Optional(Type.String({ description: 'Client certificate (PEM) for mTLS.' })),
         keyFile: Type.Optional(Type.String({ description: 'Client private key (PEM) for mTLS.' })),
-        allowInsecure: Type.Boolean({ default: false, description: 'Allow plain TCP/WebSocket to a non-loopback broker. Off: such a URL is refused.' }),
+        allowInsecure: Type.Boolean({
+          default: false,
+          description: 'Allow plain TCP/WebSocket to a non-loopback broker. Off: such a URL is refused.',
+        }),
         keepaliveS: Type.Integer({ minimum: 5, maximum: 600, default: 30 }),
-        reconnectMinMs: Type.Integer({ minimum: 100, default: 1000, description: 'First reconnect delay; doubles up to reconnectMaxMs.' }),
+        reconnectMinMs: Type.Integer({
+          minimum: 100,
+          default: 1000,
+          description: 'First reconnect delay; doubles up to reconnectMaxMs.',
+        }),
         reconnectMaxMs: Type.Integer({ minimum: 100, default: 30000 }),
-        resultExpiryS: Type.Integer({ minimum: 1, default: 10, description: 'MQTT 5 message expiry of result messages.' }),
+        resultExpiryS: Type.Integer({
+          minimum: 1,
+          default: 10,
+          description: 'MQTT 5 message expiry of result messages.',
+        }),
         telemetryIntervalS: Type.Number({ minimum: 1, maximum: 3600, default: 10 }),
-        maxCommandBytes: Type.Integer({ minimum: 256, maximum: 1048576, default: 65536, description: 'Larger command payloads are answered with an error.' }),
+        maxCommandBytes: Type.Integer({
+          minimum: 256,
+          maximum: 1048576,
+          default: 65536,
+          description: 'Larger command payloads are answered with an error.',
+        }),
         responseTopicPrefix: Type.Union([Type.String({ minLength: 1, pattern: '^[^+#\\u0000]+/$' }), Type.Null()], {
           default: null,
-          description: 'An MQTT 5 response topic chosen by a request is honoured only if it is a plain topic (no wildcard, at most 512 bytes) under this prefix; anything else is refused in the reply on the default response topic. null: <baseTopic>/<deviceId>/response/.',
+          description:
+            'An MQTT 5 response topic chosen by a request is honoured only if it is a plain topic (no wildcard, at most 512 bytes) under this prefix; anything else is refused in the reply on the default response topic. null: <baseTopic>/<deviceId>/response/.',
         }),
         mask: Obj(
           {
@@ -94,7 +140,12 @@ export const ConfigSchema = Type.Object(
               default: 'off',
               description: 'off; png: PNG bytes on <base>/<id>/mask; rle: COCO RLE inside result.',
             }),
-            maxPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 60, default: 2, description: 'Rate limit for masks.' }),
+            maxPerSecond: Type.Number({
+              exclusiveMinimum: 0,
+              maximum: 60,
+              default: 2,
+              description: 'Rate limit for masks.',
+            }),
           },
           'Mask publishing (off by default).',
         ),
@@ -102,8 +153,19 @@ export const ConfigSchema = Type.Object(
           {
             maxMessages: Type.Integer({ minimum: 10, default: 10000 }),
             maxBytes: Type.Integer({ minimum: 10000, default: 50000000 }),
-            maxAttempts: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'A message whose delivery fails this many times in a row while connected (the connection drops under it, or no acknowledgement in attemptTimeoutS) moves to the dead-letter folder so the rest flows on.' }),
-            attemptTimeoutS: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'One delivery attempt waits this long for the broker\'s acknowledgement.' }),
+            maxAttempts: Type.Integer({
+              minimum: 1,
+              maximum: 1000,
+              default: 5,
+              description:
+                'A message whose delivery fails this many times in a row while connected (the connection drops under it, or no acknowledgement in attemptTimeoutS) moves to the dead-letter folder so the rest flows on.',
+            }),
+            attemptTimeoutS: Type.Integer({
+              minimum: 1,
+              maximum: 3600,
+              default: 30,
+              description: "One delivery attempt waits this long for the broker's acknowledgement.",
+            }),
           },
           'On-disk outbox for alerts and command responses. When full the oldest command responses go first, then the oldest alerts; every drop is counted in telemetry. A message the broker refuses (an error reason code, an invalid topic) or that fails maxAttempts times moves to <stateDir>/outbox-dead/ with its reason, logged and counted in telemetry (outbox.deadLettered); it never blocks the rest.',
         ),
@@ -112,46 +174,170 @@ export const ConfigSchema = Type.Object(
     ),
     alerts: Obj(
       {
-        minAreaPx: Type.Integer({ minimum: 0, default: DEFAULT_TRACKER.minAreaPx, description: 'Detections smaller than this (model px, fragments merged) do not count for alerts.' }),
-        fragmentGapPx: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.fragmentGapPx, description: 'Components whose boxes are closer than this (model px) are one nodule (fragments of one nodule), unless each continues a different confirmed track.' }),
-        fragmentGrowFraction: Type.Number({ minimum: 0, maximum: 2, default: DEFAULT_TRACKER.fragmentGrowFraction, description: 'Components touching one another\'s box grown by this fraction of its width/height on each side are one nodule (a big nodule outlined in parts).' }),
-        minIou: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_TRACKER.minIou, description: 'Minimum box overlap between a track and a detection to continue the track: IoU, or half the overlap over the smaller box (a part of a big nodule outlined alone).' }),
-        matchDistance: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_TRACKER.matchDistance, description: 'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to continue a track.' }),
-        confirmEvidenceS: Type.Number({ exclusiveMinimum: 0, default: DEFAULT_TRACKER.confirmEvidenceS, description: 'A track is confirmed (nodule_detected) once its evidence, seconds on screen weighted by the peak probability of each sighting, reaches this ...' }),
-        minDurationS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.minDurationS, description: '... and it has been seen over at least this many seconds (first to last sighting).' }),
-        evidenceDecayPerS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.evidenceDecayPerS, description: 'Evidence a track loses per second while it is not seen (stray false positives fade before they confirm).' }),
-        memoryS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.memoryS, description: 'A track survives this long without being seen: a nodule that leaves the view briefly and returns keeps its trackId. After that: nodule_cleared (reason lost).' }),
-        growthFraction: Type.Number({ exclusiveMinimum: 0, default: DEFAULT_TRACKER.growthFraction, description: 'nodule_updated when the area grew by this fraction since the last event ...' }),
-        updateMinIntervalS: Type.Number({ minimum: 0, default: DEFAULT_TRACKER.updateMinIntervalS, description: '... and at most once per this many seconds per track.' }),
+        minAreaPx: Type.Integer({
+          minimum: 0,
+          default: DEFAULT_TRACKER.minAreaPx,
+          description: 'Detections smaller than this (model px, fragments merged) do not count for alerts.',
+        }),
+        fragmentGapPx: Type.Number({
+          minimum: 0,
+          default: DEFAULT_TRACKER.fragmentGapPx,
+          description:
+            'Components whose boxes are closer than this (model px) are one nodule (fragments of one nodule), unless each continues a different confirmed track.',
+        }),
+        fragmentGrowFraction: Type.Number({
+          minimum: 0,
+          maximum: 2,
+          default: DEFAULT_TRACKER.fragmentGrowFraction,
+          description:
+            "Components touching one another's box grown by this fraction of its width/height on each side are one nodule (a big nodule outlined in parts).",
+        }),
+        minIou: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          default: DEFAULT_TRACKER.minIou,
+          description:
+            'Minimum box overlap between a track and a detection to continue the track: IoU, or half the overlap over the smaller box (a part of a big nodule outlined alone).',
+        }),
+        matchDistance: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          default: DEFAULT_TRACKER.matchDistance,
+          description:
+            'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to continue a track.',
+        }),
+        confirmEvidenceS: Type.Number({
+          exclusiveMinimum: 0,
+          default: DEFAULT_TRACKER.confirmEvidenceS,
+          description:
+            'A track is confirmed (nodule_detected) once its evidence, seconds on screen weighted by the peak probability of each sighting, reaches this ...',
+        }),
+        minDurationS: Type.Number({
+          minimum: 0,
+          default: DEFAULT_TRACKER.minDurationS,
+          description: '... and it has been seen over at least this many seconds (first to last sighting).',
+        }),
+        evidenceDecayPerS: Type.Number({
+          minimum: 0,
+          default: DEFAULT_TRACKER.evidenceDecayPerS,
+          description:
+            'Evidence a track loses per second while it is not seen (stray false positives fade before they confirm).',
+        }),
+        memoryS: Type.Number({
+          minimum: 0,
+          default: DEFAULT_TRACKER.memoryS,
+          description:
+            'A track survives this long without being seen: a nodule that leaves the view briefly and returns keeps its trackId. After that: nodule_cleared (reason lost).',
+        }),
+        growthFraction: Type.Number({
+          exclusiveMinimum: 0,
+          default: DEFAULT_TRACKER.growthFraction,
+          description: 'nodule_updated when the area grew by this fraction since the last event ...',
+        }),
+        updateMinIntervalS: Type.Number({
+          minimum: 0,
+          default: DEFAULT_TRACKER.updateMinIntervalS,
+          description: '... and at most once per this many seconds per track.',
+        }),
       },
       'Alert tracker (src/alerts): nodule_detected / nodule_updated / nodule_cleared from per-frame nodules. Defaults chosen on DDTI val scan clips with `npm run bench:alerts` (docs/alerts.md). A change at runtime closes open tracks (nodule_cleared, reason config_changed).',
       RT,
     ),
     imagingGate: Obj(
       {
-        centralFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_GATE.centralFraction, description: 'The statistics look at this central part of the ROI (width and height), away from margins and overlays.' }),
-        minMean: Type.Number({ minimum: 0, maximum: 255, default: DEFAULT_GATE.minMean, description: 'Mean grey level (raw frame, 0-255) below which the ROI shows no tissue (probe lifted, blank).' }),
-        brightLevel: Type.Integer({ minimum: 0, maximum: 255, default: DEFAULT_GATE.brightLevel, description: 'A pixel brighter than this counts as echo.' }),
-        minBrightFraction: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_GATE.minBrightFraction, description: 'Fraction of echo pixels below which the ROI shows no tissue.' }),
-        maxRowStructure: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_GATE.maxRowStructure, description: 'Variance of the row means over the total variance above which the image is horizontal bands (reverberation of a lifted probe).' }),
-        frozenDiff: Type.Number({ minimum: 0, default: DEFAULT_GATE.frozenDiff, description: 'Mean absolute difference to the previous frame (grey levels) below which a frame is unchanged; unchanged frames are no evidence for alerts.' }),
-        frozenMs: Type.Integer({ minimum: 0, default: DEFAULT_GATE.frozenMs, description: 'Unchanged this long = a frozen image: no imaging.' }),
-        offFrames: Type.Integer({ minimum: 1, default: DEFAULT_GATE.offFrames, description: 'Consecutive frames without tissue before the state turns to no imaging (open tracks clear once, reason no_imaging).' }),
-        onFrames: Type.Integer({ minimum: 1, default: DEFAULT_GATE.onFrames, description: 'Consecutive frames with tissue before imaging is back.' }),
+        centralFraction: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          default: DEFAULT_GATE.centralFraction,
+          description:
+            'The statistics look at this central part of the ROI (width and height), away from margins and overlays.',
+        }),
+        minMean: Type.Number({
+          minimum: 0,
+          maximum: 255,
+          default: DEFAULT_GATE.minMean,
+          description: 'Mean grey level (raw frame, 0-255) below which the ROI shows no tissue (probe lifted, blank).',
+        }),
+        brightLevel: Type.Integer({
+          minimum: 0,
+          maximum: 255,
+          default: DEFAULT_GATE.brightLevel,
+          description: 'A pixel brighter than this counts as echo.',
+        }),
+        minBrightFraction: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: DEFAULT_GATE.minBrightFraction,
+          description: 'Fraction of echo pixels below which the ROI shows no tissue.',
+        }),
+        maxRowStructure: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: DEFAULT_GATE.maxRowStructure,
+          description:
+            'Variance of the row means over the total variance above which the image is horizontal bands (reverberation of a lifted probe).',
+        }),
+        frozenDiff: Type.Number({
+          minimum: 0,
+          default: DEFAULT_GATE.frozenDiff,
+          description:
+            'Mean absolute difference to the previous frame (grey levels) below which a frame is unchanged; unchanged frames are no evidence for alerts.',
+        }),
+        frozenMs: Type.Integer({
+          minimum: 0,
+          default: DEFAULT_GATE.frozenMs,
+          description: 'Unchanged this long = a frozen image: no imaging.',
+        }),
+        offFrames: Type.Integer({
+          minimum: 1,
+          default: DEFAULT_GATE.offFrames,
+          description:
+            'Consecutive frames without tissue before the state turns to no imaging (open tracks clear once, reason no_imaging).',
+        }),
+        onFrames: Type.Integer({
+          minimum: 1,
+          default: DEFAULT_GATE.onFrames,
+          description: 'Consecutive frames with tissue before imaging is back.',
+        }),
       },
       'Imaging gate: frames with no tissue in the ROI (probe lifted, blank, frozen) raise no alert; `result.imaging` and status/telemetry show the state.',
       RT,
     ),
     liveView: Obj(
       {
-        enabled: Type.Boolean({ default: false, description: 'Serve the live view (a web page with the live image, mask overlay, nodules, alerts and health). Off in production configs; on in the `npm start` config.' }),
-        host: Type.String({ default: '127.0.0.1', description: 'Bind address. Anything but loopback requires `token` and TLS (or `allowInsecure`): the page shows patient images.' }),
+        enabled: Type.Boolean({
+          default: false,
+          description:
+            'Serve the live view (a web page with the live image, mask overlay, nodules, alerts and health). Off in production configs; on in the `npm start` config.',
+        }),
+        host: Type.String({
+          default: '127.0.0.1',
+          description:
+            'Bind address. Anything but loopback requires `token` and TLS (or `allowInsecure`): the page shows patient images.',
+        }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: '0 = any free port (logged).' }),
-        token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], { default: null, description: 'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". Prefer THYROID_EDGE__liveView__token in the environment.' }),
-        tlsCertFile: Type.Union([Type.String(), Type.Null()], { default: null, description: 'PEM certificate: serve https/wss.' }),
+        token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
+          default: null,
+          description:
+            'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". Prefer THYROID_EDGE__liveView__token in the environment.',
+        }),
+        tlsCertFile: Type.Union([Type.String(), Type.Null()], {
+          default: null,
+          description: 'PEM certificate: serve https/wss.',
+        }),
         tlsKeyFile: Type.Union([Type.String(), Type.Null()], { default: null }),
-        allowInsecure: Type.Boolean({ default: false, description: 'Allow plain http on a non-loopback address (explicit opt-out of TLS; the token is still required).' }),
-        maxFps: Type.Number({ exclusiveMinimum: 0, maximum: 30, default: 10, description: 'Frames per second sent to each page at most; a page that falls behind gets fewer, never a backlog.' }),
+        allowInsecure: Type.Boolean({
+          default: false,
+          description:
+            'Allow plain http on a non-loopback address (explicit opt-out of TLS; the token is still required).',
+        }),
+        maxFps: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 30,
+          default: 10,
+          description:
+            'Frames per second sent to each page at most; a page that falls behind gets fewer, never a backlog.',
+        }),
       },
       'Bedside web page.',
     ),
@@ -159,27 +345,59 @@ export const ConfigSchema = Type.Object(
       {
         trustedKeys: Type.Array(Type.String({ minLength: 40 }), {
           default: [],
-          description: 'Ed25519 public keys (base64 SPKI, as `thyroid-edge bundle keygen` prints) whose signatures are accepted. Empty: every bundle is refused.',
+          description:
+            'Ed25519 public keys (base64 SPKI, as `thyroid-edge bundle keygen` prints) whose signatures are accepted. Empty: every bundle is refused.',
         }),
         allowDowngrade: Type.Boolean({ default: false, description: 'Accept a bundle older than the active one.' }),
-        allowFileUrls: Type.Boolean({ default: false, description: 'Accept file:// bundle URLs (field service, tests); https:// is always accepted.' }),
-        maxBundleBytes: Type.Integer({ minimum: 1024, default: 209715200, description: 'Staging cap: a bundle that declares or sends more is refused.' }),
+        allowFileUrls: Type.Boolean({
+          default: false,
+          description: 'Accept file:// bundle URLs (field service, tests); https:// is always accepted.',
+        }),
+        maxBundleBytes: Type.Integer({
+          minimum: 1024,
+          default: 209715200,
+          description: 'Staging cap: a bundle that declares or sends more is refused.',
+        }),
         downloadTimeoutS: Type.Integer({ minimum: 1, default: 300 }),
-        goldenMinIou: Type.Number({ minimum: 0, maximum: 1, default: 0.9, description: 'Self-test: each golden frame must reproduce its expected mask at least this well.' }),
+        goldenMinIou: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: 0.9,
+          description: 'Self-test: each golden frame must reproduce its expected mask at least this well.',
+        }),
         schedule: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
           default: null,
-          description: 'node-cron expression for the scheduled check of manifestUrl, e.g. "0 3 * * *" (03:00 daily, inside the maintenance window). null: only on request.',
+          description:
+            'node-cron expression for the scheduled check of manifestUrl, e.g. "0 3 * * *" (03:00 daily, inside the maintenance window). null: only on request.',
         }),
         manifestUrl: Type.Union([Type.String({ pattern: '^(https|file)://' }), Type.Null()], {
           default: null,
           description: 'Bundle manifest polled by the schedule; installed when newer than the active one.',
         }),
-        quietS: Type.Integer({ minimum: 0, default: 300, description: 'A scheduled check is deferred while a scan runs: a nodule was seen less than this many seconds ago.' }),
+        quietS: Type.Integer({
+          minimum: 0,
+          default: 300,
+          description:
+            'A scheduled check is deferred while a scan runs: a nodule was seen less than this many seconds ago.',
+        }),
         health: Obj(
           {
-            frames: Type.Integer({ minimum: 1, default: 30, description: 'Frames the new bundle must process without an error.' }),
-            timeoutS: Type.Integer({ minimum: 1, default: 120, description: 'Rolled back if those frames do not arrive in time.' }),
-            latencyFactor: Type.Number({ exclusiveMinimum: 0, default: 2, description: 'Rolled back if the new model\'s p50 inference time exceeds this factor times the previous model\'s.' }),
+            frames: Type.Integer({
+              minimum: 1,
+              default: 30,
+              description: 'Frames the new bundle must process without an error.',
+            }),
+            timeoutS: Type.Integer({
+              minimum: 1,
+              default: 120,
+              description: 'Rolled back if those frames do not arrive in time.',
+            }),
+            latencyFactor: Type.Number({
+              exclusiveMinimum: 0,
+              default: 2,
+              description:
+                "Rolled back if the new model's p50 inference time exceeds this factor times the previous model's.",
+            }),
           },
           'Health window after a switch; failing it rolls back automatically.',
         ),

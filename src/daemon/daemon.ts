@@ -183,7 +183,13 @@ export class Daemon implements MqttHost {
       version: VERSION,
       deviceId: this.config.deviceId,
       model: m
-        ? { name: m.card.name, sha256: m.sha256, file: m.location.modelPath, provider: m.segmenter.provider, version: m.location.version }
+        ? {
+            name: m.card.name,
+            sha256: m.sha256,
+            file: m.location.modelPath,
+            provider: m.segmenter.provider,
+            version: m.location.version,
+          }
         : null,
       capture: this.pipeline ? this.pipeline.sourceStatus : null,
       lastError: this.pipeline?.lastError ?? null,

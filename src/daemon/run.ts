@@ -34,15 +34,27 @@ export async function runDaemon(config: Config, logger: Logger, env: NodeJS.Proc
     logger,
   );
   const status = daemon.status();
-  await notifier.notify(`STATUS=model loaded; waiting for the first frame from ${status.capture?.source ?? 'the source'}`);
+  await notifier.notify(
+    `STATUS=model loaded; waiting for the first frame from ${status.capture?.source ?? 'the source'}`,
+  );
   const offFirst = daemon.onResult(() => {
     offFirst();
     const s = daemon.status();
-    void notifier.notify('READY=1', `STATUS=serving: model ${s.model?.name ?? '?'} on ${s.model?.provider ?? '?'}, source ${s.capture?.source ?? '?'}`);
+    void notifier.notify(
+      'READY=1',
+      `STATUS=serving: model ${s.model?.name ?? '?'} on ${s.model?.provider ?? '?'}, source ${s.capture?.source ?? '?'}`,
+    );
     logger.info('first frame processed: ready');
     watchdog.start();
   });
-  const statsTimer = setInterval(() => logger.info({ stats: daemon.pipelineStats(), mqttConnected: svc.mqtt.connected, outbox: svc.mqtt.outboxSize }, 'pipeline stats'), 30_000);
+  const statsTimer = setInterval(
+    () =>
+      logger.info(
+        { stats: daemon.pipelineStats(), mqttConnected: svc.mqtt.connected, outbox: svc.mqtt.outboxSize },
+        'pipeline stats',
+      ),
+    30_000,
+  );
   statsTimer.unref();
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -56,7 +68,7 @@ export async function runDaemon(config: Config, logger: Logger, env: NodeJS.Proc
       void notifier.notify('STOPPING=1', 'STATUS=stopping');
       svc
         .stop()
-        .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'error while stopping'))
+        .catch((err: unknown) => logger.error({ err }, 'error while stopping'))
         .finally(resolve);
     };
     onSignal = stop;

@@ -68,13 +68,20 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
     lastNoduleAt: () => daemon.lastNoduleAt(),
   };
   let live: LiveViewServer | null = config.liveView.enabled
-    ? new LiveViewServer(config.liveView, { daemon, onAlert: (l) => alertService.onAlert(l), mqttConnected: () => mqtt.connected }, logger)
+    ? new LiveViewServer(
+        config.liveView,
+        { daemon, onAlert: (l) => alertService.onAlert(l), mqttConnected: () => mqtt.connected },
+        logger,
+      )
     : null;
   try {
     await live?.start();
   } catch (err) {
     // the page is a convenience: segmentation and MQTT keep running without it
-    logger.error({ err, host: config.liveView.host, port: config.liveView.port }, 'live view could not start; running without it');
+    logger.error(
+      { err, host: config.liveView.host, port: config.liveView.port },
+      'live view could not start; running without it',
+    );
     await live?.stop().catch(() => undefined);
     live = null;
   }

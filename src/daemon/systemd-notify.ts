@@ -46,7 +46,10 @@ export class SystemdNotifier {
           execFile(this.binary, assignments, { env: this.env, timeout: 10_000 }, (err) => {
             if (err && !this.warned) {
               this.warned = true;
-              this.logger.error({ err: err.message, binary: this.binary }, 'sd_notify failed: systemd will not see READY or watchdog keep-alives');
+              this.logger.error(
+                { err: err.message, binary: this.binary },
+                'sd_notify failed: systemd will not see READY or watchdog keep-alives',
+              );
             }
             resolve();
           });

@@ -48,7 +48,10 @@ export class FrameWatchdog {
       return true;
     }
     this.stalledTicks++;
-    this.logger.warn({ captureState: state, stalledTicks: this.stalledTicks }, 'no frame progress: withholding the watchdog keep-alive');
+    this.logger.warn(
+      { captureState: state, stalledTicks: this.stalledTicks },
+      'no frame progress: withholding the watchdog keep-alive',
+    );
     return false;
   }
 

@@ -60,7 +60,8 @@ export class FastEnhancer {
     this.yEdges = Int32Array.from({ length: this.ty + 1 }, (_, j) => Math.floor((j * height) / this.ty));
     this.luts = new Uint8Array(this.tx * this.ty * 256);
     // each pixel blends the two nearest tile centres per axis (clamped at the border)
-    const centres = (edges: Int32Array) => Float64Array.from({ length: edges.length - 1 }, (_, i) => (edges[i]! + edges[i + 1]! - 1) / 2);
+    const centres = (edges: Int32Array) =>
+      Float64Array.from({ length: edges.length - 1 }, (_, i) => (edges[i]! + edges[i + 1]! - 1) / 2);
     const axis = (size: number, c: Float64Array): [Int32Array, Float64Array] => {
       const lo = new Int32Array(size);
       const w = new Float64Array(size);
@@ -95,7 +96,12 @@ export class FastEnhancer {
       for (let y = 0; y < height; y++) {
         const row = y * width;
         for (let x = 0; x < width; x++) {
-          tmp[row + x] = cur[row + xm[x]!]! + 4 * cur[row + xm[x + 1]!]! + 6 * cur[row + x]! + 4 * cur[row + xm[x + 3]!]! + cur[row + xm[x + 4]!]!;
+          tmp[row + x] =
+            cur[row + xm[x]!]! +
+            4 * cur[row + xm[x + 1]!]! +
+            6 * cur[row + x]! +
+            4 * cur[row + xm[x + 3]!]! +
+            cur[row + xm[x + 4]!]!;
         }
       }
       for (let y = 0; y < height; y++) {
@@ -170,7 +176,10 @@ export class FastEnhancer {
 
 /** One-off blur (tests, tools); the daemon uses a FastEnhancer. */
 export function gaussianBlur(src: Uint8Array, width: number, height: number, sigma: number): Uint8Array {
-  return new FastEnhancer(width, height, sigma, { tileWidth: width, tileHeight: height, maxSlope: 0 }).blurInto(src, new Uint8Array(width * height));
+  return new FastEnhancer(width, height, sigma, { tileWidth: width, tileHeight: height, maxSlope: 0 }).blurInto(
+    src,
+    new Uint8Array(width * height),
+  );
 }
 
 /** One-off CLAHE (tests, tools); the daemon uses a FastEnhancer. */

@@ -84,11 +84,15 @@ export class FrameProcessor {
     const t1 = performance.now();
     const seg = await segmenter.run(this.input);
     const t2 = performance.now();
-    const pp = postprocess(seg.logits, { width: seg.width, height: seg.height, roi: frame.roi }, {
-      threshold: segmenter.card.threshold,
-      minAreaPx: this.opts.minAreaPx ?? segmenter.card.decision?.minAreaPx ?? LEGACY_MIN_AREA_PX,
-      pixelSpacingMm: this.opts.pixelSpacingMm,
-    });
+    const pp = postprocess(
+      seg.logits,
+      { width: seg.width, height: seg.height, roi: frame.roi },
+      {
+        threshold: segmenter.card.threshold,
+        minAreaPx: this.opts.minAreaPx ?? segmenter.card.decision?.minAreaPx ?? LEGACY_MIN_AREA_PX,
+        pixelSpacingMm: this.opts.pixelSpacingMm,
+      },
+    );
     const t3 = performance.now();
     return {
       seq: frame.seq,

@@ -60,7 +60,13 @@ export interface GateState {
 }
 
 /** Statistics of the central window of a grey frame; `prev` (same size) gives the frame difference. */
-export function frameStats(data: Uint8Array, width: number, height: number, o: Pick<GateOptions, 'centralFraction' | 'brightLevel'>, prev?: Uint8Array | null): FrameStats {
+export function frameStats(
+  data: Uint8Array,
+  width: number,
+  height: number,
+  o: Pick<GateOptions, 'centralFraction' | 'brightLevel'>,
+  prev?: Uint8Array | null,
+): FrameStats {
   const cw = Math.max(1, Math.round(width * o.centralFraction));
   const ch = Math.max(1, Math.round(height * o.centralFraction));
   const x0 = Math.floor((width - cw) / 2);

@@ -50,5 +50,8 @@ export async function encodePng(mask: Uint8Array, width: number, height: number)
   const grey = Buffer.alloc(width * height);
   for (let i = 0; i < grey.length; i++) grey[i] = mask[i] ? 255 : 0;
   // toColourspace('b-w'): keep a 1-channel PNG (libvips would otherwise write sRGB)
-  return sharp(grey, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 2 }).toBuffer();
+  return sharp(grey, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png({ compressionLevel: 2 })
+    .toBuffer();
 }

@@ -1,5 +1,5 @@
 /**
- * The model card: written by training/ (thyroid_seg/card.py), read here. Preprocessing parameters
+ * The model card: written by training/ (thyroid_seg/ship.py), read here. Preprocessing parameters
  * and the decision threshold live in the card and nowhere else.
  */
 import { Type, type Static } from '@sinclair/typebox';
@@ -108,5 +108,7 @@ export async function loadModelCard(cardPath: string): Promise<ModelCard> {
 }
 
 export async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }

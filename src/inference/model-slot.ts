@@ -28,7 +28,12 @@ export interface ModelRuntime {
   threads: number;
 }
 
-export async function loadModel(location: ModelLocation, runtime: ModelRuntime, logger: Logger, card?: ModelCard): Promise<LoadedModel> {
+export async function loadModel(
+  location: ModelLocation,
+  runtime: ModelRuntime,
+  logger: Logger,
+  card?: ModelCard,
+): Promise<LoadedModel> {
   card ??= await loadModelCard(location.cardPath);
   const sha256 = await sha256File(location.modelPath);
   if (sha256 !== card.sha256) {

@@ -53,7 +53,11 @@ export function sigmoid(z: number): number {
  * Label 8-connected foreground components. Returns labels (0 = background) and the count.
  * Iterative flood fill with an explicit stack: no recursion limits on big nodules.
  */
-export function labelComponents(mask: Uint8Array, width: number, height: number): { labels: Int32Array; count: number } {
+export function labelComponents(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+): { labels: Int32Array; count: number } {
   const labels = new Int32Array(mask.length);
   const stack = new Int32Array(mask.length);
   let count = 0;
@@ -93,7 +97,15 @@ export function postprocess(logits: Float32Array, geo: FrameGeometry, o: Postpro
   for (let i = 0; i < n; i++) raw[i] = (logits[i] as number) > cut ? 1 : 0;
   const { labels, count } = labelComponents(raw, width, height);
   const stats = Array.from({ length: count + 1 }, () => ({
-    area: 0, sx: 0, sy: 0, minX: Infinity, minY: Infinity, maxX: -1, maxY: -1, sumP: 0, maxP: 0,
+    area: 0,
+    sx: 0,
+    sy: 0,
+    minX: Infinity,
+    minY: Infinity,
+    maxX: -1,
+    maxY: -1,
+    sumP: 0,
+    maxP: 0,
   }));
   for (let i = 0; i < n; i++) {
     const l = labels[i] as number;
@@ -102,7 +114,10 @@ export function postprocess(logits: Float32Array, geo: FrameGeometry, o: Postpro
     const x = i % width;
     const y = (i - x) / width;
     const p = sigmoid(logits[i] as number);
-    s.area++; s.sx += x; s.sy += y; s.sumP += p;
+    s.area++;
+    s.sx += x;
+    s.sy += y;
+    s.sumP += p;
     if (p > s.maxP) s.maxP = p;
     if (x < s.minX) s.minX = x;
     if (y < s.minY) s.minY = y;
@@ -137,7 +152,7 @@ export function postprocess(logits: Float32Array, geo: FrameGeometry, o: Postpro
   }
   // largest first, ids 1..k in that order: stable for subscribers drawing a list
   nodules.sort((a, b) => b.areaPx - a.areaPx);
-  nodules.forEach((nd, i) => (nd.id = i + 1));
+  for (const [i, nd] of nodules.entries()) nd.id = i + 1;
   const mask = new Uint8Array(n);
   for (let i = 0; i < n; i++) mask[i] = keep[labels[i] as number] as number;
   return { mask, nodules };

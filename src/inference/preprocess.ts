@@ -135,7 +135,12 @@ export async function decodeMask(
   raw?: { width: number; height: number },
 ): Promise<Uint8Array> {
   const img = raw ? sharp(input, { raw: { width: raw.width, height: raw.height, channels: 1 } }) : sharp(input);
-  const m = await img.removeAlpha().greyscale().resize(width, height, { fit: 'fill', kernel: 'nearest' }).raw().toBuffer();
+  const m = await img
+    .removeAlpha()
+    .greyscale()
+    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
+    .raw()
+    .toBuffer();
   const out = new Uint8Array(width * height);
   for (let i = 0; i < out.length; i++) out[i] = (m[i] as number) > 127 ? 1 : 0;
   return out;

@@ -84,15 +84,22 @@ export class Segmenter {
 
 function checkAgainstCard(session: ort.InferenceSession, card: ModelCard, path: string): void {
   const problems: string[] = [];
-  if (!session.inputNames.includes(card.input.name)) problems.push(`input "${card.input.name}" missing (model has ${session.inputNames.join(', ')})`);
-  if (!session.outputNames.includes(card.output.name)) problems.push(`output "${card.output.name}" missing (model has ${session.outputNames.join(', ')})`);
-  const meta = (session as unknown as { inputMetadata?: ArrayLike<{ name: string; isTensor: boolean; shape?: (number | string)[] }> }).inputMetadata;
+  if (!session.inputNames.includes(card.input.name))
+    problems.push(`input "${card.input.name}" missing (model has ${session.inputNames.join(', ')})`);
+  if (!session.outputNames.includes(card.output.name))
+    problems.push(`output "${card.output.name}" missing (model has ${session.outputNames.join(', ')})`);
+  const meta = (
+    session as unknown as {
+      inputMetadata?: ArrayLike<{ name: string; isTensor: boolean; shape?: (number | string)[] }>;
+    }
+  ).inputMetadata;
   if (meta) {
     for (const m of Array.from(meta)) {
       if (m.name !== card.input.name || !m.isTensor || !m.shape) continue;
       const expect = card.input.shape;
       const ok = m.shape.length === expect.length && m.shape.every((d, i) => expect[i] === null || d === expect[i]);
-      if (!ok) problems.push(`input shape ${JSON.stringify(m.shape)} differs from the card's ${JSON.stringify(expect)}`);
+      if (!ok)
+        problems.push(`input shape ${JSON.stringify(m.shape)} differs from the card's ${JSON.stringify(expect)}`);
     }
   }
   if (problems.length) throw new ModelMismatchError(`model ${path} does not match its card: ${problems.join('; ')}`);

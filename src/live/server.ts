@@ -89,9 +89,10 @@ export class LiveViewServer {
 
   async start(): Promise<void> {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
-    this.server = this.opts.tlsCertFile && this.opts.tlsKeyFile
-      ? createHttps({ cert: readFileSync(this.opts.tlsCertFile), key: readFileSync(this.opts.tlsKeyFile) }, handler)
-      : createHttp(handler);
+    this.server =
+      this.opts.tlsCertFile && this.opts.tlsKeyFile
+        ? createHttps({ cert: readFileSync(this.opts.tlsCertFile), key: readFileSync(this.opts.tlsKeyFile) }, handler)
+        : createHttp(handler);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
     this.server.on('upgrade', (req, socket, head) => {
       if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws' || !this.authorized(req)) {
@@ -119,7 +120,10 @@ export class LiveViewServer {
     const host = this.opts.host;
     if (this.opts.token) return host;
     const addr = await loopbackAddressOf(host);
-    if (addr === null) throw new Error(`liveView.host: ${host} is not loopback (or does not resolve to loopback addresses only); a token is required`);
+    if (addr === null)
+      throw new Error(
+        `liveView.host: ${host} is not loopback (or does not resolve to loopback addresses only); a token is required`,
+      );
     return addr;
   }
 
@@ -136,7 +140,12 @@ export class LiveViewServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const send = (code: number, type: string, body: string | Buffer) => {
-      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+      res.writeHead(code, {
+        'content-type': type,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+      });
       res.end(body);
     };
     if (!this.authorized(req)) return send(401, 'text/plain', 'live view: token required (?token=...)\n');
@@ -145,18 +154,29 @@ export class LiveViewServer {
     try {
       if (path === '/') return send(200, 'text/html; charset=utf-8', livePage(title));
       if (path === '/calibrate') return send(200, 'text/html; charset=utf-8', calibratePage(title));
-      if (path === '/api/status') return send(200, 'application/json', JSON.stringify(this.statusMessage(this.history.at(-1) ?? null)));
+      if (path === '/api/status')
+        return send(200, 'application/json', JSON.stringify(this.statusMessage(this.history.at(-1) ?? null)));
       if (path === '/api/calibrate.json') {
         const { frame, roi } = await this.deps.daemon.grabFullFrame();
         const suggested = findImagingArea(frame.data, frame.width, frame.height);
         const rects = [{ rect: suggested, rgb: [0, 200, 255] as [number, number, number] }];
         if (roi) rects.push({ rect: roi, rgb: [255, 200, 0] });
         const png = await roiPng(frame, rects);
-        return send(200, 'application/json', JSON.stringify({ width: frame.width, height: frame.height, configured: roi, suggested, png: png.toString('base64') }));
+        return send(
+          200,
+          'application/json',
+          JSON.stringify({
+            width: frame.width,
+            height: frame.height,
+            configured: roi,
+            suggested,
+            png: png.toString('base64'),
+          }),
+        );
       }
       send(404, 'text/plain', 'not found\n');
     } catch (err) {
-      this.logger.warn({ path, err: (err as Error).message }, 'live view request failed');
+      this.logger.warn({ path, err }, 'live view request failed');
       send(500, 'text/plain', `${(err as Error).message}\n`);
     }
   }
@@ -166,7 +186,14 @@ export class LiveViewServer {
     this.clients.add(c);
     ws.on('close', () => this.clients.delete(c));
     ws.on('error', () => this.clients.delete(c));
-    ws.send(JSON.stringify({ type: 'hello', history: this.history, alerts: this.alerts, status: this.statusMessage(null).status }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        history: this.history,
+        alerts: this.alerts,
+        status: this.statusMessage(null).status,
+      }),
+    );
   }
 
   private onResult(r: FrameResult): void {
@@ -205,7 +232,7 @@ export class LiveViewServer {
           c.nextFrameAt = now + 1000 / this.opts.maxFps;
         }
       })
-      .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'live view frame encode failed'))
+      .catch((err: unknown) => this.logger.warn({ err }, 'live view frame encode failed'))
       .finally(() => {
         this.encoding = false;
       });
@@ -218,7 +245,11 @@ export class LiveViewServer {
   }
 
   private statusMessage(sample: StatusSample | null) {
-    return { type: 'status', sample, status: { daemon: this.deps.daemon.status(), mqttConnected: this.deps.mqttConnected(), liveView: this.stats } };
+    return {
+      type: 'status',
+      sample,
+      status: { daemon: this.deps.daemon.status(), mqttConnected: this.deps.mqttConnected(), liveView: this.stats },
+    };
   }
 
   private async tick(): Promise<void> {

@@ -19,7 +19,12 @@ async function safe<T>(p: Promise<T>): Promise<T | null> {
 }
 
 export async function readSystem(stateDir: string): Promise<SystemFigures> {
-  const [load, temp, mem, fs] = await Promise.all([safe(si.currentLoad()), safe(si.cpuTemperature()), safe(si.mem()), safe(si.fsSize())]);
+  const [load, temp, mem, fs] = await Promise.all([
+    safe(si.currentLoad()),
+    safe(si.cpuTemperature()),
+    safe(si.mem()),
+    safe(si.fsSize()),
+  ]);
   const abs = resolve(stateDir);
   const disk = (fs ?? [])
     .filter((d) => abs === d.mount || abs.startsWith(d.mount.endsWith('/') ? d.mount : `${d.mount}/`))

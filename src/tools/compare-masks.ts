@@ -19,10 +19,22 @@ async function compare(out: string, set: string): Promise<Record<string, unknown
   const ious: number[] = [];
   for (const n of names) {
     const xm = await readFile(join(x, n));
-    const meta = JSON.parse(await readFile(join(x, n.replace(/\.mask\.png$/, '.json')), 'utf8')) as { width: number; height: number };
-    ious.push(iou(await decodeMask(await readFile(join(a, n)), meta.width, meta.height), await decodeMask(xm, meta.width, meta.height)));
+    const meta = JSON.parse(await readFile(join(x, n.replace(/\.mask\.png$/, '.json')), 'utf8')) as {
+      width: number;
+      height: number;
+    };
+    ious.push(
+      iou(
+        await decodeMask(await readFile(join(a, n)), meta.width, meta.height),
+        await decodeMask(xm, meta.width, meta.height),
+      ),
+    );
   }
-  const summary = async (f: string) => JSON.parse((await readFile(join(out, f), 'utf8')).trim().split('\n').at(-1) as string) as { meanIoU: number | null; msPerImage: number };
+  const summary = async (f: string) =>
+    JSON.parse((await readFile(join(out, f), 'utf8')).trim().split('\n').at(-1) as string) as {
+      meanIoU: number | null;
+      msPerImage: number;
+    };
   const arm = await summary(`arm64-${set}.json`);
   const x64 = await summary(`x64-${set}.json`);
   const mean = ious.reduce((s, v) => s + v, 0) / Math.max(1, ious.length);

@@ -42,7 +42,12 @@ export interface PhantomFramingScore {
 }
 
 /** Scores the phantom (one nodule, always in view; frames 0, 4, 8, ...) both ways for each seed. */
-export async function phantomFramings(proc: FrameProcessor, spec: Preprocessing, seeds: number[], frames: number): Promise<PhantomFramingScore[]> {
+export async function phantomFramings(
+  proc: FrameProcessor,
+  spec: Preprocessing,
+  seeds: number[],
+  frames: number,
+): Promise<PhantomFramingScore[]> {
   const out: PhantomFramingScore[] = [];
   const toScreen = (part: Buffer): Promise<Buffer> =>
     sharp({ create: { width: SCREEN.width, height: SCREEN.height, channels: 3, background: '#000' } })
@@ -60,9 +65,21 @@ export async function phantomFramings(proc: FrameProcessor, spec: Preprocessing,
       roi.push(iou((await proc.process(f)).mask, f.truth as Uint8Array));
       const p = g.render(i * 4);
       const { roi: R, screenWidth: SW, screenHeight: SH } = opts;
-      const c = { left: Math.floor((R.width - SCREEN.area.width) / 2), top: Math.floor((R.height - SCREEN.area.height) / 2), width: SCREEN.area.width, height: SCREEN.area.height };
-      const grey = sharp(Buffer.from(p.screen), { raw: { width: SW, height: SH, channels: 1 } }).extract({ left: R.x + c.left, top: R.y + c.top, width: c.width, height: c.height });
-      const mask = sharp(Buffer.from(p.mask.map((v) => v * 255)), { raw: { width: R.width, height: R.height, channels: 1 } }).extract(c);
+      const c = {
+        left: Math.floor((R.width - SCREEN.area.width) / 2),
+        top: Math.floor((R.height - SCREEN.area.height) / 2),
+        width: SCREEN.area.width,
+        height: SCREEN.area.height,
+      };
+      const grey = sharp(Buffer.from(p.screen), { raw: { width: SW, height: SH, channels: 1 } }).extract({
+        left: R.x + c.left,
+        top: R.y + c.top,
+        width: c.width,
+        height: c.height,
+      });
+      const mask = sharp(Buffer.from(p.mask.map((v) => v * 255)), {
+        raw: { width: R.width, height: R.height, channels: 1 },
+      }).extract(c);
       const r = await proc.process(await frameFromImage(await toScreen(await grey.png().toBuffer()), spec, 1));
       framed.push(iou(r.mask, await decodeMask(await toScreen(await mask.png().toBuffer()), spec.width, spec.height)));
     }
@@ -81,7 +98,13 @@ async function main(): Promise<void> {
     .parse()
     .opts<{ data: string; split: string; limit: number; phantomFrames: number; model: string }>();
   const card = await loadModelCard(o.model.replace(/\.onnx$/, '.json'));
-  const seg = await Segmenter.create({ modelPath: o.model, card, executionProviders: ['cpu'], intraOpThreads: 1, logger: createLogger('warn', true) });
+  const seg = await Segmenter.create({
+    modelPath: o.model,
+    card,
+    executionProviders: ['cpu'],
+    intraOpThreads: 1,
+    logger: createLogger('warn', true),
+  });
   const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
   const { width: W, height: H } = card.preprocessing;
   const score = async (png: Buffer, maskPng: Buffer): Promise<number> => {
@@ -99,12 +122,18 @@ async function main(): Promise<void> {
     const r = findImagingArea(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height);
     const box = { left: r.x, top: r.y, width: r.width, height: r.height };
     full.push(await score(img, msk));
-    area.push(await score(await sharp(img).extract(box).png().toBuffer(), await sharp(msk).extract(box).png().toBuffer()));
+    area.push(
+      await score(await sharp(img).extract(box).png().toBuffer(), await sharp(msk).extract(box).png().toBuffer()),
+    );
   }
-  console.log(`DDTI ${o.split} (${ids.length} frames), mean IoU: whole screen ${mean(full)}, imaging area only ${mean(area)}`);
+  console.log(
+    `DDTI ${o.split} (${ids.length} frames), mean IoU: whole screen ${mean(full)}, imaging area only ${mean(area)}`,
+  );
 
   for (const r of await phantomFramings(proc, card.preprocessing, [1, 2, 3], o.phantomFrames)) {
-    console.log(`phantom seed ${r.seed} (${r.frames} frames), mean IoU: ROI as the daemon crops it ${r.roi}, in a DDTI-like screen ${r.screen}`);
+    console.log(
+      `phantom seed ${r.seed} (${r.frames} frames), mean IoU: ROI as the daemon crops it ${r.roi}, in a DDTI-like screen ${r.screen}`,
+    );
   }
   await seg.release();
 }

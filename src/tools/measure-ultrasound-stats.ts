@@ -56,8 +56,14 @@ async function polygonCounts(data: string): Promise<Map<string, number>> {
 
 const GEOMETRY: (keyof FrameStats)[] = ['noduleAreaFraction', 'noduleAspect', 'noduleDepth', 'noduleAreaPx'];
 
-export async function measureDataset(data: string, split: string, limit = 0, quiet = false): Promise<Omit<MeasuredStats, 'command'>> {
-  if (split === 'test') throw new Error('measure-ultrasound-stats: the test split is for reporting only; measure train (or val)');
+export async function measureDataset(
+  data: string,
+  split: string,
+  limit = 0,
+  quiet = false,
+): Promise<Omit<MeasuredStats, 'command'>> {
+  if (split === 'test')
+    throw new Error('measure-ultrasound-stats: the test split is for reporting only; measure train (or val)');
   const splits = JSON.parse(await readFile(join(data, 'split.json'), 'utf8')) as Record<string, unknown>;
   const ids = splits[split];
   if (!Array.isArray(ids)) throw new Error(`${data}/split.json has no list "${split}"`);
@@ -80,7 +86,8 @@ export async function measureDataset(data: string, split: string, limit = 0, qui
   }
   bar.done();
   return {
-    about: 'B-mode statistics measured on real thyroid frames; the phantom (src/capture/phantom.ts) draws with them. Spread over frames: p10/p50/p90.',
+    about:
+      'B-mode statistics measured on real thyroid frames; the phantom (src/capture/phantom.ts) draws with them. Spread over frames: p10/p50/p90.',
     source: `${data} (DDTI)`,
     split,
     frames: frames.length,
@@ -99,7 +106,8 @@ export function measurePhantom(n: number, seeds: number[]): StatsSummary {
       const f = g.render(i * 7);
       // the mask is ROI-sized; place it on the screen
       const mask = new Uint8Array(o.screenWidth * o.screenHeight);
-      for (let y = 0; y < o.roi.height; y++) mask.set(f.mask.subarray(y * o.roi.width, (y + 1) * o.roi.width), (o.roi.y + y) * o.screenWidth + o.roi.x);
+      for (let y = 0; y < o.roi.height; y++)
+        mask.set(f.mask.subarray(y * o.roi.width, (y + 1) * o.roi.width), (o.roi.y + y) * o.screenWidth + o.roi.x);
       const s = frameStats(f.screen, mask, o.screenWidth, o.screenHeight, o.roi);
       if (s) frames.push(s);
     }
@@ -122,7 +130,15 @@ async function main(): Promise<void> {
     .option('--against <file>', 'with --phantom: a measured JSON to print next to the phantom figures')
     .option('--quiet', 'no progress bar')
     .parse();
-  const o = program.opts<{ data: string; split: string; limit: number; out?: string; phantom?: number; against?: string; quiet?: boolean }>();
+  const o = program.opts<{
+    data: string;
+    split: string;
+    limit: number;
+    out?: string;
+    phantom?: number;
+    against?: string;
+    quiet?: boolean;
+  }>();
   if (o.phantom) {
     const ph = measurePhantom(o.phantom, [1, 2, 3]);
     const ref = o.against ? (JSON.parse(await readFile(o.against, 'utf8')) as MeasuredStats).stats : null;
@@ -138,7 +154,9 @@ async function main(): Promise<void> {
   const json = JSON.stringify({ about, command, ...rest }, null, 1);
   if (o.out) await writeFile(o.out, `${json}\n`);
   else console.log(json);
-  console.error(`measured ${measured.frames} ${o.split} frames (${measured.geometryFrames} with one region for the geometry)`);
+  console.error(
+    `measured ${measured.frames} ${o.split} frames (${measured.geometryFrames} with one region for the geometry)`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

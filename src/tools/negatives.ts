@@ -49,14 +49,16 @@ export function dilate(mask: Uint8Array, width: number, height: number, margin: 
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let v = 0;
-      for (let d = Math.max(0, x - margin); d <= Math.min(width - 1, x + margin) && !v; d++) v = mask[y * width + d] as number;
+      for (let d = Math.max(0, x - margin); d <= Math.min(width - 1, x + margin) && !v; d++)
+        v = mask[y * width + d] as number;
       tmp[y * width + x] = v;
     }
   }
   for (let x = 0; x < width; x++) {
     for (let y = 0; y < height; y++) {
       let v = 0;
-      for (let d = Math.max(0, y - margin); d <= Math.min(height - 1, y + margin) && !v; d++) v = tmp[d * width + x] as number;
+      for (let d = Math.max(0, y - margin); d <= Math.min(height - 1, y + margin) && !v; d++)
+        v = tmp[d * width + x] as number;
       out[y * width + x] = v;
     }
   }
@@ -106,7 +108,13 @@ export function tissueCrop(
 }
 
 /** A crop of the imaging area that holds the whole nodule with some context around it. */
-export function noduleCrop(mask: Uint8Array, grey: Uint8Array, width: number, height: number, rnd: () => number): Rect | null {
+export function noduleCrop(
+  mask: Uint8Array,
+  grey: Uint8Array,
+  width: number,
+  height: number,
+  rnd: () => number,
+): Rect | null {
   const area = imagingArea(grey, width, height);
   let x0 = width;
   let y0 = height;
@@ -149,7 +157,8 @@ export function probeLifted(grey: Uint8Array, width: number, height: number, see
   if (rnd() < 0.25) {
     const level = rnd() < 0.5 ? 0 : Math.round(rnd() * 60);
     for (let y = area.y; y < area.y + area.height; y++) {
-      for (let x = area.x; x < area.x + area.width; x++) out[y * width + x] = Math.max(0, Math.min(255, level + Math.round(gauss(rnd))));
+      for (let x = area.x; x < area.x + area.width; x++)
+        out[y * width + x] = Math.max(0, Math.min(255, level + Math.round(gauss(rnd))));
     }
     return out;
   }

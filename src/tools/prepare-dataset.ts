@@ -58,7 +58,8 @@ interface Extra {
 async function cropMask(mask: Uint8Array, width: number, rect: Rect, spec: Preprocessing): Promise<Uint8Array> {
   const cropped = new Uint8Array(rect.width * rect.height);
   for (let y = 0; y < rect.height; y++) {
-    for (let x = 0; x < rect.width; x++) cropped[y * rect.width + x] = mask[(rect.y + y) * width + rect.x + x] ? 255 : 0;
+    for (let x = 0; x < rect.width; x++)
+      cropped[y * rect.width + x] = mask[(rect.y + y) * width + rect.x + x] ? 255 : 0;
   }
   return decodeMask(cropped, spec.width, spec.height, { width: rect.width, height: rect.height });
 }
@@ -72,7 +73,11 @@ async function extrasFor(
   neg: NonNullable<PrepareOptions['negatives']>,
   index: number,
 ): Promise<Extra[]> {
-  const { data: greyBuf, info } = await sharp(imgBytes).removeAlpha().greyscale().raw().toBuffer({ resolveWithObject: true });
+  const { data: greyBuf, info } = await sharp(imgBytes)
+    .removeAlpha()
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const grey = new Uint8Array(greyBuf.buffer, greyBuf.byteOffset, info.width * info.height * info.channels).filter(
     (_, i) => i % info.channels === 0,
   );
@@ -88,25 +93,48 @@ async function extrasFor(
     const total = mask.reduce((s, v) => s + v, 0);
     // split-screen frames whose nodule sits in the other view are left out rather than mislabelled
     if ((rect.width < width || rect.height < height) && total > 0 && inside >= 0.98 * total) {
-      out.push({ row: { id: `${row.id}#roi`, split: row.split, kind: 'roi', source: row.id, rect }, image: imgBytes, roi: rect, mask: await cropMask(mask, width, rect, spec) });
+      out.push({
+        row: { id: `${row.id}#roi`, split: row.split, kind: 'roi', source: row.id, rect },
+        image: imgBytes,
+        roi: rect,
+        mask: await cropMask(mask, width, rect, spec),
+      });
     }
   }
   for (let k = 0; k < neg.tissue; k++) {
     const rect = tissueCrop(grey, mask, width, height, aspect, rnd);
-    if (rect) out.push({ row: { id: `${row.id}#tissue${k}`, split: row.split, kind: 'tissue', source: row.id, rect }, image: imgBytes, roi: rect, mask: null });
+    if (rect)
+      out.push({
+        row: { id: `${row.id}#tissue${k}`, split: row.split, kind: 'tissue', source: row.id, rect },
+        image: imgBytes,
+        roi: rect,
+        mask: null,
+      });
   }
   for (let k = 0; k < neg.notissue; k++) {
     const lifted = probeLifted(grey, width, height, Math.floor(rnd() * 2 ** 31));
-    const png = await sharp(lifted, { raw: { width, height, channels: 1 } }).png().toBuffer();
+    const png = await sharp(lifted, { raw: { width, height, channels: 1 } })
+      .png()
+      .toBuffer();
     // half as the whole screen (like the dataset's frames), half as the imaging area alone (like a calibrated box)
     const rect = k % 2 === 1 || rnd() < 0.5 ? imagingArea(grey, width, height) : undefined;
-    out.push({ row: { id: `${row.id}#notissue${k}`, split: row.split, kind: 'notissue', source: row.id, rect }, image: png, roi: rect, mask: null });
+    out.push({
+      row: { id: `${row.id}#notissue${k}`, split: row.split, kind: 'notissue', source: row.id, rect },
+      image: png,
+      roi: rect,
+      mask: null,
+    });
   }
   if (row.split === 'train') {
     for (let k = 0; k < neg.noduleCrops; k++) {
       const rect = noduleCrop(mask, grey, width, height, rnd);
       if (!rect) continue;
-      out.push({ row: { id: `${row.id}#nodulecrop${k}`, split: row.split, kind: 'nodulecrop', source: row.id, rect }, image: imgBytes, roi: rect, mask: await cropMask(mask, width, rect, spec) });
+      out.push({
+        row: { id: `${row.id}#nodulecrop${k}`, split: row.split, kind: 'nodulecrop', source: row.id, rect },
+        image: imgBytes,
+        roi: rect,
+        mask: await cropMask(mask, width, rect, spec),
+      });
     }
   }
   return out;
@@ -147,8 +175,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ rows: numb
   }
   const images = new Uint8Array(rows.length * frame);
   const masks = new Uint8Array(rows.length * frame);
-  imageChunks.forEach((c, i) => images.set(c, i * frame));
-  maskChunks.forEach((c, i) => masks.set(c, i * frame));
+  for (const [i, c] of imageChunks.entries()) images.set(c, i * frame);
+  for (const [i, c] of maskChunks.entries()) masks.set(c, i * frame);
   await mkdir(opts.out, { recursive: true });
   await writeFile(join(opts.out, 'images.u8'), images);
   await writeFile(join(opts.out, 'masks.u8'), masks);
@@ -172,12 +200,19 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ rows: numb
 
 function parseNegatives(text: string): NonNullable<PrepareOptions['negatives']> {
   const n = { tissue: 1, notissue: 1, noduleCrops: 1, seed: 0, roi: 0 };
-  const keys: Record<string, keyof typeof n> = { tissue: 'tissue', notissue: 'notissue', nodulecrops: 'noduleCrops', seed: 'seed', roi: 'roi' };
+  const keys: Record<string, keyof typeof n> = {
+    tissue: 'tissue',
+    notissue: 'notissue',
+    nodulecrops: 'noduleCrops',
+    seed: 'seed',
+    roi: 'roi',
+  };
   for (const part of text.split(',').filter(Boolean)) {
     const [k = '', v = ''] = part.split('=');
     const key = keys[k.trim()];
     const value = Number.parseInt(v, 10);
-    if (!key || !Number.isInteger(value) || value < 0) throw new Error(`--negatives: "${part}" is not one of tissue|notissue|nodulecrops|roi|seed=<integer >= 0>`);
+    if (!key || !Number.isInteger(value) || value < 0)
+      throw new Error(`--negatives: "${part}" is not one of tissue|notissue|nodulecrops|roi|seed=<integer >= 0>`);
     n[key] = value;
   }
   return n;
@@ -190,9 +225,19 @@ async function main(): Promise<void> {
     .requiredOption('--out <dir>', 'output folder')
     .option('--limit <n>', 'at most n frames per split (small runs)', (v) => Number.parseInt(v, 10))
     .option('--splits <list>', 'comma-separated splits', 'train,val,test')
-    .option('--negatives <spec>', 'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,seed=0 (roi: the frame cropped to its imaging area, as a calibrated box sees it)')
+    .option(
+      '--negatives <spec>',
+      'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,seed=0 (roi: the frame cropped to its imaging area, as a calibrated box sees it)',
+    )
     .parse();
-  const o = program.opts<{ data: string; spec: string; out: string; limit?: number; splits: string; negatives?: string }>();
+  const o = program.opts<{
+    data: string;
+    spec: string;
+    out: string;
+    limit?: number;
+    splits: string;
+    negatives?: string;
+  }>();
   const spec = JSON.parse(await readFile(o.spec, 'utf8')) as unknown;
   const validate = compileSchema(PreprocessingSchema);
   if (!validate(spec)) throw new Error(`${o.spec}: ${formatErrors(validate.errors)}`);

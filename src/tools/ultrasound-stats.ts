@@ -76,7 +76,11 @@ function localMoments(g: Float32Array, w: number, h: number, r: number): { mean:
       const x0 = Math.max(0, x - r);
       const x1 = Math.min(w, x + r + 1);
       const n = (y1 - y0) * (x1 - x0);
-      const box = (s: Float64Array): number => (s[y1 * W + x1] as number) - (s[y0 * W + x1] as number) - (s[y1 * W + x0] as number) + (s[y0 * W + x0] as number);
+      const box = (s: Float64Array): number =>
+        (s[y1 * W + x1] as number) -
+        (s[y0 * W + x1] as number) -
+        (s[y1 * W + x0] as number) +
+        (s[y0 * W + x0] as number);
       const m = box(s1) / n;
       mean[y * w + x] = m;
       std[y * w + x] = Math.sqrt(Math.max(0, box(s2) / n - m * m));
@@ -128,7 +132,13 @@ function corrLength(res: Float32Array, inRegion: Uint8Array, w: number, h: numbe
  * Statistics of one frame. `grey` and `mask` (0/nonzero) are width x height; `area` is the imaging area.
  * Returns null when the frame has too little nodule or surround inside the imaging area to measure.
  */
-export function frameStats(grey: Uint8Array, mask: Uint8Array, width: number, height: number, area: Rect): FrameStats | null {
+export function frameStats(
+  grey: Uint8Array,
+  mask: Uint8Array,
+  width: number,
+  _height: number,
+  area: Rect,
+): FrameStats | null {
   const t = 4; // trim: scanner ticks and the edge of the imaging area
   const ax = area.x + t;
   const ay = area.y + t;
@@ -154,7 +164,12 @@ export function frameStats(grey: Uint8Array, mask: Uint8Array, width: number, he
   const cvS: number[] = [];
   const cvN: number[] = [];
   const surroundMask = new Uint8Array(w * h);
-  let sx0 = w, sx1 = -1, sy0 = h, sy1 = -1, cy = 0, areaPx = 0;
+  let sx0 = w,
+    sx1 = -1,
+    sy0 = h,
+    sy1 = -1,
+    cy = 0,
+    areaPx = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = y * w + x;

@@ -48,10 +48,27 @@ export function bundleCommand(): Command {
     .requiredOption('--name <name>')
     .requiredOption('--bundle-version <semver>', 'the bundle version')
     .option('--min-daemon <semver>', 'oldest daemon that may install it', VERSION)
-    .action(async (dir: string, o: { key: string; kind: 'model' | 'config'; name: string; bundleVersion: string; minDaemon: string }) => {
-      const m = await signBundle(dir, { kind: o.kind, name: o.name, version: o.bundleVersion, minDaemonVersion: o.minDaemon, privateKeyPem: await readFile(o.key, 'utf8') });
-      print({ kind: m.kind, name: m.name, version: m.version, files: m.files.length, manifest: join(dir, 'manifest.json') });
-    });
+    .action(
+      async (
+        dir: string,
+        o: { key: string; kind: 'model' | 'config'; name: string; bundleVersion: string; minDaemon: string },
+      ) => {
+        const m = await signBundle(dir, {
+          kind: o.kind,
+          name: o.name,
+          version: o.bundleVersion,
+          minDaemonVersion: o.minDaemon,
+          privateKeyPem: await readFile(o.key, 'utf8'),
+        });
+        print({
+          kind: m.kind,
+          name: m.name,
+          version: m.version,
+          files: m.files.length,
+          manifest: join(dir, 'manifest.json'),
+        });
+      },
+    );
 
   cmd
     .command('verify')
@@ -67,7 +84,9 @@ export function bundleCommand(): Command {
 
   cmd
     .command('install')
-    .description('install a bundle into the state directory with the daemon stopped (field service); its health window runs at the next start')
+    .description(
+      'install a bundle into the state directory with the daemon stopped (field service); its health window runs at the next start',
+    )
     .argument('<url>', 'manifest URL (https://, file://) or a bundle folder')
     .option('-c, --config <file>', 'config file')
     .action(async (url: string, o: { config?: string }) => {
@@ -94,8 +113,18 @@ export function bundleCommand(): Command {
         const slot = await store.active();
         const manifest = await store.manifestOf(slot);
         let complete: boolean | string = true;
-        if (slot && manifest) complete = await verifyFiles(store.slotDir(slot), manifest).then(() => true, (err: Error) => err.message);
-        out[kind] = { slot, version: manifest?.version ?? null, name: manifest?.name ?? null, complete, trial: await store.trial() };
+        if (slot && manifest)
+          complete = await verifyFiles(store.slotDir(slot), manifest).then(
+            () => true,
+            (err: Error) => err.message,
+          );
+        out[kind] = {
+          slot,
+          version: manifest?.version ?? null,
+          name: manifest?.name ?? null,
+          complete,
+          trial: await store.trial(),
+        };
       }
       print(out);
     });

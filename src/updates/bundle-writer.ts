@@ -28,7 +28,8 @@ async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     if (e.isDirectory()) {
-      for (const f of await readdir(join(dir, e.name), { withFileTypes: true })) if (f.isFile()) out.push(`${e.name}/${f.name}`);
+      for (const f of await readdir(join(dir, e.name), { withFileTypes: true }))
+        if (f.isFile()) out.push(`${e.name}/${f.name}`);
     } else if (e.isFile() && !e.name.startsWith('manifest.json')) {
       out.push(e.name);
     }
@@ -48,7 +49,9 @@ function roleOf(path: string, kind: BundleManifest['kind']): BundleFile['role'] 
   } else if (path.startsWith('golden/') && path.endsWith('.png')) {
     return 'golden-image';
   }
-  throw new BundleError(`${path}: no place in a ${kind} bundle (model: one .onnx, its card .json, golden/NAME.png + golden/NAME.mask.png; config: config.json)`);
+  throw new BundleError(
+    `${path}: no place in a ${kind} bundle (model: one .onnx, its card .json, golden/NAME.png + golden/NAME.mask.png; config: config.json)`,
+  );
 }
 
 /** Writes manifest.json and manifest.json.sig for the files in `dir`. */

@@ -152,5 +152,13 @@ rollback keeps them. A model bundle whose \`minDaemonVersion\` is newer than the
 
 export function updatesMarkdown(): string {
   const schema = (s: unknown) => ['```json', JSON.stringify(s, null, 2), '```', ''].join('\n');
-  return [PROSE, '## manifest.json (JSON Schema)', '', schema(BundleManifest), '## manifest.json.sig (JSON Schema)', '', schema(SignatureFile)].join('\n');
+  return [
+    PROSE,
+    '## manifest.json (JSON Schema)',
+    '',
+    schema(BundleManifest),
+    '## manifest.json.sig (JSON Schema)',
+    '',
+    schema(SignatureFile),
+  ].join('\n');
 }

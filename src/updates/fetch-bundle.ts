@@ -64,7 +64,9 @@ async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
     try {
       next = checkUrl(new URL(location, url).href, false);
     } catch (err) {
-      throw new BundleError(`cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused (${(err as Error).message})`);
+      throw new BundleError(
+        `cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused (${(err as Error).message})`,
+      );
     }
     url = next;
   }
@@ -104,13 +106,15 @@ async function fetchToFile(u: URL, dest: string, limit: number, timeoutMs: numbe
   try {
     for await (const chunk of await openStream(u, timeoutMs)) {
       n += (chunk as Buffer).length;
-      if (n > limit) throw new BundleError(`${u.href}: more bytes than the manifest declares or the staging cap allows (${limit})`);
+      if (n > limit)
+        throw new BundleError(`${u.href}: more bytes than the manifest declares or the staging cap allows (${limit})`);
       await fh.write(chunk as Buffer);
     }
     await fh.sync();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') throw new BundleError(`disk full while writing ${dest} (${e.code})`);
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT')
+      throw new BundleError(`disk full while writing ${dest} (${e.code})`);
     if (err instanceof BundleError) throw err;
     throw new BundleError(`${u.href}: download interrupted after ${n} bytes (${e.message})`);
   } finally {
@@ -130,7 +134,10 @@ export async function fetchBundle(url: string, staging: string, o: FetchOptions)
   const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o.timeoutMs));
   const manifest = parseManifest(manifestBytes);
   const declared = manifest.files.reduce((s, f) => s + f.size, 0);
-  if (declared > o.maxBytes) throw new BundleError(`bundle declares ${declared} bytes, over the staging cap of ${o.maxBytes} (updates.maxBundleBytes)`);
+  if (declared > o.maxBytes)
+    throw new BundleError(
+      `bundle declares ${declared} bytes, over the staging cap of ${o.maxBytes} (updates.maxBundleBytes)`,
+    );
   await mkdir(staging, { recursive: true });
   const received = new Map<string, number>();
   for (const f of manifest.files) {

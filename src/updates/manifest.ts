@@ -15,9 +15,13 @@ export const BundleFile = Type.Object(
     path: Type.String({ pattern: SAFE_PATH, description: 'relative to the manifest' }),
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     size: Type.Integer({ minimum: 0, description: 'bytes' }),
-    role: Type.Union(['model', 'card', 'config', 'golden-image', 'golden-mask'].map((r) => Type.Literal(r)), {
-      description: 'model: the ONNX file; card: its model card; config: a partial config; golden-*: self-test frames and their expected masks',
-    }),
+    role: Type.Union(
+      ['model', 'card', 'config', 'golden-image', 'golden-mask'].map((r) => Type.Literal(r)),
+      {
+        description:
+          'model: the ONNX file; card: its model card; config: a partial config; golden-*: self-test frames and their expected masks',
+      },
+    ),
   },
   { additionalProperties: false },
 );
@@ -37,15 +41,25 @@ export const BundleManifest = Type.Object(
     schemaVersion: Type.Literal(1),
     kind: Type.Union([Type.Literal('model'), Type.Literal('config')]),
     name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }),
-    version: Type.String({ pattern: SEMVER, description: 'semver; an older version than the active one is refused unless updates.allowDowngrade' }),
+    version: Type.String({
+      pattern: SEMVER,
+      description: 'semver; an older version than the active one is refused unless updates.allowDowngrade',
+    }),
     created: Type.String({ format: 'date-time' }),
     minDaemonVersion: Type.String({ pattern: SEMVER, description: 'the oldest daemon that may install it' }),
     input: Type.Optional(TensorInput),
     files: Type.Array(BundleFile, { minItems: 1, maxItems: 200 }),
     golden: Type.Optional(
-      Type.Array(Type.Object({ image: Type.String({ pattern: SAFE_PATH }), mask: Type.String({ pattern: SAFE_PATH }) }, { additionalProperties: false }), {
-        description: 'model bundles: frames (ROI images as the capture delivers them) and the masks the model must reproduce',
-      }),
+      Type.Array(
+        Type.Object(
+          { image: Type.String({ pattern: SAFE_PATH }), mask: Type.String({ pattern: SAFE_PATH }) },
+          { additionalProperties: false },
+        ),
+        {
+          description:
+            'model bundles: frames (ROI images as the capture delivers them) and the masks the model must reproduce',
+        },
+      ),
     ),
   },
   { additionalProperties: false, $id: 'bundle-manifest' },
@@ -55,7 +69,10 @@ export type BundleManifest = Static<typeof BundleManifest>;
 export const SignatureFile = Type.Object(
   {
     algorithm: Type.Literal('ed25519'),
-    keyId: Type.String({ pattern: '^[0-9a-f]{16}$', description: 'first 16 hex digits of sha256(SPKI DER public key)' }),
+    keyId: Type.String({
+      pattern: '^[0-9a-f]{16}$',
+      description: 'first 16 hex digits of sha256(SPKI DER public key)',
+    }),
     signature: Type.String({ description: 'base64 Ed25519 signature of the exact bytes of manifest.json' }),
   },
   { additionalProperties: false, $id: 'bundle-signature' },
@@ -94,11 +111,13 @@ export function parseManifest(bytes: Buffer): BundleManifest {
   }
   const count = (role: BundleFile['role']) => m.files.filter((f) => f.role === role).length;
   if (m.kind === 'model') {
-    if (count('model') !== 1 || count('card') !== 1) throw new BundleError('manifest.files: a model bundle has exactly one model and one card');
+    if (count('model') !== 1 || count('card') !== 1)
+      throw new BundleError('manifest.files: a model bundle has exactly one model and one card');
     if (!m.input) throw new BundleError('manifest.input: is required for a model bundle');
     if (!m.golden?.length) throw new BundleError('manifest.golden: a model bundle needs at least one golden frame');
     for (const g of m.golden) {
-      for (const p of [g.image, g.mask]) if (!paths.has(p)) throw new BundleError(`manifest.golden: ${p} is not in files`);
+      for (const p of [g.image, g.mask])
+        if (!paths.has(p)) throw new BundleError(`manifest.golden: ${p} is not in files`);
     }
   } else if (count('config') !== 1 || m.files.length !== 1) {
     throw new BundleError('manifest.files: a config bundle has exactly one file, of role config');

@@ -19,7 +19,9 @@ export class UpdateScheduler {
       this.opts.schedule,
       async () => {
         this.logger.info({ url: this.opts.manifestUrl }, 'scheduled update check');
-        await this.updater.checkScheduled().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'scheduled update check failed'));
+        await this.updater
+          .checkScheduled()
+          .catch((err: unknown) => this.logger.error({ err }, 'scheduled update check failed'));
       },
       { noOverlap: true },
     );

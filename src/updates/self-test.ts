@@ -40,12 +40,20 @@ export async function selfTestModel(dir: string, m: BundleManifest, o: ModelSelf
   });
   if (card.sha256 !== fileOfRole(m, 'model').sha256) throw new BundleError('card sha256 does not match the model file');
   if (JSON.stringify(card.input) !== JSON.stringify(m.input)) {
-    throw new BundleError(`manifest.input ${JSON.stringify(m.input)} disagrees with the card's ${JSON.stringify(card.input)}`);
+    throw new BundleError(
+      `manifest.input ${JSON.stringify(m.input)} disagrees with the card's ${JSON.stringify(card.input)}`,
+    );
   }
   let seg: Segmenter;
   try {
     // CPU only: the self-test judges the model, not the accelerator
-    seg = await Segmenter.create({ modelPath, card, executionProviders: ['cpu'], intraOpThreads: o.threads, logger: o.logger });
+    seg = await Segmenter.create({
+      modelPath,
+      card,
+      executionProviders: ['cpu'],
+      intraOpThreads: o.threads,
+      logger: o.logger,
+    });
   } catch (err) {
     throw new BundleError(`model fails to load: ${(err as Error).message}`);
   }
@@ -64,7 +72,9 @@ export async function selfTestModel(dir: string, m: BundleManifest, o: ModelSelf
       const score = iou(r.mask, expected);
       goldenIou.push(score);
       if (score < o.goldenMinIou) {
-        throw new BundleError(`golden frame ${g.image}: IoU ${score.toFixed(3)} with its expected mask, below ${o.goldenMinIou}`);
+        throw new BundleError(
+          `golden frame ${g.image}: IoU ${score.toFixed(3)} with its expected mask, below ${o.goldenMinIou}`,
+        );
       }
     }
     return { card, goldenIou, msPerFrame: ms / Math.max(1, goldenIou.length) };
@@ -74,7 +84,11 @@ export async function selfTestModel(dir: string, m: BundleManifest, o: ModelSelf
 }
 
 /** The partial config a config bundle carries, merged over `base` and validated. */
-export async function selfTestConfig(dir: string, m: BundleManifest, base: Config): Promise<{ overlay: unknown; config: Config }> {
+export async function selfTestConfig(
+  dir: string,
+  m: BundleManifest,
+  base: Config,
+): Promise<{ overlay: unknown; config: Config }> {
   const file = join(dir, fileOfRole(m, 'config').path);
   let overlay: unknown;
   try {

@@ -138,7 +138,8 @@ export class SlotStore {
     const maxTrialBoots = opts.maxTrialBoots ?? 1;
     await mkdir(this.root, { recursive: true });
     for (const n of await readdir(this.root)) {
-      if (n.startsWith('staging.') || n.endsWith('.tmp')) await rm(join(this.root, n), { recursive: true, force: true });
+      if (n.startsWith('staging.') || n.endsWith('.tmp'))
+        await rm(join(this.root, n), { recursive: true, force: true });
     }
     let rolledBack: Recovery['rolledBack'] = null;
     let trial = await this.trial();
@@ -149,7 +150,10 @@ export class SlotStore {
     if (trial && opts.countBoot) {
       if (trial.boots >= maxTrialBoots) {
         await this.rollback();
-        rolledBack = { version: trial.version, reason: `restarted ${trial.boots} time(s) before passing its health window` };
+        rolledBack = {
+          version: trial.version,
+          reason: `restarted ${trial.boots} time(s) before passing its health window`,
+        };
         trial = null;
       } else {
         trial = { ...trial, boots: trial.boots + 1 };

@@ -127,9 +127,17 @@ export class Updater {
     }
     const m = await this.stores.model.recover(opts);
     const c = await this.stores.config.recover(opts);
-    for (const [kind, r] of [['model', m], ['config', c]] as const) {
+    for (const [kind, r] of [
+      ['model', m],
+      ['config', c],
+    ] as const) {
       if (r.rolledBack) {
-        this.emit({ ...this.blank(kind), state: 'rolled_back', version: r.rolledBack.version, reason: r.rolledBack.reason });
+        this.emit({
+          ...this.blank(kind),
+          state: 'rolled_back',
+          version: r.rolledBack.version,
+          reason: r.rolledBack.reason,
+        });
       }
     }
     const model = { ...this.modelLocation(m.active, m.manifest), recovery: m };
@@ -138,7 +146,10 @@ export class Updater {
       try {
         config = (await selfTestConfig(this.stores.config.slotDir(c.active), c.manifest, this.baseConfig)).config;
       } catch (err) {
-        this.logger.error({ err: (err as Error).message, version: c.manifest.version }, 'installed config bundle no longer applies; running the config file');
+        this.logger.error(
+          { err, version: c.manifest.version },
+          'installed config bundle no longer applies; running the config file',
+        );
       }
     }
     return { model, config: { config, version: c.manifest?.version ?? null, recovery: c } };
@@ -160,12 +171,22 @@ export class Updater {
 
   /** The model files of a slot, or the factory model of the config file (slot null). */
   private modelLocation(slot: ActiveSlot, manifest: BundleManifest | null): ModelLocation {
-    if (slot && manifest) return { ...modelFiles(this.stores.model.slotDir(slot), manifest), version: manifest.version };
+    if (slot && manifest)
+      return { ...modelFiles(this.stores.model.slotDir(slot), manifest), version: manifest.version };
     return { modelPath: this.baseConfig.model.path, cardPath: modelCardPath(this.baseConfig), version: null };
   }
 
   private blank(kind: BundleKind | null): UpdateProgress {
-    return { state: 'downloading', kind, name: null, version: null, url: null, detail: null, reason: null, transaction: null };
+    return {
+      state: 'downloading',
+      kind,
+      name: null,
+      version: null,
+      url: null,
+      detail: null,
+      reason: null,
+      transaction: null,
+    };
   }
 
   private async newStaging(): Promise<string> {
@@ -194,11 +215,18 @@ export class Updater {
     if (!o.manifestUrl) return null;
     const last = this.host?.lastNoduleAt() ?? null;
     if (last !== null && Date.now() - last < o.quietS * 1000) {
-      this.logger.info({ lastNoduleAgoS: Math.round((Date.now() - last) / 1000) }, 'scheduled update check deferred: a scan is running');
+      this.logger.info(
+        { lastNoduleAgoS: Math.round((Date.now() - last) / 1000) },
+        'scheduled update check deferred: a scan is running',
+      );
       return null;
     }
     if (this.running) return null;
-    const peek = await peekManifest(o.manifestUrl, { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 });
+    const peek = await peekManifest(o.manifestUrl, {
+      maxBytes: o.maxBundleBytes,
+      allowFileUrls: o.allowFileUrls,
+      timeoutMs: o.downloadTimeoutS * 1000,
+    });
     const active = await this.activeVersion(peek.kind);
     if (active !== null && !semver.gt(peek.version, active)) {
       this.logger.info({ active, offered: peek.version }, 'scheduled update check: nothing newer');
@@ -215,7 +243,11 @@ export class Updater {
       step('downloading');
       const o = this.opts;
       staging = await this.newStaging();
-      const fetched = await fetchBundle(url, staging, { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 });
+      const fetched = await fetchBundle(url, staging, {
+        maxBytes: o.maxBundleBytes,
+        allowFileUrls: o.allowFileUrls,
+        timeoutMs: o.downloadTimeoutS * 1000,
+      });
       const m = fetched.manifest;
       note({ kind: m.kind, name: m.name, version: m.version });
       store = this.stores[m.kind];
@@ -236,7 +268,11 @@ export class Updater {
       let card: ModelCard | null = null;
       let nextConfig: Config | null = null;
       if (m.kind === 'model') {
-        const t = await selfTestModel(dir, m, { goldenMinIou: o.goldenMinIou, threads: this.baseConfig.model.threads, logger: this.logger });
+        const t = await selfTestModel(dir, m, {
+          goldenMinIou: o.goldenMinIou,
+          threads: this.baseConfig.model.threads,
+          logger: this.logger,
+        });
         card = t.card;
         step('testing', { detail: `self-test passed: golden IoU ${t.goldenIou.map((x) => x.toFixed(3)).join(', ')}` });
       } else {
@@ -270,7 +306,11 @@ export class Updater {
    * Progress reporting for one update: each step merges into the report and emits it. Once the
    * daemon is stopping, any step but `failed` ends the install instead.
    */
-  private stepper(initial: UpdateProgress): { step: Step; current: () => UpdateProgress; note: (extra: Partial<UpdateProgress>) => void } {
+  private stepper(initial: UpdateProgress): {
+    step: Step;
+    current: () => UpdateProgress;
+    note: (extra: Partial<UpdateProgress>) => void;
+  } {
     let p = initial;
     // what the next report will carry, without emitting one (reports already sent stay as they were)
     const note = (extra: Partial<UpdateProgress>) => {
@@ -313,7 +353,11 @@ export class Updater {
     if (kind === 'model') {
       await host.revertModel(this.modelLocation(back, backManifest));
     } else {
-      const prev = previousConfig ?? (back && backManifest ? (await selfTestConfig(store.slotDir(back), backManifest, this.baseConfig)).config : this.baseConfig);
+      const prev =
+        previousConfig ??
+        (back && backManifest
+          ? (await selfTestConfig(store.slotDir(back), backManifest, this.baseConfig)).config
+          : this.baseConfig);
       await host.applyConfig(prev);
     }
     return step('rolled_back', { detail: null, reason: `health window: ${failure}` });
@@ -342,7 +386,9 @@ export class Updater {
         if (latencies.length < h.frames) return;
         const p50 = median(latencies);
         if (kind === 'model' && baselineP50 !== null && p50 > h.latencyFactor * baselineP50) {
-          return finish(`inference p50 ${p50.toFixed(1)} ms is over ${h.latencyFactor} x the previous model's ${baselineP50.toFixed(1)} ms`);
+          return finish(
+            `inference p50 ${p50.toFixed(1)} ms is over ${h.latencyFactor} x the previous model's ${baselineP50.toFixed(1)} ms`,
+          );
         }
         finish(null);
       };
@@ -353,7 +399,10 @@ export class Updater {
       // a model that fails every frame produces no results: errors are polled too
       const poll = setInterval(judge, 200);
       this.abortWindow = () => finish('daemon stopping');
-      const timer = setTimeout(() => finish(`only ${latencies.length} of ${h.frames} frames in ${h.timeoutS} s`), h.timeoutS * 1000);
+      const timer = setTimeout(
+        () => finish(`only ${latencies.length} of ${h.frames} frames in ${h.timeoutS} s`),
+        h.timeoutS * 1000,
+      );
     });
   }
 

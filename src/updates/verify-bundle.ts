@@ -22,26 +22,42 @@ export async function sha256OfFile(path: string): Promise<string> {
 }
 
 /** Signature and version rules; throws BundleError with the reason. Returns the signing key id. */
-export function verifyHeader(manifestBytes: Buffer, signature: SignatureFile, manifest: BundleManifest, o: VerifyOptions): string {
+export function verifyHeader(
+  manifestBytes: Buffer,
+  signature: SignatureFile,
+  manifest: BundleManifest,
+  o: VerifyOptions,
+): string {
   const keyId = verifyManifest(manifestBytes, signature, o.trustedKeys);
   if (!semver.gte(o.daemonVersion, manifest.minDaemonVersion)) {
     throw new BundleError(`bundle needs daemon ${manifest.minDaemonVersion} or newer; this is ${o.daemonVersion}`);
   }
   if (o.activeVersion !== null) {
-    if (semver.eq(manifest.version, o.activeVersion)) throw new BundleError(`${manifest.kind} ${manifest.version} is already active`);
+    if (semver.eq(manifest.version, o.activeVersion))
+      throw new BundleError(`${manifest.kind} ${manifest.version} is already active`);
     if (semver.lt(manifest.version, o.activeVersion) && !o.allowDowngrade) {
-      throw new BundleError(`downgrade from ${o.activeVersion} to ${manifest.version} refused (updates.allowDowngrade is off)`);
+      throw new BundleError(
+        `downgrade from ${o.activeVersion} to ${manifest.version} refused (updates.allowDowngrade is off)`,
+      );
     }
   }
   return keyId;
 }
 
 /** Sizes (a short file is a truncated download) and sha256 of every staged file. */
-export async function verifyFiles(dir: string, manifest: BundleManifest, received?: Map<string, number>): Promise<void> {
+export async function verifyFiles(
+  dir: string,
+  manifest: BundleManifest,
+  received?: Map<string, number>,
+): Promise<void> {
   for (const f of manifest.files) {
     const got = received?.get(f.path);
     if (got !== undefined && got !== f.size) {
-      throw new BundleError(got < f.size ? `${f.path}: truncated download (${got} of ${f.size} bytes)` : `${f.path}: ${got} bytes, manifest says ${f.size}`);
+      throw new BundleError(
+        got < f.size
+          ? `${f.path}: truncated download (${got} of ${f.size} bytes)`
+          : `${f.path}: ${got} bytes, manifest says ${f.size}`,
+      );
     }
     let sha: string;
     try {
@@ -49,12 +65,18 @@ export async function verifyFiles(dir: string, manifest: BundleManifest, receive
     } catch (err) {
       throw new BundleError(`${f.path}: cannot read (${(err as Error).message})`);
     }
-    if (sha !== f.sha256) throw new BundleError(`${f.path}: sha256 mismatch (got ${sha.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`);
+    if (sha !== f.sha256)
+      throw new BundleError(
+        `${f.path}: sha256 mismatch (got ${sha.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`,
+      );
   }
 }
 
 /** A bundle folder as the operator has it (or a slot on the box): signature and every file. */
-export async function verifyBundleDir(dir: string, trustedKeys: readonly string[]): Promise<{ manifest: BundleManifest; keyId: string }> {
+export async function verifyBundleDir(
+  dir: string,
+  trustedKeys: readonly string[],
+): Promise<{ manifest: BundleManifest; keyId: string }> {
   const read = async (name: string) => {
     try {
       return await readFile(join(dir, name));

@@ -47,7 +47,8 @@ export class Emitter<T> {
     for (const l of [...this.listeners]) {
       try {
         const r = l(value);
-        if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch((err: unknown) => this.failed(err));
+        if (r && typeof (r as Promise<void>).catch === 'function')
+          (r as Promise<void>).catch((err: unknown) => this.failed(err));
       } catch (err) {
         this.failed(err);
       }

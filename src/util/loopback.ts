@@ -22,7 +22,10 @@ export function isLoopbackAddress(addr: string): boolean {
  * or the name `localhost` (which must then also pass resolvesToLoopbackOnly where it is used).
  */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/\.$/, '');
+  const h = host
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (isIP(h)) return isLoopbackAddress(h);
   return h === 'localhost';
 }
@@ -33,13 +36,18 @@ export function isLoopbackHost(host: string): boolean {
  * connect/listen time, and the caller uses the address returned (not the name again), so the
  * resolver's answer then is what counts.
  */
-export async function loopbackAddressOf(host: string, resolve: (h: string) => Promise<{ address: string }[]> = (h) => lookup(h, { all: true })): Promise<string | null> {
+export async function loopbackAddressOf(
+  host: string,
+  resolve: (h: string) => Promise<{ address: string }[]> = (h) => lookup(h, { all: true }),
+): Promise<string | null> {
   if (!isLoopbackHost(host)) return null;
   const h = host.replace(/^\[(.*)\]$/, '$1');
   if (isIP(h)) return h;
   try {
     const addrs = await resolve(h);
-    return addrs.length > 0 && addrs.every((a) => isLoopbackAddress(a.address)) ? (addrs[0] as { address: string }).address : null;
+    return addrs.length > 0 && addrs.every((a) => isLoopbackAddress(a.address))
+      ? (addrs[0] as { address: string }).address
+      : null;
   } catch {
     return null;
   }

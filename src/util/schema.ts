@@ -7,7 +7,12 @@ import { Type, type TSchema, type Static } from '@sinclair/typebox';
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
 
 export function makeAjv(opts: { useDefaults?: boolean; coerceTypes?: boolean } = {}): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: opts.useDefaults ?? false, coerceTypes: opts.coerceTypes ?? false });
+  const ajv = new Ajv({
+    allErrors: true,
+    strict: false,
+    useDefaults: opts.useDefaults ?? false,
+    coerceTypes: opts.coerceTypes ?? false,
+  });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
   return ajv;
 }
@@ -45,9 +50,11 @@ export function describeError(e: ErrorObject): string {
  * tuning, rates, the log level. Program and file paths, devices, URLs and keys are restart-only:
  * they come from the config file. (src/config/patch.ts enforces it; docs/config.md shows it.)
  */
-const RT = { runtime: true } as const;
 export const RUNTIME = { runtime: true } as const;
 
 /** A config section: a closed object whose keys all have defaults, so the section defaults to {}. */
-export const section = <T extends Record<string, TSchema>>(props: T, description: string, extra: { runtime?: true } = {}) =>
-  Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
+export const section = <T extends Record<string, TSchema>>(
+  props: T,
+  description: string,
+  extra: { runtime?: true } = {},
+) => Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });

@@ -11,18 +11,27 @@ import type { KeyPair } from '../../src/updates/signing.js';
 import { CARD, MODEL, logger, shippedCard, tempDir } from './fixtures.js';
 
 export const FIXTURE_MODELS = 'tests/fixtures/models';
-export const fixtureModel = (name: 'brightness-a' | 'brightness-b' | 'nan-output' | 'wrong-input') => join(FIXTURE_MODELS, `${name}.onnx`);
+export const fixtureModel = (name: 'brightness-a' | 'brightness-b' | 'nan-output' | 'wrong-input') =>
+  join(FIXTURE_MODELS, `${name}.onnx`);
 
 /** n phantom ROI frames as PNG files, the way a capture would deliver them. */
 export async function phantomPngs(n: number, seed = 3): Promise<string[]> {
   const card = await shippedCard();
-  const src = new PhantomSource({ ...DEFAULT_PHANTOM, seed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: n }, card.preprocessing);
+  const src = new PhantomSource(
+    { ...DEFAULT_PHANTOM, seed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: n },
+    card.preprocessing,
+  );
   const dir = await tempDir('te-golden-');
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const f = await src.renderFrame(i * 7);
     const p = join(dir, `frame-${i}.png`);
-    await writeFile(p, await sharp(Buffer.from(f.data), { raw: { width: f.width, height: f.height, channels: 1 } }).png().toBuffer());
+    await writeFile(
+      p,
+      await sharp(Buffer.from(f.data), { raw: { width: f.width, height: f.height, channels: 1 } })
+        .png()
+        .toBuffer(),
+    );
     out.push(p);
   }
   return out;
@@ -43,7 +52,12 @@ export interface ModelBundleSpec {
 
 export const bundleUrl = (dir: string) => pathToFileURL(join(dir, 'manifest.json')).href;
 
-export async function writeCardFor(modelFile: string, cardFile: string, name: string, preprocessing?: Record<string, unknown>): Promise<void> {
+export async function writeCardFor(
+  modelFile: string,
+  cardFile: string,
+  name: string,
+  preprocessing?: Record<string, unknown>,
+): Promise<void> {
   const card = JSON.parse(await readFile(CARD, 'utf8')) as Record<string, unknown>;
   const bytes = await readFile(modelFile);
   Object.assign(card, { name, file: 'model.onnx', sha256: await sha256File(modelFile), fileBytes: bytes.length });
@@ -62,7 +76,13 @@ export async function makeModelBundle(s: ModelBundleSpec): Promise<string> {
     else await writeFile(model, s.swapModelFor);
     await writeCardFor(model, join(dir, 'model.json'), `test-${s.version}`, s.preprocessing);
   }
-  await signBundle(dir, { kind: 'model', name: 'thyroid-nodule', version: s.version, minDaemonVersion: s.minDaemonVersion ?? '0.1.0', privateKeyPem: s.key.privateKeyPem });
+  await signBundle(dir, {
+    kind: 'model',
+    name: 'thyroid-nodule',
+    version: s.version,
+    minDaemonVersion: s.minDaemonVersion ?? '0.1.0',
+    privateKeyPem: s.key.privateKeyPem,
+  });
   return dir;
 }
 
@@ -70,7 +90,13 @@ export async function makeConfigBundle(overlay: unknown, version: string, key: K
   const dir = await tempDir('te-cfgbundle-');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'config.json'), JSON.stringify(overlay));
-  await signBundle(dir, { kind: 'config', name: 'site-settings', version, minDaemonVersion: '0.1.0', privateKeyPem: key.privateKeyPem });
+  await signBundle(dir, {
+    kind: 'config',
+    name: 'site-settings',
+    version,
+    minDaemonVersion: '0.1.0',
+    privateKeyPem: key.privateKeyPem,
+  });
   return dir;
 }
 

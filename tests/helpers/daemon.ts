@@ -25,7 +25,10 @@ export async function testConfig(url: string | null, patch: Record<string, unkno
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object' ? deepMerge(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object'
+        ? deepMerge(a[k] as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }
@@ -34,10 +37,16 @@ export async function startDaemon(config: Config): Promise<Services> {
   return startServices(config, logger);
 }
 
-export async function subscriber(url: string, topic: string, opts: IClientOptions = {}): Promise<{ client: MqttClient; messages: { topic: string; payload: Buffer; props: Record<string, unknown> }[] }> {
+export async function subscriber(
+  url: string,
+  topic: string,
+  opts: IClientOptions = {},
+): Promise<{ client: MqttClient; messages: { topic: string; payload: Buffer; props: Record<string, unknown> }[] }> {
   const client = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 200, ...opts });
   const messages: { topic: string; payload: Buffer; props: Record<string, unknown> }[] = [];
-  client.on('message', (t, p, packet) => messages.push({ topic: t, payload: p, props: (packet.properties ?? {}) as Record<string, unknown> }));
+  client.on('message', (t, p, packet) =>
+    messages.push({ topic: t, payload: p, props: (packet.properties ?? {}) as Record<string, unknown> }),
+  );
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
@@ -60,7 +69,10 @@ export const validators = Object.fromEntries(Object.entries(PAYLOADS).map(([k, s
 
 export function expectValid(kind: keyof typeof validators, payload: unknown): void {
   const v = validators[kind]!;
-  if (!v(payload)) throw new Error(`${kind} payload does not match its schema: ${JSON.stringify(v.errors)} in ${JSON.stringify(payload).slice(0, 300)}`);
+  if (!v(payload))
+    throw new Error(
+      `${kind} payload does not match its schema: ${JSON.stringify(v.errors)} in ${JSON.stringify(payload).slice(0, 300)}`,
+    );
 }
 
 /**
@@ -126,7 +138,8 @@ export async function untilProgress<T>(
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (clock.stalledMs() > stallMs) throw new Error(`timed out waiting for ${what}: no progress for ${stallMs} ms of CPU time`);
+    if (clock.stalledMs() > stallMs)
+      throw new Error(`timed out waiting for ${what}: no progress for ${stallMs} ms of CPU time`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
