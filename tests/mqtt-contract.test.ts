@@ -5,6 +5,11 @@ import { Mosquitto } from './helpers/mosquitto.js';
 import { STALL_MS, anyProgress, deliveredProgress, expectValid, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { checkTransport } from '../src/config/load.js';
+import { COMMAND_TABLE, COMMANDS } from '../src/mqtt/command-table.js';
+import { TOPIC_TABLE, type TopicKey } from '../src/mqtt/topic-table.js';
+import { compileSchema } from '../src/util/schema.js';
+
+const resultValidators = Object.fromEntries(COMMANDS.map((c) => [c, compileSchema(COMMAND_TABLE[c].result)]));
 
 describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
   let broker: Mosquitto;
@@ -38,6 +43,7 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     const late = await subscriber(broker.url, `${root}/status`);
     const retained = await until(() => late.messages[0], 60_000, 'retained status');
     expect(json(retained).state).toBe('online');
+    expect(retained.retain).toBe(TOPIC_TABLE.status.retain);
     late.client.end(true);
   });
 
@@ -91,6 +97,9 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     const m = await waitFor(() => of(`response/${command}`)[before], `response to ${command}`);
     const body = json(m);
     expectValid('response/<command>', body);
+    // and the result against its command's own schema (command-table.ts)
+    const v = resultValidators[command];
+    if (body.ok && v && !v(body.result)) throw new Error(`${command} result does not match its schema: ${JSON.stringify(v.errors)}`);
     return body;
   }
 
@@ -138,6 +147,17 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     await request('ping', '{}', { responseTopic: `${root}/response/callers/me`, correlationData: corr });
     const r = await waitFor(() => of('response/callers/me')[0], 'reply on the response topic');
     expect(Buffer.from(r.props.correlationData as Buffer).equals(corr)).toBe(true);
+  });
+
+  it('every topic arrives with the QoS of the topic table (as far as a QoS 1 subscription shows it)', async () => {
+    await waitFor(() => of('response/ping').length > 0 && of('mask').length > 0 && of('telemetry').length > 0, 'one of each');
+    const seen: TopicKey[] = ['status', 'telemetry', 'result', 'mask', 'alert', 'response'];
+    for (const k of seen) {
+      const name = TOPIC_TABLE[k].name.replace('<command>', 'ping');
+      const got = of(name);
+      expect(got.length, name).toBeGreaterThan(0);
+      expect([...new Set(got.map((m) => m.qos))], name).toEqual([Math.min(TOPIC_TABLE[k].qos, 1)]);
+    }
   });
 
   it('refuses plain TCP to a remote broker unless allowInsecure', () => {

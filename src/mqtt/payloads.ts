@@ -1,10 +1,12 @@
 /**
  * Every MQTT payload the daemon publishes or accepts, as TypeBox schemas: the TypeScript types the
  * code uses, the validators the tests run on every message, and the JSON Schemas in docs/mqtt.md.
+ * Which topic carries which payload, and how (QoS, retain, outbox, expiry), is topic-table.ts's; the
+ * per-command request and result schemas are command-table.ts's.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
-const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() });
+export const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() });
 const Point = Type.Object({ x: Type.Number(), y: Type.Number() });
 const Millis = Type.Integer({ description: 'ms since the Unix epoch' });
 
@@ -46,7 +48,7 @@ export const StatusPayload = Type.Object(
     since: Type.String({ description: 'ISO time the daemon started (or, for the Last Will, connected)' }),
     time: Millis,
   },
-  { $id: 'status', description: 'retained; "offline" is the Last Will' },
+  { $id: 'status', description: '"offline" is also the Last Will' },
 );
 export type StatusPayload = Static<typeof StatusPayload>;
 
@@ -105,7 +107,7 @@ export const ResultPayload = Type.Object(
     imagingReason: Type.Union([Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()]),
     mask: Type.Optional(RleSchema),
   },
-  { $id: 'result', description: 'QoS 0, not retained, MQTT 5 message expiry' },
+  { $id: 'result' },
 );
 export type ResultPayload = Static<typeof ResultPayload>;
 
@@ -113,18 +115,19 @@ export type ResultPayload = Static<typeof ResultPayload>;
 export { AlertPayload } from '../alerts/payload.js';
 import { AlertPayload } from '../alerts/payload.js';
 
+export const Transaction = Type.Union([Type.String({ maxLength: 200 }), Type.Number()], {
+  description: 'any id of the caller\'s choosing, echoed in the response',
+});
+
 export const RequestPayload = Type.Object(
+  { transaction: Type.Optional(Transaction) },
   {
-    transaction: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number()])),
-    config: Type.Optional(Type.Unknown({ description: 'set_config: a partial config merged over the current one' })),
-    url: Type.Optional(Type.String({ description: 'update: URL of the bundle manifest (https://, or file:// when updates.allowFileUrls)' })),
+    $id: 'request',
+    additionalProperties: true,
+    description: 'on <base>/<id>/request/<command>; the fields each command takes, and their schemas, are under Commands',
   },
-  { $id: 'request', additionalProperties: true, description: 'on <base>/<id>/request/<command>' },
 );
 export type RequestPayload = Static<typeof RequestPayload>;
-
-export const COMMANDS = ['ping', 'get_config', 'set_config', 'snapshot', 'restart_pipeline', 'update'] as const;
-export type CommandName = (typeof COMMANDS)[number];
 
 export const ResponsePayload = Type.Object(
   {
@@ -134,7 +137,7 @@ export const ResponsePayload = Type.Object(
     transaction: Type.Union([Type.String(), Type.Number(), Type.Null()]),
     ok: Type.Boolean(),
     time: Millis,
-    result: Type.Optional(Type.Unknown()),
+    result: Type.Optional(Type.Unknown({ description: 'when ok: the command\'s result; each command\'s result schema is under Commands' })),
     error: Type.Optional(Type.String()),
   },
   { $id: 'response', description: 'on <base>/<id>/response/<command>, and on the MQTT 5 response topic when given' },
@@ -157,16 +160,6 @@ export const UpdatePayload = Type.Object(
     reason: Type.Union([Type.String(), Type.Null()], { description: 'failed / rolled_back: why; the previous bundle keeps serving' }),
     transaction: Type.Union([Type.String(), Type.Number(), Type.Null()], { description: 'of the update request, if any' }),
   },
-  { $id: 'update', description: 'QoS 1, not retained, through the on-disk outbox: every step of an update' },
+  { $id: 'update', description: 'every step of an update' },
 );
 export type UpdatePayload = Static<typeof UpdatePayload>;
-
-export const PAYLOADS: Record<string, TSchema> = {
-  status: StatusPayload,
-  telemetry: TelemetryPayload,
-  result: ResultPayload,
-  alert: AlertPayload,
-  update: UpdatePayload,
-  'request/<command>': RequestPayload,
-  'response/<command>': ResponsePayload,
-};

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { FrameResult } from '../inference/frame-processor.js';
 import { encodePng, encodeRle } from '../inference/mask-encoding.js';
@@ -18,14 +18,17 @@ import { checkClientIdentity } from './identity.js';
 import { deliverOutbox } from './delivery.js';
 import { Outbox } from './outbox.js';
 import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
-
-/** An update step as the updater reports it; the service adds messageId, deviceId and time. */
-export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
+import { lastWill, outboxMessage, publishTo } from './publisher.js';
+import { TOPIC_TABLE } from './topic-table.js';
 import { readSystem } from '../system/readings.js';
 import { MAX_CORRELATION_BYTES, Topics } from './topics.js';
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '../config/load.js';
 import { loopbackAddressOf } from '../util/loopback.js';
+import type { SnapshotResult } from './command-table.js';
+
+/** An update step as the updater reports it; the service adds messageId, deviceId and time. */
+export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
 
 const MAX_PENDING_COMMANDS = 2000;
 
@@ -40,7 +43,7 @@ export function clientOptions(c: Config, topics: Topics, since: string): IClient
     reconnectPeriod: m.reconnectMinMs,
     connectTimeout: 10_000,
     queueQoSZero: false, // results are best effort: never pile them up while offline
-    will: { topic: topics.status, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+    will: lastWill(topics.status, will),
   };
   if (m.username) o.username = m.username;
   if (m.password) o.password = m.password;
@@ -106,7 +109,7 @@ export class MqttService {
 
   /** The alert service's sink: resolves once the alert is on disk in the outbox (MQTT only delivers it). */
   async storeAlert(a: AlertPayload): Promise<void> {
-    const dropped = await this.outbox.add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(a) });
+    const dropped = await this.outbox.add(outboxMessage('alert', this.topics.alert, a));
     if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
   }
 
@@ -131,7 +134,7 @@ export class MqttService {
         protocolVersion = 4;
         this.logger.info({ url }, `no mqtt.url configured: embedded broker on 127.0.0.1:${this.broker.port}. Subscribe with: mosquitto_sub -h 127.0.0.1 -p ${this.broker.port} -t '${this.config.mqtt.baseTopic}/#' -v`);
       } catch (err) {
-        this.logger.error({ err: (err as Error).message }, 'embedded broker could not start; running without MQTT until it can');
+        this.logger.error({ err }, 'embedded broker could not start; running without MQTT until it can');
         url = `mqtt://127.0.0.1:${m.embeddedPort}`;
         protocolVersion = 4;
       }
@@ -154,7 +157,7 @@ export class MqttService {
       client.options.reconnectPeriod = this.backoffMs;
     });
     client.on('offline', () => this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'));
-    client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('error', (err) => this.logger.warn({ err }, 'mqtt error'));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
     this.offResult = this.host.onResult((r) => this.publishResult(r));
     this.delivery = deliverOutbox({
@@ -164,6 +167,7 @@ export class MqttService {
       topics: this.topics,
       logger: this.logger,
       limits: () => this.config.mqtt.outbox,
+      expiries: () => this.config.mqtt,
     });
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
     this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
@@ -174,11 +178,11 @@ export class MqttService {
   private async onConnect(): Promise<void> {
     try {
       // subscribe before the birth message: whoever sees "online" can send commands at once
-      await this.client?.subscribeAsync(this.topics.requests, { qos: 1 });
+      await this.client?.subscribeAsync(this.topics.requests, { qos: TOPIC_TABLE.request.qos });
       await this.publishStatus(true);
       this.outbox.wakeAll();
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'birth/subscribe failed');
+      this.logger.warn({ err }, 'birth/subscribe failed');
     }
   }
 
@@ -213,26 +217,22 @@ export class MqttService {
     if (!force && key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     if (!this.connected) return;
-    await this.client!.publishAsync(this.topics.status, JSON.stringify(p), { qos: 1, retain: true });
+    await publishTo(this.client!, this.topics, 'status', p, this.config.mqtt);
   }
 
   private async publishStatusIfChanged(): Promise<void> {
     try {
       await this.publishStatus(false);
     } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, 'status publish failed');
+      this.logger.debug({ err }, 'status publish failed');
     }
-  }
-
-  private v5<T extends IClientPublishOptions['properties']>(props: T): { properties?: T } {
-    return this.client?.options.protocolVersion === 5 ? { properties: props } : {};
   }
 
   /** An update step, through the outbox (in order, durable); the updater's progress, wired by the daemon. */
   storeUpdate(p: UpdateProgressFields): void {
     const payload: UpdatePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...p };
     void this.outbox
-      .add({ kind: 'update', topic: this.topics.update, payload: JSON.stringify(payload) })
+      .add(outboxMessage('update', this.topics.update, payload))
       .catch((err: unknown) => this.logger.error({ err }, 'update progress could not be stored'));
   }
 
@@ -259,19 +259,14 @@ export class MqttService {
       ...(maskDue && maskMode === 'rle' ? { mask: encodeRle(r.mask, r.width, r.height) } : {}),
     };
     const c = this.client!;
-    c.publish(this.topics.result, JSON.stringify(result), { qos: 0, ...this.v5({ messageExpiryInterval: this.config.mqtt.resultExpiryS }) });
+    // best effort: a failed publish loses this frame's result only (the next frame brings a new one)
+    const lost = (err: unknown) => this.logger.debug({ err }, 'result/mask publish failed');
+    publishTo(c, this.topics, 'result', result, this.config.mqtt).catch(lost);
     if (maskDue && maskMode === 'png') {
-      void encodePng(r.mask, r.width, r.height).then((png) => {
-        if (!this.connected) return;
-        c.publish(this.topics.mask, png, {
-          qos: 0,
-          ...this.v5({
-            contentType: 'image/png',
-            messageExpiryInterval: this.config.mqtt.resultExpiryS,
-            userProperties: { seq: String(r.seq), capturedAt: String(r.capturedAt), width: String(r.width), height: String(r.height) },
-          }),
-        });
-      });
+      const userProperties = { seq: String(r.seq), capturedAt: String(r.capturedAt), width: String(r.width), height: String(r.height) };
+      encodePng(r.mask, r.width, r.height)
+        .then((png) => (this.connected ? publishTo(c, this.topics, 'mask', png, this.config.mqtt, { userProperties }) : undefined))
+        .catch(lost);
     }
   }
 
@@ -304,9 +299,9 @@ export class MqttService {
       const alsoTo = props?.responseTopic !== undefined && refusal === null
         ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
         : undefined;
-      await this.outbox.add({ kind: 'response', topic: this.topics.response(command.replace(/[#+]/g, '_')), payload: JSON.stringify(body), alsoTo });
+      await this.outbox.add(outboxMessage('response', this.topics.response(command.replace(/[#+]/g, '_')), body, alsoTo));
     } catch (err) {
-      this.logger.error({ command, err: (err as Error).message }, 'command handling failed');
+      this.logger.error({ command, err }, 'command handling failed');
     }
   }
 
@@ -320,7 +315,7 @@ export class MqttService {
     return null;
   }
 
-  private async snapshot(timeoutMs: number): Promise<unknown> {
+  private async snapshot(timeoutMs: number): Promise<SnapshotResult> {
     const r = await this.host.nextResult(timeoutMs);
     return {
       seq: r.seq,
@@ -358,9 +353,9 @@ export class MqttService {
     if (!this.connected) return;
     try {
       const payload = this.telemetryPayload(await readSystem(this.config.stateDir));
-      this.client?.publish(this.topics.telemetry, JSON.stringify(payload), { qos: 0 });
+      if (this.client) await publishTo(this.client, this.topics, 'telemetry', payload, this.config.mqtt);
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'telemetry failed');
+      this.logger.warn({ err }, 'telemetry failed');
     }
   }
 
