@@ -1,25 +1,55 @@
 import { describe, expect, it } from 'vitest';
 import { CommandRouter, redact, type CommandTarget } from '../src/mqtt/commands.js';
+import { COMMAND_TABLE, COMMANDS, type SnapshotResult } from '../src/mqtt/command-table.js';
+import { compileSchema } from '../src/util/schema.js';
 import { mergePatch } from '../src/config/patch.js';
 import { validateConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 
-function target(): CommandTarget & { applied: Config[] } {
+const SNAPSHOT: SnapshotResult = {
+  seq: 1,
+  capturedAt: 1795754520000,
+  width: 2,
+  height: 1,
+  roi: { x: 0, y: 0, width: 2, height: 1 },
+  nodules: [],
+  maskRle: { size: [1, 2], counts: [2] },
+  maskPngBase64: '',
+};
+
+function target(): CommandTarget & { applied: Config[]; updates: string[]; restarts: number } {
   let cfg = validateConfig({ mqtt: { password: 's3cret' } });
   const applied: Config[] = [];
-  return {
+  const t = {
     applied,
+    updates: [] as string[],
+    restarts: 0,
     config: () => cfg,
-    applyConfig: async (c) => { cfg = c; applied.push(c); },
-    snapshot: async () => ({ seq: 1 }),
-    restartPipeline: async () => {},
-    update: async (url) => ({ accepted: url }),
+    applyConfig: async (c: Config) => {
+      cfg = c;
+      applied.push(c);
+    },
+    snapshot: async () => SNAPSHOT,
+    restartPipeline: async () => {
+      t.restarts++;
+    },
+    update: async (url: string) => {
+      t.updates.push(url);
+      return { accepted: true as const, url };
+    },
   };
+  return t;
 }
+
+const ask = (r: CommandRouter, command: string, body: unknown) => r.handle(command, Buffer.from(JSON.stringify(body)));
 
 describe('command router', () => {
   it('merge patch: objects merge, values replace, null removes', () => {
-    expect(mergePatch({ a: { b: 1, c: 2 }, d: 3 }, { a: { b: 5, c: null }, e: [1] })).toEqual({ a: { b: 5 }, d: 3, e: [1] });
+    expect(mergePatch({ a: { b: 1, c: 2 }, d: 3 }, { a: { b: 5, c: null }, e: [1] })).toEqual({
+      a: { b: 5 },
+      d: 3,
+      e: [1],
+    });
   });
 
   it('get_config redacts the broker password', async () => {
@@ -41,11 +71,88 @@ describe('command router', () => {
     expect(bad.error).toContain('alerts.minIou: must be <= 1');
     expect(t.applied).toHaveLength(1);
     const missing = await r.handle('set_config', Buffer.from('{}'));
-    expect(missing.error).toContain('config: must be an object');
+    expect(missing.error).toBe('config: is required');
+    expect(t.applied).toHaveLength(1);
   });
 
   it('an empty payload is an empty request', async () => {
     const reply = await new CommandRouter(target(), 100).handle('ping', Buffer.alloc(0));
     expect(reply).toEqual({ command: 'ping', transaction: null, ok: true, result: { pong: true } });
+  });
+
+  it('every command answers a valid request with a result matching its result schema', async () => {
+    const r = new CommandRouter(target(), 100_000);
+    const requests: Record<string, unknown> = {
+      ping: {},
+      get_config: {},
+      set_config: { config: { postprocess: { minAreaPx: 9 } } },
+      snapshot: {},
+      restart_pipeline: {},
+      update: { url: 'https://fleet.example/m.json' },
+    };
+    expect(Object.keys(requests).sort()).toEqual([...COMMANDS].sort());
+    for (const c of COMMANDS) {
+      const reply = await ask(r, c, { transaction: `t-${c}`, ...(requests[c] as object) });
+      expect(reply, c).toMatchObject({ command: c, transaction: `t-${c}`, ok: true });
+      const valid = compileSchema(COMMAND_TABLE[c].result);
+      expect(valid(reply.result), `${c}: ${JSON.stringify(valid.errors)}`).toBe(true);
+    }
+  });
+
+  it('each command with arguments refuses a bad field, naming the key and the reason, and runs nothing', async () => {
+    const t = target();
+    const r = new CommandRouter(t, 100_000);
+    const refused: [string, unknown, string][] = [
+      ['set_config', {}, 'config: is required'],
+      ['set_config', { config: 'x' }, 'config: must be object'],
+      ['set_config', { config: [1] }, 'config: must be object'],
+      ['set_config', { config: null }, 'config: must be object'],
+      ['update', {}, 'url: is required'],
+      ['update', { url: 5 }, 'url: must be string'],
+      ['update', { url: '' }, 'url: must NOT have fewer than 1 characters'],
+      ['update', { url: `https://x/${'a'.repeat(2000)}` }, 'url: must NOT have more than 2000 characters'],
+    ];
+    for (const [command, body, error] of refused) {
+      const reply = await ask(r, command, { transaction: 'bad', ...(body as object) });
+      expect(reply, JSON.stringify(body)).toEqual({ command, transaction: 'bad', ok: false, error });
+    }
+    expect(t.applied).toEqual([]);
+    expect(t.updates).toEqual([]);
+    // keys a command does not take are ignored, as before the schemas
+    expect(await ask(r, 'ping', { transaction: 1, extra: { any: 'thing' } })).toMatchObject({
+      ok: true,
+      result: { pong: true },
+    });
+    expect((await ask(r, 'update', { url: 'https://fleet.example/m.json', config: 7 })).ok).toBe(true);
+    expect(t.updates).toEqual(['https://fleet.example/m.json']);
+  });
+
+  it('envelope rules come before the command: size, JSON, object, transaction, refusal, unknown command', async () => {
+    const t = target();
+    const r = new CommandRouter(t, 64);
+    expect((await r.handle('ping', Buffer.alloc(65, 32))).error).toBe('payload of 65 bytes exceeds the limit of 64');
+    expect((await r.handle('ping', Buffer.from('{no'))).error).toMatch(/^payload is not JSON: /);
+    expect((await r.handle('ping', Buffer.from('[1]'))).error).toBe('payload must be a JSON object');
+    expect(await ask(r, 'update', { transaction: { a: 1 } })).toEqual({
+      command: 'update',
+      transaction: null,
+      ok: false,
+      error: 'transaction: must be a string or a number',
+    });
+    expect((await ask(new CommandRouter(t, 1000), 'ping', { transaction: 'x'.repeat(201) })).error).toBe(
+      'transaction: longer than 200 characters',
+    );
+    // a refusal found by the transport (a bad response topic) wins over the command's own checks, and keeps the transaction
+    expect(await r.handle('update', Buffer.from('{"transaction":"r"}'), 'response topic refused')).toEqual({
+      command: 'update',
+      transaction: 'r',
+      ok: false,
+      error: 'response topic refused',
+    });
+    expect((await ask(r, 'reboot', { transaction: 'u' })).error).toBe(
+      `unknown command "reboot"; known: ${COMMANDS.join(', ')}`,
+    );
+    expect((await ask(r, 'toString', {})).error).toMatch(/^unknown command "toString"/);
+    expect(t.updates).toEqual([]);
   });
 });

@@ -2,9 +2,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { Mosquitto } from './helpers/mosquitto.js';
-import { STALL_MS, anyProgress, deliveredProgress, expectValid, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
+import {
+  STALL_MS,
+  anyProgress,
+  deliveredProgress,
+  expectValid,
+  framesProgress,
+  startDaemon,
+  subscriber,
+  testConfig,
+  until,
+  untilProgress,
+} from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { checkTransport } from '../src/config/load.js';
+import { COMMAND_TABLE, COMMANDS } from '../src/mqtt/command-table.js';
+import { TOPIC_TABLE, type TopicKey } from '../src/mqtt/topic-table.js';
+import { compileSchema } from '../src/util/schema.js';
+
+const resultValidators = Object.fromEntries(COMMANDS.map((c) => [c, compileSchema(COMMAND_TABLE[c].result)]));
 
 describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
   let broker: Mosquitto;
@@ -38,6 +54,7 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     const late = await subscriber(broker.url, `${root}/status`);
     const retained = await until(() => late.messages[0], 60_000, 'retained status');
     expect(json(retained).state).toBe('online');
+    expect(retained.retain).toBe(TOPIC_TABLE.status.retain);
     late.client.end(true);
   });
 
@@ -80,32 +97,57 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     }, 'a cleared alert');
     for (const a of alerts) expectValid('alert', a);
     const first = alerts.find((a) => a.event === 'nodule_cleared');
-    expect(alerts.findIndex((a) => a.trackId === first.trackId && a.event === 'nodule_detected')).toBeLessThan(alerts.indexOf(first));
+    expect(alerts.findIndex((a) => a.trackId === first.trackId && a.event === 'nodule_detected')).toBeLessThan(
+      alerts.indexOf(first),
+    );
     expect(new Set(alerts.map((a) => a.messageId)).size).toBe(alerts.length);
   });
 
-  async function request(command: string, payload: string | Buffer, opts: { responseTopic?: string; correlationData?: Buffer } = {}) {
+  async function request(
+    command: string,
+    payload: string | Buffer,
+    opts: { responseTopic?: string; correlationData?: Buffer } = {},
+  ) {
     const before = of(`response/${command}`).length;
     const c: MqttClient = sub.client;
-    await c.publishAsync(`${root}/request/${command}`, payload, { qos: 1, properties: opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined });
+    await c.publishAsync(`${root}/request/${command}`, payload, {
+      qos: 1,
+      properties: opts.responseTopic
+        ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData }
+        : undefined,
+    });
     const m = await waitFor(() => of(`response/${command}`)[before], `response to ${command}`);
     const body = json(m);
     expectValid('response/<command>', body);
+    // and the result against its command's own schema (command-table.ts)
+    const v = resultValidators[command];
+    if (body.ok && v && !v(body.result))
+      throw new Error(`${command} result does not match its schema: ${JSON.stringify(v.errors)}`);
     return body;
   }
 
   it('ping / get_config answer with the transaction', async () => {
-    expect(await request('ping', JSON.stringify({ transaction: 'tx-1' }))).toMatchObject({ ok: true, transaction: 'tx-1', result: { pong: true } });
+    expect(await request('ping', JSON.stringify({ transaction: 'tx-1' }))).toMatchObject({
+      ok: true,
+      transaction: 'tx-1',
+      result: { pong: true },
+    });
     const cfg = await request('get_config', JSON.stringify({ transaction: 7 }));
     expect(cfg.transaction).toBe(7);
     expect(cfg.result.deviceId).toBe('box-a');
   });
 
   it('set_config: valid applies; invalid is refused and leaves the config unchanged', async () => {
-    const ok = await request('set_config', JSON.stringify({ transaction: 'a', config: { postprocess: { minAreaPx: 55 } } }));
+    const ok = await request(
+      'set_config',
+      JSON.stringify({ transaction: 'a', config: { postprocess: { minAreaPx: 55 } } }),
+    );
     expect(ok.ok).toBe(true);
     expect((await request('get_config', '{}')).result.postprocess.minAreaPx).toBe(55);
-    const bad = await request('set_config', JSON.stringify({ transaction: 'b', config: { postprocess: { minAreaPx: -3 } } }));
+    const bad = await request(
+      'set_config',
+      JSON.stringify({ transaction: 'b', config: { postprocess: { minAreaPx: -3 } } }),
+    );
     expect(bad).toMatchObject({ ok: false, transaction: 'b' });
     expect(bad.error).toContain('postprocess.minAreaPx');
     const locked = await request('set_config', JSON.stringify({ config: { deviceId: 'other' } }));
@@ -138,6 +180,20 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     await request('ping', '{}', { responseTopic: `${root}/response/callers/me`, correlationData: corr });
     const r = await waitFor(() => of('response/callers/me')[0], 'reply on the response topic');
     expect(Buffer.from(r.props.correlationData as Buffer).equals(corr)).toBe(true);
+  });
+
+  it('every topic arrives with the QoS of the topic table (as far as a QoS 1 subscription shows it)', async () => {
+    await waitFor(
+      () => of('response/ping').length > 0 && of('mask').length > 0 && of('telemetry').length > 0,
+      'one of each',
+    );
+    const seen: TopicKey[] = ['status', 'telemetry', 'result', 'mask', 'alert', 'response'];
+    for (const k of seen) {
+      const name = TOPIC_TABLE[k].name.replace('<command>', 'ping');
+      const got = of(name);
+      expect(got.length, name).toBeGreaterThan(0);
+      expect([...new Set(got.map((m) => m.qos))], name).toEqual([Math.min(TOPIC_TABLE[k].qos, 1)]);
+    }
   });
 
   it('refuses plain TCP to a remote broker unless allowInsecure', () => {

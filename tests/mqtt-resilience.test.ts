@@ -8,7 +8,17 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Mosquitto, freePort } from './helpers/mosquitto.js';
-import { STALL_MS, anyProgress, deliveredProgress, framesProgress, startDaemon, subscriber, testConfig, until, untilProgress } from './helpers/daemon.js';
+import {
+  STALL_MS,
+  anyProgress,
+  deliveredProgress,
+  framesProgress,
+  startDaemon,
+  subscriber,
+  testConfig,
+  until,
+  untilProgress,
+} from './helpers/daemon.js';
 import { tempDir } from './helpers/fixtures.js';
 import { mulberry32 } from '../src/capture/phantom.js';
 
@@ -56,35 +66,58 @@ describe('delivery under faults (real mosquitto)', () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
     cleanup.push(() => broker.stop());
     // a persistent subscriber session (clean: false, QoS 1) survives the broker restart
-    const sub = await subscriber(broker.url, `${root}/alert`, { clientId: 'hospital-integration', clean: false, protocolVersion: 4 });
+    const sub = await subscriber(broker.url, `${root}/alert`, {
+      clientId: 'hospital-integration',
+      clean: false,
+      protocolVersion: 4,
+    });
     cleanup.push(() => sub.client.end(true));
     const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { cycleFrames: 30 } } }));
     cleanup.push(() => d.stop());
     const generated: string[] = [];
     d.alerts.onAlert((a) => generated.push(a.messageId));
     // waits key on progress (frames processed, alerts raised or received), not on an idle machine's timing
-    const moving = anyProgress(framesProgress(d), () => generated.length, () => sub.messages.length);
+    const moving = anyProgress(
+      framesProgress(d),
+      () => generated.length,
+      () => sub.messages.length,
+    );
     await untilProgress(() => sub.messages.length >= 1, moving, STALL_MS, 'first alert');
     await broker.stop();
     const atOutage = generated.length;
     const downSince = Date.now();
     // down for 30 s at least, and until nodules appeared and cleared while it was (4 alerts: on a busy
     // machine 30 s may hold fewer processed frames than an idle one's)
-    await untilProgress(() => Date.now() - downSince >= 30_000 && generated.length - atOutage >= 4, moving, STALL_MS, '4 alerts raised during the outage');
+    await untilProgress(
+      () => Date.now() - downSince >= 30_000 && generated.length - atOutage >= 4,
+      moving,
+      STALL_MS,
+      '4 alerts raised during the outage',
+    );
     const duringOutage = generated.length - atOutage;
     expect(duringOutage).toBeGreaterThanOrEqual(4); // nodules appeared and cleared while the broker was down
     expect(d.mqtt.connected).toBe(false);
     expect(d.mqtt.resultsDroppedOffline).toBeGreaterThan(0); // results are best effort, and counted
     await broker.restart();
-    await untilProgress(() => {
-      const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
-      return generated.slice(0, atOutage + duringOutage).every((id) => ids.has(id));
-    }, moving, STALL_MS, 'all alerts after the outage');
+    await untilProgress(
+      () => {
+        const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
+        return generated.slice(0, atOutage + duringOutage).every((id) => ids.has(id));
+      },
+      moving,
+      STALL_MS,
+      'all alerts after the outage',
+    );
     await d.daemon.stop(); // no new frames, so no new alerts; then let the outbox drain
-    await untilProgress(() => {
-      const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
-      return generated.every((id) => ids.has(id));
-    }, moving, STALL_MS, 'the last alerts');
+    await untilProgress(
+      () => {
+        const ids = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
+        return generated.every((id) => ids.has(id));
+      },
+      moving,
+      STALL_MS,
+      'the last alerts',
+    );
     await d.stop();
     const received: string[] = [];
     for (const m of sub.messages) {
@@ -103,25 +136,44 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => kill9(first.proc));
     const outbox = join(stateDir, 'outbox');
     // wait for six alerts durably in the outbox (a log line can precede the fsync'd file)
-    const alertFiles = async () => (await readdir(outbox).catch(() => [] as string[])).filter((f) => f.endsWith('.alert.json')).length;
+    const alertFiles = async () =>
+      (await readdir(outbox).catch(() => [] as string[])).filter((f) => f.endsWith('.alert.json')).length;
     // progress: the child's log grows (start-up, alerts); the stall clock counts its CPU time too
-    await untilProgress(async () => (await alertFiles()) >= 6, () => first.log().length, STALL_MS, 'six alerts in the outbox', () => [first.proc.pid]);
+    await untilProgress(
+      async () => (await alertFiles()) >= 6,
+      () => first.log().length,
+      STALL_MS,
+      'six alerts in the outbox',
+      () => [first.proc.pid],
+    );
     expect(await alertFiles()).toBeGreaterThanOrEqual(6);
     await kill9(first.proc);
     const stored = (await readdir(outbox)).filter((f) => f.endsWith('.alert.json')).sort();
     expect(stored.length).toBeGreaterThanOrEqual(6);
-    const ids = await Promise.all(stored.map(async (f) => JSON.parse(JSON.parse(await readFile(join(outbox, f), 'utf8')).payload).messageId as string));
+    const ids = await Promise.all(
+      stored.map(
+        async (f) => JSON.parse(JSON.parse(await readFile(join(outbox, f), 'utf8')).payload).messageId as string,
+      ),
+    );
     const broker = await Mosquitto.start(await tempDir('te-mq-'), { port });
     cleanup.push(() => broker.stop());
     const sub = await subscriber(broker.url, `${root}/alert`);
     cleanup.push(() => sub.client.end(true));
     const second = spawnDaemon({ THYROID_EDGE__stateDir: stateDir, THYROID_EDGE__mqtt__url: url });
     cleanup.push(() => kill9(second.proc));
-    await untilProgress(() => {
-      const got = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
-      return ids.every((id) => got.has(id));
-    }, () => `${sub.messages.length}|${second.log().length}`, STALL_MS, 'stored alerts delivered', () => [second.proc.pid]);
-    const order = sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId as string).filter((id) => ids.includes(id));
+    await untilProgress(
+      () => {
+        const got = new Set(sub.messages.map((m) => JSON.parse(m.payload.toString()).messageId));
+        return ids.every((id) => got.has(id));
+      },
+      () => `${sub.messages.length}|${second.log().length}`,
+      STALL_MS,
+      'stored alerts delivered',
+      () => [second.proc.pid],
+    );
+    const order = sub.messages
+      .map((m) => JSON.parse(m.payload.toString()).messageId as string)
+      .filter((id) => ids.includes(id));
     expect([...new Set(order)]).toEqual(ids); // in the order they were raised
     second.proc.kill('SIGTERM');
   }, 600_000);
@@ -133,10 +185,20 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => sub.client.end(true));
     const d = spawnDaemon({ THYROID_EDGE__stateDir: await tempDir('te-state-'), THYROID_EDGE__mqtt__url: broker.url });
     cleanup.push(() => kill9(d.proc));
-    await untilProgress(() => sub.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), () => d.log().length, STALL_MS, 'online', () => [d.proc.pid]);
+    await untilProgress(
+      () => sub.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'),
+      () => d.log().length,
+      STALL_MS,
+      'online',
+      () => [d.proc.pid],
+    );
     await kill9(d.proc);
     // the kernel closes the killed daemon's socket, so the broker sends the Will at once; 120 s is a backstop
-    const will = await until(() => sub.messages.map((m) => JSON.parse(m.payload.toString())).find((s) => s.state === 'offline'), 120_000, 'Last Will');
+    const will = await until(
+      () => sub.messages.map((m) => JSON.parse(m.payload.toString())).find((s) => s.state === 'offline'),
+      120_000,
+      'Last Will',
+    );
     expect(will.reason).toMatch(/Last Will/);
   }, 300_000);
 
@@ -153,13 +215,23 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => d.stop());
     const before = structuredClone(d.daemon.currentConfig);
     const moving = anyProgress(framesProgress(d), deliveredProgress(everything.messages));
-    await untilProgress(() => status.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'), moving, STALL_MS, 'online');
+    await untilProgress(
+      () => status.messages.some((m) => JSON.parse(m.payload.toString()).state === 'online'),
+      moving,
+      STALL_MS,
+      'online',
+    );
     const rnd = mulberry32(7);
     const commands = ['ping', 'get_config', 'set_config', 'bogus', 'snapshot_', 'x'.repeat(50), 'restart', 'PING'];
     const gens: (() => Buffer | string)[] = [
       () => Buffer.from(Array.from({ length: Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256))),
-      () => JSON.stringify({ transaction: rnd() < 0.5 ? Math.floor(rnd() * 1e6) : { nested: true }, config: rnd() < 0.5 ? 'x' : [1] }),
-      () => JSON.stringify({ config: { postprocess: { minAreaPx: Math.floor(rnd() * 200) - 100 } }, transaction: 'fz' }),
+      () =>
+        JSON.stringify({
+          transaction: rnd() < 0.5 ? Math.floor(rnd() * 1e6) : { nested: true },
+          config: rnd() < 0.5 ? 'x' : [1],
+        }),
+      () =>
+        JSON.stringify({ config: { postprocess: { minAreaPx: Math.floor(rnd() * 200) - 100 } }, transaction: 'fz' }),
       () => JSON.stringify({ config: { capture: { source: 'nope' } } }),
       () => JSON.stringify(rnd() < 0.5 ? null : rnd() < 0.5 ? 42 : 'string'),
       () => '{"transaction": "unterminated',
@@ -170,7 +242,14 @@ describe('delivery under faults (real mosquitto)', () => {
     ];
     const forbidden: unknown[] = [
       { capture: { ffmpegPath: '/bin/sh' } },
-      { capture: { source: 'file', ffmpegPath: '/bin/sh', file: { path: '/etc/hostname', width: 64, height: 64 }, roi: { x: 0, y: 0, width: 64, height: 64 } } },
+      {
+        capture: {
+          source: 'file',
+          ffmpegPath: '/bin/sh',
+          file: { path: '/etc/hostname', width: 64, height: 64 },
+          roi: { x: 0, y: 0, width: 64, height: 64 },
+        },
+      },
       { capture: { file: { path: '/etc/shadow' } } },
       { capture: { v4l2: { device: '/dev/mem' } } },
       { capture: { images: { dir: '/root' } } },
@@ -182,32 +261,76 @@ describe('delivery under faults (real mosquitto)', () => {
       { stateDir: '/' },
     ];
     // MQTT 5 response topics a request may choose: only the last is acceptable (issue 14, D1/D2)
-    const hostileTopics = [`${root}/#`, `${root}/alert`, `${root}/status`, `${root}/+/x`, '#', 'thyroid-edge/box-b/response/x', `${root}/response/${'x'.repeat(600)}`, `${root}/response/`, `${root}/response/fuzz`];
+    const hostileTopics = [
+      `${root}/#`,
+      `${root}/alert`,
+      `${root}/status`,
+      `${root}/+/x`,
+      '#',
+      'thyroid-edge/box-b/response/x',
+      `${root}/response/${'x'.repeat(600)}`,
+      `${root}/response/`,
+      `${root}/response/fuzz`,
+    ];
     const N = 1000;
     for (let i = 0; i < N; i++) {
       const cmd = commands[Math.floor(rnd() * commands.length)]!;
       const payload = gens[Math.floor(rnd() * gens.length)]!();
       const responseTopic = rnd() < 0.3 ? hostileTopics[Math.floor(rnd() * hostileTopics.length)]! : undefined;
-      sub.client.publish(`${root}/request/${cmd}`, payload, { qos: 1, ...(responseTopic ? { properties: { responseTopic } } : {}) });
+      sub.client.publish(`${root}/request/${cmd}`, payload, {
+        qos: 1,
+        ...(responseTopic ? { properties: { responseTopic } } : {}),
+      });
     }
     // each reply is fsync'd through the outbox: on a shared disk this takes minutes; wait while replies keep coming
-    await untilProgress(() => sub.messages.filter((m) => !m.topic.endsWith('/response/fuzz')).length >= N, () => sub.messages.length, STALL_MS, `${N} responses`);
+    await untilProgress(
+      () => sub.messages.filter((m) => !m.topic.endsWith('/response/fuzz')).length >= N,
+      () => sub.messages.length,
+      STALL_MS,
+      `${N} responses`,
+    );
     const bodies = sub.messages.map((m) => JSON.parse(m.payload.toString()));
     expect(bodies.filter((b) => b.ok === false).length).toBeGreaterThan(N * 0.8);
     expect(bodies.every((b) => typeof b.ok === 'boolean' && b.deviceId === 'box-a')).toBe(true);
     expect(bodies.some((b) => /response topic .* request refused/.test(b.error ?? ''))).toBe(true);
     const forbiddenReplies = bodies.filter((b) => b.transaction === 'forbidden' && b.command === 'set_config');
     expect(forbiddenReplies.length).toBeGreaterThan(5);
-    expect(forbiddenReplies.filter((b) => b.ok !== false || !/cannot be changed at runtime|request refused/.test(b.error))).toEqual([]);
+    expect(
+      forbiddenReplies.filter((b) => b.ok !== false || !/cannot be changed at runtime|request refused/.test(b.error)),
+    ).toEqual([]);
     // nothing landed outside the box's own topics, no reply on alert or status, nothing forbidden applied
     const own = new RegExp(`^${root}/(status|telemetry|result|alert|update|request/.*|response/.*)$`);
     expect(everything.messages.map((m) => m.topic).filter((t) => !own.test(t))).toEqual([]);
-    expect(everything.messages.filter((m) => /\/(alert|status)$/.test(m.topic) && m.payload.toString().includes('"command"'))).toEqual([]);
+    expect(
+      everything.messages.filter(
+        (m) => /\/(alert|status)$/.test(m.topic) && m.payload.toString().includes('"command"'),
+      ),
+    ).toEqual([]);
     const after = d.daemon.currentConfig;
-    expect({ capture: { ...after.capture, roi: null, phantom: null }, model: after.model, mqtt: after.mqtt, updates: after.updates, liveView: after.liveView, stateDir: after.stateDir, deviceId: after.deviceId })
-      .toEqual({ capture: { ...before.capture, roi: null, phantom: null }, model: before.model, mqtt: before.mqtt, updates: before.updates, liveView: before.liveView, stateDir: before.stateDir, deviceId: before.deviceId });
+    expect({
+      capture: { ...after.capture, roi: null, phantom: null },
+      model: after.model,
+      mqtt: after.mqtt,
+      updates: after.updates,
+      liveView: after.liveView,
+      stateDir: after.stateDir,
+      deviceId: after.deviceId,
+    }).toEqual({
+      capture: { ...before.capture, roi: null, phantom: null },
+      model: before.model,
+      mqtt: before.mqtt,
+      updates: before.updates,
+      liveView: before.liveView,
+      stateDir: before.stateDir,
+      deviceId: before.deviceId,
+    });
     const alertsNow = everything.messages.filter((m) => m.topic === `${root}/alert`).length;
-    await untilProgress(() => everything.messages.filter((m) => m.topic === `${root}/alert`).length >= alertsNow + 2, moving, STALL_MS, 'alerts after the storm');
+    await untilProgress(
+      () => everything.messages.filter((m) => m.topic === `${root}/alert`).length >= alertsNow + 2,
+      moving,
+      STALL_MS,
+      'alerts after the storm',
+    );
     // still serving: results keep flowing after the storm, with the last valid config
     const results = await subscriber(broker.url, `${root}/result`);
     cleanup.push(() => results.client.end(true));

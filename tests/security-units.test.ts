@@ -16,7 +16,16 @@ import { tempDir } from './helpers/fixtures.js';
 
 describe('loopback (D6)', () => {
   it('IP literals: 127/8, ::1 and IPv4-mapped 127.x are loopback; nothing else is', () => {
-    for (const a of ['127.0.0.1', '127.255.0.9', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1', '[::ffff:7f00:1]']) {
+    for (const a of [
+      '127.0.0.1',
+      '127.255.0.9',
+      '::1',
+      '[::1]',
+      '0:0:0:0:0:0:0:1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '[::ffff:7f00:1]',
+    ]) {
       expect(isLoopbackAddress(a), a).toBe(true);
       expect(isLoopbackHost(a), a).toBe(true);
     }
@@ -29,22 +38,35 @@ describe('loopback (D6)', () => {
   it('a name is loopback only if it is localhost: 127.attacker.example and friends are names', () => {
     expect(isLoopbackHost('localhost')).toBe(true);
     expect(isLoopbackHost('LOCALHOST.')).toBe(true);
-    for (const h of ['127.attacker.example', '127.0.0.1.nip.io', '127.1', 'localhost.attacker.example', 'ward-broker', '']) {
+    for (const h of [
+      '127.attacker.example',
+      '127.0.0.1.nip.io',
+      '127.1',
+      'localhost.attacker.example',
+      'ward-broker',
+      '',
+    ]) {
       expect(isLoopbackHost(h), h).toBe(false);
     }
   });
 
   it('at use time: localhost counts only if it resolves to loopback addresses only, and the address is what is used', async () => {
     expect(await loopbackAddressOf('127.0.0.1')).toBe('127.0.0.1');
-    expect(await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '::1' }])).toBe('127.0.0.1');
-    expect(await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '10.1.2.3' }])).toBeNull();
+    expect(await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '::1' }])).toBe(
+      '127.0.0.1',
+    );
+    expect(
+      await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '10.1.2.3' }]),
+    ).toBeNull();
     expect(await loopbackAddressOf('localhost', async () => [])).toBeNull();
     expect(await loopbackAddressOf('localhost', async () => Promise.reject(new Error('ENOTFOUND')))).toBeNull();
     let asked = false;
-    expect(await loopbackAddressOf('127.attacker.example', async () => {
-      asked = true;
-      return [{ address: '127.0.0.1' }];
-    })).toBeNull();
+    expect(
+      await loopbackAddressOf('127.attacker.example', async () => {
+        asked = true;
+        return [{ address: '127.0.0.1' }];
+      }),
+    ).toBeNull();
     expect(asked).toBe(false); // never loopback, whatever a resolver says
     // the real resolver on this machine: localhost is loopback
     expect(isLoopbackAddress((await loopbackAddressOf('localhost')) ?? '')).toBe(true);
@@ -53,7 +75,9 @@ describe('loopback (D6)', () => {
   it('plain mqtt:// is pinned to the resolved loopback address; a non-loopback name is refused at connect time', async () => {
     expect(await pinPlainToLoopback('mqtt://127.0.0.1:1883', false)).toBe('mqtt://127.0.0.1:1883');
     expect(isLoopbackHost(new URL(await pinPlainToLoopback('mqtt://localhost:1883', false)).hostname)).toBe(true);
-    await expect(pinPlainToLoopback('mqtt://127.attacker.example:1883', false)).rejects.toThrow(/127\.attacker\.example.*refused/);
+    await expect(pinPlainToLoopback('mqtt://127.attacker.example:1883', false)).rejects.toThrow(
+      /127\.attacker\.example.*refused/,
+    );
     expect(await pinPlainToLoopback('mqtts://broker.example:8883', false)).toBe('mqtts://broker.example:8883');
     expect(await pinPlainToLoopback('mqtt://broker.example:1883', true)).toBe('mqtt://broker.example:1883');
   });
@@ -61,15 +85,24 @@ describe('loopback (D6)', () => {
   it('config: 127.attacker.example is refused for a plain mqtt url and for a token-less live view', async () => {
     const dir = await tempDir();
     const file = join(dir, 'box.yaml');
-    await writeFile(file, 'mqtt:\n  url: mqtt://127.attacker.example:1883\nliveView:\n  enabled: true\n  host: 127.attacker.example\n');
+    await writeFile(
+      file,
+      'mqtt:\n  url: mqtt://127.attacker.example:1883\nliveView:\n  enabled: true\n  host: 127.attacker.example\n',
+    );
     const err = await loadConfig(file, {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/mqtt\.url: plain mqtt to 127\.attacker\.example is refused/);
     expect((err as Error).message).toMatch(/liveView\.token: is required to serve on 127\.attacker\.example/);
     // what worked before still works
-    expect(() => validateConfig({ mqtt: { url: 'mqtt://127.0.0.1:1883' }, liveView: { enabled: true, host: '127.0.0.1' } })).not.toThrow();
-    expect(() => validateConfig({ mqtt: { url: 'mqtt://localhost:1883' }, liveView: { enabled: true, host: 'localhost' } })).not.toThrow();
-    expect(() => validateConfig({ mqtt: { url: 'mqtt://[::1]:1883' }, liveView: { enabled: true, host: '::1' } })).not.toThrow();
+    expect(() =>
+      validateConfig({ mqtt: { url: 'mqtt://127.0.0.1:1883' }, liveView: { enabled: true, host: '127.0.0.1' } }),
+    ).not.toThrow();
+    expect(() =>
+      validateConfig({ mqtt: { url: 'mqtt://localhost:1883' }, liveView: { enabled: true, host: 'localhost' } }),
+    ).not.toThrow();
+    expect(() =>
+      validateConfig({ mqtt: { url: 'mqtt://[::1]:1883' }, liveView: { enabled: true, host: '::1' } }),
+    ).not.toThrow();
   });
 });
 
@@ -78,9 +111,36 @@ describe('runtime keys declared on the schema (D3)', () => {
 
   it('thresholds, alert tuning, rates and the log level are runtime; paths, programs, devices, URLs and keys are not', () => {
     const rt = runtimeKeys();
-    for (const k of ['logLevel', 'alerts', 'postprocess', 'capture.roi', 'capture.phantom', 'capture.images.fps', 'capture.v4l2.fps']) expect(rt, k).toContain(k);
-    for (const k of ['capture.ffmpegPath', 'capture.file.path', 'capture.images.dir', 'capture.v4l2.device', 'capture.source', 'model', 'model.path', 'mqtt', 'mqtt.url', 'updates', 'updates.trustedKeys', 'liveView', 'stateDir', 'deviceId']) {
-      expect(rt.some((r) => k === r || k.startsWith(`${r}.`)), k).toBe(false);
+    for (const k of [
+      'logLevel',
+      'alerts',
+      'postprocess',
+      'capture.roi',
+      'capture.phantom',
+      'capture.images.fps',
+      'capture.v4l2.fps',
+    ])
+      expect(rt, k).toContain(k);
+    for (const k of [
+      'capture.ffmpegPath',
+      'capture.file.path',
+      'capture.images.dir',
+      'capture.v4l2.device',
+      'capture.source',
+      'model',
+      'model.path',
+      'mqtt',
+      'mqtt.url',
+      'updates',
+      'updates.trustedKeys',
+      'liveView',
+      'stateDir',
+      'deviceId',
+    ]) {
+      expect(
+        rt.some((r) => k === r || k.startsWith(`${r}.`)),
+        k,
+      ).toBe(false);
     }
   });
 
@@ -99,12 +159,23 @@ describe('runtime keys declared on the schema (D3)', () => {
       [{ nonsense: 1 }, 'nonsense'],
     ];
     for (const [patch, named] of cases) {
-      expect(() => applyRuntimePatch(current, patch, 'set_config'), JSON.stringify(patch)).toThrow(`set_config: ${named}: cannot be changed at runtime`);
+      expect(() => applyRuntimePatch(current, patch, 'set_config'), JSON.stringify(patch)).toThrow(
+        `set_config: ${named}: cannot be changed at runtime`,
+      );
     }
   });
 
   it('runtime keys still apply (nothing that worked is lost)', () => {
-    const next = applyRuntimePatch(current, { logLevel: 'debug', alerts: { memoryS: 2.5 }, postprocess: { minAreaPx: 9 }, capture: { roi: { x: 0, y: 0, width: 100, height: 100 }, phantom: { fps: 3 } } }, 'set_config');
+    const next = applyRuntimePatch(
+      current,
+      {
+        logLevel: 'debug',
+        alerts: { memoryS: 2.5 },
+        postprocess: { minAreaPx: 9 },
+        capture: { roi: { x: 0, y: 0, width: 100, height: 100 }, phantom: { fps: 3 } },
+      },
+      'set_config',
+    );
     expect(next.alerts.memoryS).toBe(2.5);
     expect(next.postprocess.minAreaPx).toBe(9);
     expect(next.capture.roi?.width).toBe(100);
@@ -147,10 +218,30 @@ describe('response topics (D1, D2)', () => {
 describe('client id = certificate identity (D5)', () => {
   it('refuses a client id that differs from the certificate CN', async () => {
     const dir = await tempDir('te-cn-');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/O=ward/CN=box-a', '-keyout', 'k.pem', '-out', 'c.pem'], { cwd: dir, stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/O=ward/CN=box-a',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    );
     const pem = await readFile(join(dir, 'c.pem'));
     expect(() => checkClientIdentity('box-a', pem)).not.toThrow();
-    expect(() => checkClientIdentity('box-b', pem)).toThrow(/mqtt\.clientId: "box-b" differs from the identity of mqtt\.certFile \(CN=box-a\)/);
+    expect(() => checkClientIdentity('box-b', pem)).toThrow(
+      /mqtt\.clientId: "box-b" differs from the identity of mqtt\.certFile \(CN=box-a\)/,
+    );
     expect(() => checkClientIdentity('box-a', 'not a pem')).toThrow(/mqtt\.certFile: not a PEM certificate/);
   });
 });

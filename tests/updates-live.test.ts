@@ -135,7 +135,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       await request('update', { url: 'http://fleet.example/m.json', transaction: 'bad2' });
       const r1 = await delivered(() => of('response/update').find((r) => r.transaction === 'bad1'), 'reply bad1');
       const r2 = await delivered(() => of('response/update').find((r) => r.transaction === 'bad2'), 'reply bad2');
-      expect(r1).toMatchObject({ ok: false, error: expect.stringMatching(/url: must be a string/) });
+      expect(r1).toMatchObject({ ok: false, error: expect.stringMatching(/url: is required/) });
       expect(r2).toMatchObject({ ok: false, error: expect.stringMatching(/http: is refused/) });
       // a tampered bundle is accepted for work, then fails verification
       const b = await makeModelBundle({

@@ -35,6 +35,6 @@ export const AlertPayload = Type.Object(
     bbox: Rect,
     centroid: Point,
   },
-  { $id: 'alert', description: 'QoS 1, not retained, delivered through the on-disk outbox in order' },
+  { $id: 'alert', description: 'delivered in order, none lost (see Delivery guarantees in docs/mqtt.md)' },
 );
 export type AlertPayload = Static<typeof AlertPayload>;

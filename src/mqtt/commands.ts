@@ -2,10 +2,19 @@
  * request/<command> -> response: parsing, validation and dispatch. Every request gets an answer
  * (ok or an error with the reason); nothing a caller sends can stop the daemon.
  */
+import type { ValidateFunction } from 'ajv';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { applyRuntimePatch } from '../config/patch.js';
-import { COMMANDS, type CommandName } from './payloads.js';
+import { compileSchema, formatErrors } from '../util/schema.js';
+import {
+  COMMAND_TABLE,
+  COMMANDS,
+  type CommandName,
+  type CommandRequest,
+  type CommandResult,
+  type SnapshotResult,
+} from './command-table.js';
 
 /** What commands act on beyond the MQTT service itself: supplied by the daemon's wiring. */
 export interface CommandHandlers {
@@ -13,21 +22,24 @@ export interface CommandHandlers {
   applyConfig(c: Config): Promise<void>;
   restartPipeline(): Promise<void>;
   /** start installing the bundle at url; progress goes to the update topic */
-  update(url: string, transaction: string | number | null): Promise<unknown>;
+  update(url: string, transaction: string | number | null): Promise<CommandResult<'update'>>;
 }
 
 export interface CommandTarget extends CommandHandlers {
   config(): Config;
-  snapshot(timeoutMs: number): Promise<unknown>;
+  snapshot(timeoutMs: number): Promise<SnapshotResult>;
 }
 
 export interface CommandReply {
   command: string;
   transaction: string | number | null;
   ok: boolean;
-  result?: unknown;
+  result?: CommandResult;
   error?: string;
 }
+
+/** One handler per command in the table, typed by its request and result schemas. */
+type Handlers = { [C in CommandName]: (req: CommandRequest<C>) => Promise<CommandResult<C>> };
 
 export function redact(c: Config): Config {
   const copy = structuredClone(c);
@@ -41,48 +53,20 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 export class CommandRouter {
+  private readonly validators: { [C in CommandName]: ValidateFunction<CommandRequest<C>> };
+  private readonly handlers: Handlers;
+
   constructor(
     private readonly target: CommandTarget,
     private readonly maxBytes: number,
-  ) {}
-
-  /** `refusal`: a reason found by the transport (e.g. a bad response topic) to refuse the request, with its transaction. */
-  async handle(command: string, payload: Buffer, refusal?: string): Promise<CommandReply> {
-    const reply = (ok: boolean, transaction: CommandReply['transaction'], body: { result?: unknown; error?: string }): CommandReply => ({ command, transaction, ok, ...body });
-    if (payload.length > this.maxBytes) return reply(false, null, { error: `payload of ${payload.length} bytes exceeds the limit of ${this.maxBytes}` });
-    let req: unknown = {};
-    if (payload.length > 0) {
-      try {
-        req = JSON.parse(payload.toString('utf8'));
-      } catch (err) {
-        return reply(false, null, { error: `payload is not JSON: ${(err as Error).message}` });
-      }
-    }
-    if (!isPlainObject(req)) return reply(false, null, { error: 'payload must be a JSON object' });
-    const tx = req.transaction;
-    if (tx !== undefined && typeof tx !== 'string' && typeof tx !== 'number') {
-      return reply(false, null, { error: 'transaction: must be a string or a number' });
-    }
-    if (typeof tx === 'string' && tx.length > 200) return reply(false, null, { error: 'transaction: longer than 200 characters' });
-    const transaction = tx ?? null;
-    if (refusal) return reply(false, transaction, { error: refusal });
-    if (!(COMMANDS as readonly string[]).includes(command)) {
-      return reply(false, transaction, { error: `unknown command "${command}"; known: ${COMMANDS.join(', ')}` });
-    }
-    try {
-      return reply(true, transaction, { result: await this.dispatch(command as CommandName, req) });
-    } catch (err) {
-      return reply(false, transaction, { error: (err as Error).message });
-    }
-  }
-
-  private async dispatch(command: CommandName, req: Record<string, unknown>): Promise<unknown> {
-    switch (command) {
-      case 'ping':
-        return { pong: true };
-      case 'get_config':
-        return redact(this.target.config());
-      case 'set_config': {
+  ) {
+    this.validators = Object.fromEntries(
+      COMMANDS.map((c) => [c, compileSchema(COMMAND_TABLE[c].request)]),
+    ) as CommandRouter['validators'];
+    this.handlers = {
+      ping: async () => ({ pong: true }),
+      get_config: async () => redact(this.target.config()),
+      set_config: async (req) => {
         let next: Config;
         try {
           next = applyRuntimePatch(this.target.config(), req.config, 'config');
@@ -92,17 +76,61 @@ export class CommandRouter {
         }
         await this.target.applyConfig(next);
         return redact(next);
-      }
-      case 'snapshot':
-        return this.target.snapshot(10_000);
-      case 'restart_pipeline':
+      },
+      snapshot: () => this.target.snapshot(10_000),
+      restart_pipeline: async () => {
         await this.target.restartPipeline();
         return { restarted: true };
-      case 'update': {
-        if (typeof req.url !== 'string' || req.url.length === 0 || req.url.length > 2000) throw new Error('url: must be a string (the bundle manifest URL)');
-        const tx = req.transaction;
-        return this.target.update(req.url, typeof tx === 'string' || typeof tx === 'number' ? tx : null);
+      },
+      update: (req) => this.target.update(req.url, req.transaction ?? null),
+    };
+  }
+
+  /** `refusal`: a reason found by the transport (e.g. a bad response topic) to refuse the request, with its transaction. */
+  async handle(command: string, payload: Buffer, refusal?: string): Promise<CommandReply> {
+    const reply = (
+      ok: boolean,
+      transaction: CommandReply['transaction'],
+      body: { result?: CommandResult; error?: string },
+    ): CommandReply => ({ command, transaction, ok, ...body });
+    if (payload.length > this.maxBytes)
+      return reply(false, null, { error: `payload of ${payload.length} bytes exceeds the limit of ${this.maxBytes}` });
+    let req: unknown = {};
+    if (payload.length > 0) {
+      try {
+        req = JSON.parse(payload.toString('utf8'));
+      } catch (err) {
+        return reply(false, null, { error: `payload is not JSON: ${(err as Error).message}` });
       }
     }
+    if (!isPlainObject(req)) return reply(false, null, { error: 'payload must be a JSON object' });
+    // the transaction first, by hand: every later refusal carries it, and its reasons read better than Ajv's anyOf
+    const tx = req.transaction;
+    if (tx !== undefined && typeof tx !== 'string' && typeof tx !== 'number') {
+      return reply(false, null, { error: 'transaction: must be a string or a number' });
+    }
+    if (typeof tx === 'string' && tx.length > 200)
+      return reply(false, null, { error: 'transaction: longer than 200 characters' });
+    const transaction = tx ?? null;
+    if (refusal) return reply(false, transaction, { error: refusal });
+    if (!isCommand(command)) {
+      return reply(false, transaction, { error: `unknown command "${command}"; known: ${COMMANDS.join(', ')}` });
+    }
+    const valid = this.validators[command];
+    if (!valid(req)) return reply(false, transaction, { error: formatErrors(valid.errors) });
+    try {
+      return reply(true, transaction, { result: await this.run(command, req) });
+    } catch (err) {
+      return reply(false, transaction, { error: (err as Error).message });
+    }
   }
+
+  private run<C extends CommandName>(command: C, req: CommandRequest<C>): Promise<CommandResult<C>> {
+    // TypeScript cannot tie the indexed handler to its request type on a generic key; the table does
+    return (this.handlers[command] as (r: CommandRequest<C>) => Promise<CommandResult<C>>)(req);
+  }
+}
+
+function isCommand(command: string): command is CommandName {
+  return Object.hasOwn(COMMAND_TABLE, command);
 }

@@ -5,9 +5,12 @@
  * maxAttempts times in a row while connected goes to the dead-letter folder, logged with its
  * reason and counted in telemetry.
  */
-import type { MqttClient } from 'mqtt';
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Outbox, OutboxMessage } from './outbox.js';
+import type { Config } from '../config/schema.js';
+import { publishOptions } from './publisher.js';
+import { DURABLE_TOPICS, type ExpiryKey } from './topic-table.js';
 import { publishTopicProblem, type Topics } from './topics.js';
 
 export interface DeliveryDeps {
@@ -18,6 +21,8 @@ export interface DeliveryDeps {
   topics: Topics;
   logger: Logger;
   limits: () => { maxAttempts: number; attemptTimeoutS: number };
+  /** the config a topic's expiry is read from (the one now in force) */
+  expiries: () => Pick<Config['mqtt'], ExpiryKey>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,7 +49,12 @@ export async function deliverOutbox(d: DeliveryDeps): Promise<void> {
         continue;
       }
       try {
-        await publishOnce(c, msg, d.limits().attemptTimeoutS * 1000);
+        await publishOnce(
+          c,
+          msg,
+          publishOptions(msg.kind, d.expiries(), c.options.protocolVersion),
+          d.limits().attemptTimeoutS * 1000,
+        );
       } catch (err) {
         // this loop owns retries: take the message out of mqtt.js's store so it is not resent behind our back
         purgeInFlight(c, msg);
@@ -69,7 +79,7 @@ export async function deliverOutbox(d: DeliveryDeps): Promise<void> {
         failures = 0;
         continue;
       }
-      d.logger.warn({ err: e.message, seq: msg.seq, attempt: failures }, 'outbox delivery failed; will retry');
+      d.logger.warn({ err: e, seq: msg.seq, attempt: failures }, 'outbox delivery failed; will retry');
       await sleep(500);
     }
   }
@@ -77,6 +87,9 @@ export async function deliverOutbox(d: DeliveryDeps): Promise<void> {
 
 /** Why a stored message can never be published as it is (e.g. a file from before topics were checked), or null. */
 export function undeliverable(msg: OutboxMessage, topics: Topics): string | null {
+  const kind: unknown = msg.kind; // from a file on disk
+  if (!(DURABLE_TOPICS as unknown[]).includes(kind))
+    return `kind ${JSON.stringify(String(kind).slice(0, 50))} is not a durable topic`;
   const main = publishTopicProblem(msg.topic);
   if (main) return `topic ${JSON.stringify(msg.topic.slice(0, 200))} ${main}`;
   if (msg.alsoTo) {
@@ -94,11 +107,20 @@ async function deadLetter(d: DeliveryDeps, msg: OutboxMessage, reason: string): 
     await sleep(1000);
     return;
   }
-  d.logger.error({ err: new Error(reason), seq: msg.seq, kind: msg.kind, topic: msg.topic.slice(0, 200), deadLettered: d.outbox.deadLettered }, 'outbox message moved to the dead letters');
+  d.logger.error(
+    {
+      err: new Error(reason),
+      seq: msg.seq,
+      kind: msg.kind,
+      topic: msg.topic.slice(0, 200),
+      deadLettered: d.outbox.deadLettered,
+    },
+    'outbox message moved to the dead letters',
+  );
 }
 
 /** One attempt: the message (and its MQTT 5 response copy) acknowledged, or an error on timeout or when the connection drops. */
-function publishOnce(c: MqttClient, msg: OutboxMessage, timeoutMs: number): Promise<void> {
+function publishOnce(c: MqttClient, msg: OutboxMessage, opts: IClientPublishOptions, timeoutMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false;
     const finish = (err?: Error) => {
@@ -112,14 +134,25 @@ function publishOnce(c: MqttClient, msg: OutboxMessage, timeoutMs: number): Prom
     const onClose = () => finish(new Error('connection closed before the broker acknowledged'));
     const timer = setTimeout(() => finish(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
     c.once('close', onClose);
+    // opts come from the topic table: durable topics are QoS >= 1, so publishAsync resolves on the broker's acknowledgement
     const send = async () => {
-      await c.publishAsync(msg.topic, msg.payload, { qos: 1 });
+      await c.publishAsync(msg.topic, msg.payload, opts);
       if (msg.alsoTo) {
-        const correlationData = msg.alsoTo.correlationData ? Buffer.from(msg.alsoTo.correlationData, 'base64') : undefined;
-        await c.publishAsync(msg.alsoTo.topic, msg.payload, { qos: 1, ...(c.options.protocolVersion === 5 ? { properties: { correlationData } } : {}) });
+        const correlationData = msg.alsoTo.correlationData
+          ? Buffer.from(msg.alsoTo.correlationData, 'base64')
+          : undefined;
+        const v5 = c.options.protocolVersion === 5;
+        await c.publishAsync(
+          msg.alsoTo.topic,
+          msg.payload,
+          v5 ? { ...opts, properties: { ...opts.properties, correlationData } } : opts,
+        );
       }
     };
-    send().then(() => finish(), (err: Error) => finish(err));
+    send().then(
+      () => finish(),
+      (err: Error) => finish(err),
+    );
   });
 }
 

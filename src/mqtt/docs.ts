@@ -1,82 +1,177 @@
-/** Generates docs/mqtt.md: topics, QoS, and the JSON Schema of every payload from payloads.ts. */
-import { runtimeKeys } from '../config/patch.js';
-import { PAYLOADS } from './payloads.js';
+/**
+ * Generates docs/mqtt.md: the topic table (topic-table.ts: QoS, retain, outbox, expiry), the commands
+ * with their request and result schemas (command-table.ts), and the JSON Schema of every payload.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigSchema } from '../config/schema.js';
+import { COMMAND_TABLE, COMMANDS } from './command-table.js';
+import { PAYLOADS, TOPIC_KEYS, TOPIC_TABLE, type TopicKey } from './topic-table.js';
 
-const EXAMPLES: Record<string, unknown> = {
-  status: { state: 'online', deviceId: 'box-01', version: '0.1.0', model: { name: 'thyroid-nodule-int8', sha256: '0d92…', provider: 'cpu', version: null }, capture: { state: 'running', source: 'v4l2:/dev/video0', framesCaptured: 1200, badFrames: 0, restarts: 0 }, reason: null, since: '2026-11-27T08:00:00.000Z', time: 1795754520366 },
-  alert: { messageId: '5b0c…', deviceId: 'box-01', event: 'nodule_detected', trackId: 3, frameSeq: 812, time: 1795754520838, peakProb: 0.93, largestAreaPx: 1450, largestAreaFraction: 0.0221, largestAreaMm2: null, firstSeenAt: 1795754520610, lastSeenAt: 1795754520790, bbox: { x: 300, y: 180, width: 90, height: 70 }, centroid: { x: 345, y: 215 } },
-  update: { messageId: '77d2…', deviceId: 'box-01', time: 1795754521200, state: 'rolled_back', kind: 'model', name: 'thyroid-nodule', version: '1.3.0', url: 'https://fleet.example/models/1.3.0/manifest.json', detail: null, reason: 'health window: 3 frame error(s)', transaction: 'upd-7' },
+/** Examples shown in docs/mqtt.md (tests/topic-table.test.ts validates each against its schema). */
+export const EXAMPLES: Record<string, unknown> = {
+  status: {
+    state: 'online',
+    deviceId: 'box-01',
+    version: '0.1.0',
+    model: { name: 'thyroid-nodule-int8', sha256: '0d92…', provider: 'cpu', version: null },
+    capture: { state: 'running', source: 'v4l2:/dev/video0', framesCaptured: 1200, badFrames: 0, restarts: 0 },
+    reason: null,
+    since: '2026-11-27T08:00:00.000Z',
+    time: 1795754520366,
+  },
+  alert: {
+    messageId: '5b0c…',
+    deviceId: 'box-01',
+    event: 'nodule_detected',
+    trackId: 3,
+    frameSeq: 812,
+    time: 1795754520838,
+    peakProb: 0.93,
+    largestAreaPx: 1450,
+    largestAreaFraction: 0.0221,
+    largestAreaMm2: null,
+    firstSeenAt: 1795754520610,
+    lastSeenAt: 1795754520790,
+    bbox: { x: 300, y: 180, width: 90, height: 70 },
+    centroid: { x: 345, y: 215 },
+  },
+  update: {
+    messageId: '77d2…',
+    deviceId: 'box-01',
+    time: 1795754521200,
+    state: 'rolled_back',
+    kind: 'model',
+    name: 'thyroid-nodule',
+    version: '1.3.0',
+    url: 'https://fleet.example/models/1.3.0/manifest.json',
+    detail: null,
+    reason: 'health window: 3 frame error(s)',
+    transaction: 'upd-7',
+  },
   'request/<command>': { transaction: 'abc-1', config: { postprocess: { minAreaPx: 60 } } },
-  'response/<command>': { messageId: '9e1a…', deviceId: 'box-01', command: 'set_config', transaction: 'abc-1', ok: false, time: 1795754520999, error: 'set_config: postprocess.minAreaPx: must be >= 0' },
+  'response/<command>': {
+    messageId: '9e1a…',
+    deviceId: 'box-01',
+    command: 'set_config',
+    transaction: 'abc-1',
+    ok: false,
+    time: 1795754520999,
+    error: 'config: alerts.minIou: must be <= 1',
+  },
 };
 
-const TOPICS = [
-  ['status', 'daemon → all', '1', 'yes', 'online / degraded / offline (Last Will). Birth message on every (re)connect; republished when capture state changes.'],
-  ['telemetry', 'daemon → fleet', '0', 'no', 'every `mqtt.telemetryIntervalS`: fps, drops, per-stage p50/p99, outbox, CPU load/temperature, memory, disk.'],
-  ['result', 'daemon → display', '0', 'no', 'one per processed frame, MQTT 5 message expiry `mqtt.resultExpiryS`. Dropped (and counted) while offline.'],
-  ['mask', 'daemon → display', '0', 'no', 'PNG bytes (`mqtt.mask.mode: png`), content type `image/png`, user properties `seq`, `capturedAt`, `width`, `height`. Rate limited. Off by default.'],
-  ['alert', 'daemon → integration', '1', 'no', 'nodule_detected / nodule_updated / nodule_cleared (with its `reason`), through the on-disk outbox: in order, none lost across broker outages or restarts; deduplicate on `messageId`. `trackId` is unique across restarts. No alert while the imaging gate says no imaging (`result.imaging: false`). See docs/alerts.md.'],
-  ['update', 'daemon → fleet', '1', 'no', 'every step of a model/config update: downloading, verifying, testing (self-test, then the health window), active, rolled_back, failed (with the reason). Through the outbox. See docs/updates.md.'],
-  ['request/<command>', 'caller → daemon', '1', 'no', '`ping`, `get_config`, `set_config`, `snapshot`, `restart_pipeline`, `update` (`{"url": ...}`: answered at once with `accepted`; progress on `update`).'],
-  ['response/<command>', 'daemon → caller', '1', 'no', 'the answer, matched by `transaction`; also sent to the MQTT 5 response topic with the correlation data, when the request carries them: only a plain topic (no `+`/`#`, at most 512 bytes) under `<base>/<id>/response/` (or `mqtt.responseTopicPrefix`); any other response topic refuses the request, answered here. Through the outbox; a message that cannot be delivered goes to the dead letters (see Delivery guarantees).'],
-];
+function topicRow(k: TopicKey): string {
+  const t = TOPIC_TABLE[k];
+  const expiry = t.expiry === null ? '—' : `\`mqtt.${t.expiry}\``;
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const cells = [`\`${t.name}\``, `${t.from} → ${t.to}`, String(t.qos), yes(t.retain), yes(t.durable), expiry, t.what];
+  return `| ${cells.join(' | ')} |`;
+}
+
+/** The one line above a payload's schema: how its topic carries it. */
+function carriage(k: TopicKey): string {
+  const t = TOPIC_TABLE[k];
+  const parts = [
+    t.from === 'caller' ? `subscribed with QoS ${t.qos}` : `QoS ${t.qos}`,
+    t.retain ? 'retained' : 'not retained',
+  ];
+  if (t.durable) parts.push('through the on-disk outbox');
+  if (t.expiry !== null) parts.push(`MQTT 5 message expiry \`mqtt.${t.expiry}\``);
+  return `${parts.join(', ')}.`;
+}
+
+/** The config is documented (and its schema shown) in docs/config.md: point there rather than repeat it. */
+function schemaBlock(title: string, schema: TSchema): string[] {
+  if (schema === ConfigSchema) {
+    return [
+      `${title}: the whole config, every key as in docs/config.md (the schema is ConfigSchema in src/config/schema.ts).`,
+      '',
+    ];
+  }
+  return [
+    `<details><summary>${title}: JSON Schema</summary>`,
+    '',
+    '```json',
+    JSON.stringify(schema, null, 2),
+    '```',
+    '',
+    '</details>',
+    '',
+  ];
+}
+
+/** The request fields of a command: `name` (required) or `name?`, with the description of its own fields. */
+function requestFields(schema: TSchema): string {
+  const props = (schema as unknown as { properties: Record<string, TSchema> }).properties;
+  const required = new Set((schema as { required?: string[] }).required ?? []);
+  return Object.entries(props)
+    .map(
+      ([name, p]) =>
+        `\`${name}${required.has(name) ? '' : '?'}\`${name !== 'transaction' && p.description ? `: ${p.description}` : ''}`,
+    )
+    .join(', ');
+}
 
 export function mqttMarkdown(): string {
   const out: string[] = [
     '# MQTT contract',
     '',
-    '<!-- generated by `npm run docs` from src/daemon/mqtt/payloads.ts; do not edit by hand -->',
+    '<!-- generated by `npm run docs` from src/mqtt/topic-table.ts, command-table.ts and payloads.ts; do not edit by hand -->',
     '',
     'All topics live under `<base>/<deviceId>/` (`mqtt.baseTopic`, default `thyroid-edge`; `deviceId` from the config).',
     'Payloads are UTF-8 JSON except `mask`. The schemas below are generated from the same TypeBox definitions the',
     'daemon publishes with, and the test suite validates every message it receives against them.',
     '',
-    '| topic | direction | QoS | retained | what |',
-    '| --- | --- | --- | --- | --- |',
-    ...TOPICS.map((t) => `| \`${t[0]}\` | ${t[1]} | ${t[2]} | ${t[3]} | ${t[4]} |`),
+    'QoS, retain, outbox and expiry below are the values the daemon publishes with (src/mqtt/topic-table.ts); for `request`,',
+    "QoS is that of the daemon's subscription. *outbox*: stored on disk before it is sent (see Delivery guarantees).",
+    '',
+    '| topic | direction | QoS | retained | outbox | MQTT 5 expiry (s) | what |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...TOPIC_KEYS.map(topicRow),
     '',
     '## Subscribing',
     '',
     '```sh',
     "mosquitto_sub -h 127.0.0.1 -t 'thyroid-edge/#' -v                       # everything (out-of-the-box embedded broker)",
     "mosquitto_sub -h broker -p 8883 --cafile ca.crt --cert me.crt --key me.key -t 'thyroid-edge/+/alert' -q 1",
-    "mosquitto_pub -h 127.0.0.1 -t 'thyroid-edge/box-01/request/ping' -m '{\"transaction\":\"t1\"}'",
-    "mosquitto_pub -h 127.0.0.1 -t 'thyroid-edge/box-01/request/set_config' -m '{\"transaction\":\"t2\",\"config\":{\"postprocess\":{\"minAreaPx\":60}}}'",
+    'mosquitto_pub -h 127.0.0.1 -t \'thyroid-edge/box-01/request/ping\' -m \'{"transaction":"t1"}\'',
+    'mosquitto_pub -h 127.0.0.1 -t \'thyroid-edge/box-01/request/set_config\' -m \'{"transaction":"t2","config":{"postprocess":{"minAreaPx":60}}}\'',
     '```',
     '',
     '## Commands',
     '',
+    "Each command's request is validated against its schema before it runs (a field of the wrong type or a missing one is",
+    'answered with `ok: false`, the key and the reason); keys a command does not take are ignored. On success `result` holds',
+    "the command's result, whose schema follows.",
+    '',
     '| command | request fields | result |',
     '| --- | --- | --- |',
-    '| `ping` | `transaction?` | `{ "pong": true }` |',
-    '| `get_config` | `transaction?` | the effective config (password redacted) |',
-    `| \`set_config\` | \`transaction?\`, \`config\`: partial config merged over the current one; only the runtime keys (${runtimeKeys().map((k) => `\`${k}\``).join(', ')}); any other key is refused, named, and nothing is applied | the new config; a change of \`alerts\` closes open tracks (nodule_cleared, reason \`config_changed\`); invalid → \`ok: false\` with the key path and reason, config unchanged; the pipeline restarts |`,
-    '| `snapshot` | `transaction?` | the next processed frame: nodules, `maskRle`, `maskPngBase64` |',
-    '| `restart_pipeline` | `transaction?` | `{ "restarted": true }` |',
+    ...COMMANDS.map((c) => `| \`${c}\` | ${requestFields(COMMAND_TABLE[c].request)} | ${COMMAND_TABLE[c].what} |`),
     '',
     'Unknown commands, payloads that are not a JSON object, a `transaction` that is not a string/number, and payloads over',
     '`mqtt.maxCommandBytes` are answered with `ok: false` and the reason. Commands run one at a time in arrival order.',
     '',
     '## Delivery guarantees',
     '',
-    '- **Alerts and command responses** are written to an on-disk outbox (`<stateDir>/outbox`, one fsync\'d file per message)',
-    '  before they are sent, sent oldest first one at a time with QoS 1, and deleted only after the broker\'s PUBACK. A broker',
-    '  outage or a daemon crash (even SIGKILL) loses none; after reconnect they arrive in order. A crash between PUBACK and',
-    '  delete can repeat one message: deduplicate on `messageId`.',
+    '- **Alerts, update progress and command responses** (the topics marked *outbox* above) are written to an on-disk',
+    "  outbox (`<stateDir>/outbox`, one fsync'd file per message) before they are sent, sent oldest first one at a time with",
+    "  their topic's QoS, and deleted only after the broker's PUBACK. A broker outage or a daemon crash (even SIGKILL) loses",
+    '  none; after reconnect they arrive in order. A crash between PUBACK and delete can repeat one message: deduplicate on',
+    '  `messageId`.',
     '- **Outbox full** (`mqtt.outbox.maxMessages` / `maxBytes`): the oldest command response is dropped first, then the oldest',
-    '  alert; drops are counted in telemetry (`outbox.dropped`) and logged at error level.',
+    '  update progress report, then the oldest alert; drops are counted in telemetry (`outbox.dropped`) and logged at error level.',
     '- **No message blocks the rest.** One the broker refuses (a PUBACK error code such as "not authorized"), one whose',
     '  topic cannot be published (a wildcard, e.g. in an outbox file from an older version), or one that fails',
     '  `mqtt.outbox.maxAttempts` times in a row while connected (the connection drops under it, or no PUBACK within',
     '  `attemptTimeoutS`) is moved to `<stateDir>/outbox-dead/` with its reason, logged at error level, and counted in',
     '  telemetry (`outbox.deadLettered`); the messages behind it flow on. Dead letters are kept for an operator.',
     '- **Alerts: persist first, then log and deliver.** An alert is in the outbox (fsync\'d) before its "alert" log line and',
-    '  before the live view hears of it; a new track\'s id and the open tracks are fsync\'d (`<stateDir>/alerts/tracks.json`)',
+    "  before the live view hears of it; a new track's id and the open tracks are fsync'd (`<stateDir>/alerts/tracks.json`)",
     '  before its nodule_detected is stored. Tracks open when the daemon died (kill -9, power cut) get nodule_cleared with',
     '  reason `restart` at the next start; a clean shutdown clears them with reason `shutdown`. A crash between storing a',
     '  clear and updating the track file repeats that clear (same trackId, new messageId).',
-    '- **Results, masks, telemetry** are best effort (QoS 0, not queued while offline); results dropped while offline are',
-    '  counted (`resultsDroppedOffline`).',
+    '- **Results, masks, telemetry** are best effort (their QoS above, not queued while offline); results dropped while',
+    '  offline are counted (`resultsDroppedOffline`).',
     '- The daemon starts and runs with no broker, reconnecting with exponential backoff (`mqtt.reconnectMinMs` → `reconnectMaxMs`).',
     '',
     '## Scaling past one broker',
@@ -88,14 +183,30 @@ export function mqttMarkdown(): string {
     '`messageId`. Retained `status` gives a dashboard the fleet state at subscribe time. Keep per-device ACLs',
     '(`deploy/mosquitto/acl`) on every node.',
     '',
-    '## Payload schemas',
-    '',
   ];
-  for (const [name, schema] of Object.entries(PAYLOADS)) {
-    out.push(`### \`${name}\``, '');
+  out.push('## Command schemas', '');
+  for (const c of COMMANDS) {
+    out.push(`### \`${c}\``, '');
+    out.push(...schemaBlock('Request', COMMAND_TABLE[c].request), ...schemaBlock('Result', COMMAND_TABLE[c].result));
+  }
+  out.push('## Payload schemas', '');
+  for (const k of TOPIC_KEYS) {
+    const name = TOPIC_TABLE[k].name;
+    const schema = PAYLOADS[name];
+    if (!schema) continue; // binary (mask): described in the topic table
+    out.push(`### \`${name}\``, '', carriage(k), '');
     if (schema.description) out.push(String(schema.description), '');
     if (EXAMPLES[name]) out.push('Example:', '', '```json', JSON.stringify(EXAMPLES[name], null, 2), '```', '');
-    out.push('<details><summary>JSON Schema</summary>', '', '```json', JSON.stringify(schema, null, 2), '```', '', '</details>', '');
+    out.push(
+      '<details><summary>JSON Schema</summary>',
+      '',
+      '```json',
+      JSON.stringify(schema, null, 2),
+      '```',
+      '',
+      '</details>',
+      '',
+    );
   }
   return out.join('\n');
 }

@@ -23,12 +23,17 @@ export function checkClientIdentity(clientId: string, certPem: Buffer | string):
     throw new ConfigError(`mqtt.certFile: not a PEM certificate (${(err as Error).message})`);
   }
   if (cn !== clientId) {
-    throw new ConfigError(`mqtt.clientId: "${clientId}" differs from the identity of mqtt.certFile (CN=${cn ?? 'none'}); the broker knows a box by its certificate, so the client id (default: deviceId) must equal the CN`);
+    throw new ConfigError(
+      `mqtt.clientId: "${clientId}" differs from the identity of mqtt.certFile (CN=${cn ?? 'none'}); the broker knows a box by its certificate, so the client id (default: deviceId) must equal the CN`,
+    );
   }
 }
 
 /** Before anything starts: a configured client certificate must name this box's client id. */
-export async function checkConfiguredIdentity(m: { clientId?: string; certFile?: string }, deviceId: string): Promise<void> {
+export async function checkConfiguredIdentity(
+  m: { clientId?: string; certFile?: string },
+  deviceId: string,
+): Promise<void> {
   if (!m.certFile) return;
   let pem: Buffer;
   try {

@@ -1,5 +1,6 @@
 /**
- * Persistent on-disk outbox for messages that must not be lost (alerts, command responses).
+ * Persistent on-disk outbox for messages that must not be lost: the durable topics of topic-table.ts
+ * (alerts, update progress, command responses).
  * One file per message, named by a zero-padded sequence number, written atomically (temp file,
  * fsync, rename, fsync of the directory), so a kill -9 leaves either the whole message or none.
  * Delivered oldest first and removed only after the broker acknowledged it.
@@ -14,8 +15,10 @@
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { syncDir, writeAtomic, writeSynced } from '../util/durable-fs.js';
+import { DURABLE_TOPICS, type DurableTopic } from './topic-table.js';
 
-export type OutboxKind = 'alert' | 'response' | 'update';
+/** A message's topic key; it is part of the file name, so renaming a durable topic strands files already on disk. */
+export type OutboxKind = DurableTopic;
 
 export interface OutboxMessage {
   seq: number;
@@ -38,7 +41,7 @@ export interface OutboxLimits {
   maxBytes: number;
 }
 
-const NAME = /^(\d{16})\.(alert|response|update)\.json$/;
+const NAME = new RegExp(`^(\\d{16})\\.(${DURABLE_TOPICS.join('|')})\\.json$`);
 
 export class Outbox {
   private entries: Entry[] = [];
@@ -107,8 +110,14 @@ export class Outbox {
     const text = JSON.stringify(msg);
     const bytes = Buffer.byteLength(text);
     let droppedNow = 0;
-    while (this.entries.length > 0 && (this.entries.length + 1 > this.limits.maxMessages || this.bytes + bytes > this.limits.maxBytes)) {
-      const victim = this.entries.find((e) => e.kind === 'response') ?? this.entries.find((e) => e.kind === 'update') ?? (this.entries[0] as Entry);
+    while (
+      this.entries.length > 0 &&
+      (this.entries.length + 1 > this.limits.maxMessages || this.bytes + bytes > this.limits.maxBytes)
+    ) {
+      const victim =
+        this.entries.find((e) => e.kind === 'response') ??
+        this.entries.find((e) => e.kind === 'update') ??
+        (this.entries[0] as Entry);
       await this.remove(victim);
       this.dropped++;
       droppedNow++;

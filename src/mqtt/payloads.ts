@@ -1,17 +1,25 @@
 /**
  * Every MQTT payload the daemon publishes or accepts, as TypeBox schemas: the TypeScript types the
  * code uses, the validators the tests run on every message, and the JSON Schemas in docs/mqtt.md.
+ * Which topic carries which payload, and how (QoS, retain, outbox, expiry), is topic-table.ts's; the
+ * per-command request and result schemas are command-table.ts's.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
-const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() });
+export const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() });
 const Point = Type.Object({ x: Type.Number(), y: Type.Number() });
 const Millis = Type.Integer({ description: 'ms since the Unix epoch' });
 
 export const ImagingState = Type.Object(
   {
-    imaging: Type.Boolean({ description: 'tissue is being imaged (the imaging gate); false: probe lifted, blank or frozen, and no alert is raised' }),
-    reason: Type.Union([Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()], { description: 'why not imaging, else null' }),
+    imaging: Type.Boolean({
+      description:
+        'tissue is being imaged (the imaging gate); false: probe lifted, blank or frozen, and no alert is raised',
+    }),
+    reason: Type.Union(
+      [Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()],
+      { description: 'why not imaging, else null' },
+    ),
   },
   { description: 'imaging gate state of the latest processed frame; null before the first' },
 );
@@ -26,7 +34,9 @@ export const StatusPayload = Type.Object(
         name: Type.String(),
         sha256: Type.String(),
         provider: Type.String(),
-        version: Type.Union([Type.String(), Type.Null()], { description: 'installed model bundle version; null = the factory model' }),
+        version: Type.Union([Type.String(), Type.Null()], {
+          description: 'installed model bundle version; null = the factory model',
+        }),
       }),
       Type.Null(),
     ]),
@@ -46,11 +56,14 @@ export const StatusPayload = Type.Object(
     since: Type.String({ description: 'ISO time the daemon started (or, for the Last Will, connected)' }),
     time: Millis,
   },
-  { $id: 'status', description: 'retained; "offline" is the Last Will' },
+  { $id: 'status', description: '"offline" is also the Last Will' },
 );
 export type StatusPayload = Static<typeof StatusPayload>;
 
-const StageStat = Type.Object({ p50: Type.Union([Type.Number(), Type.Null()]), p99: Type.Union([Type.Number(), Type.Null()]) });
+const StageStat = Type.Object({
+  p50: Type.Union([Type.Number(), Type.Null()]),
+  p99: Type.Union([Type.Number(), Type.Null()]),
+});
 
 export const TelemetryPayload = Type.Object(
   {
@@ -62,12 +75,30 @@ export const TelemetryPayload = Type.Object(
     dropped: Type.Integer(),
     frameErrors: Type.Integer(),
     stagesMs: Type.Record(Type.String(), StageStat),
-    outbox: Type.Object({ messages: Type.Integer(), bytes: Type.Integer(), dropped: Type.Integer(), deadLettered: Type.Integer({ description: 'messages moved to the dead-letter folder (refused by the broker, or failing every attempt); kept on disk' }) }),
+    outbox: Type.Object({
+      messages: Type.Integer(),
+      bytes: Type.Integer(),
+      dropped: Type.Integer(),
+      deadLettered: Type.Integer({
+        description:
+          'messages moved to the dead-letter folder (refused by the broker, or failing every attempt); kept on disk',
+      }),
+    }),
     resultsDroppedOffline: Type.Integer(),
     imaging: Type.Union([ImagingState, Type.Null()]),
-    cpu: Type.Object({ loadPercent: Type.Union([Type.Number(), Type.Null()]), temperatureC: Type.Union([Type.Number(), Type.Null()]) }),
-    memory: Type.Object({ rssBytes: Type.Integer(), systemUsedBytes: Type.Union([Type.Integer(), Type.Null()]), systemTotalBytes: Type.Union([Type.Integer(), Type.Null()]) }),
-    disk: Type.Union([Type.Object({ mount: Type.String(), usedBytes: Type.Integer(), sizeBytes: Type.Integer() }), Type.Null()]),
+    cpu: Type.Object({
+      loadPercent: Type.Union([Type.Number(), Type.Null()]),
+      temperatureC: Type.Union([Type.Number(), Type.Null()]),
+    }),
+    memory: Type.Object({
+      rssBytes: Type.Integer(),
+      systemUsedBytes: Type.Union([Type.Integer(), Type.Null()]),
+      systemTotalBytes: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    disk: Type.Union([
+      Type.Object({ mount: Type.String(), usedBytes: Type.Integer(), sizeBytes: Type.Integer() }),
+      Type.Null(),
+    ]),
   },
   { $id: 'telemetry' },
 );
@@ -101,30 +132,39 @@ export const ResultPayload = Type.Object(
     roi: Rect,
     nodules: Type.Array(NoduleSchema),
     latencyMs: Type.Number({ description: 'capture to result' }),
-    imaging: Type.Boolean({ description: 'the imaging gate: false when the ROI shows no tissue (probe lifted, blank, frozen); nodules of such a frame raise no alert' }),
-    imagingReason: Type.Union([Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()]),
+    imaging: Type.Boolean({
+      description:
+        'the imaging gate: false when the ROI shows no tissue (probe lifted, blank, frozen); nodules of such a frame raise no alert',
+    }),
+    imagingReason: Type.Union([
+      Type.Literal('no_signal'),
+      Type.Literal('reverberation'),
+      Type.Literal('frozen'),
+      Type.Null(),
+    ]),
     mask: Type.Optional(RleSchema),
   },
-  { $id: 'result', description: 'QoS 0, not retained, MQTT 5 message expiry' },
+  { $id: 'result' },
 );
 export type ResultPayload = Static<typeof ResultPayload>;
 
 // The alert payload belongs to the alerts room (src/alerts/payload.ts), which stores it before MQTT sees it.
 export { AlertPayload } from '../alerts/payload.js';
-import { AlertPayload } from '../alerts/payload.js';
+
+export const Transaction = Type.Union([Type.String({ maxLength: 200 }), Type.Number()], {
+  description: "any id of the caller's choosing, echoed in the response",
+});
 
 export const RequestPayload = Type.Object(
+  { transaction: Type.Optional(Transaction) },
   {
-    transaction: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number()])),
-    config: Type.Optional(Type.Unknown({ description: 'set_config: a partial config merged over the current one' })),
-    url: Type.Optional(Type.String({ description: 'update: URL of the bundle manifest (https://, or file:// when updates.allowFileUrls)' })),
+    $id: 'request',
+    additionalProperties: true,
+    description:
+      'on <base>/<id>/request/<command>; the fields each command takes, and their schemas, are under Commands',
   },
-  { $id: 'request', additionalProperties: true, description: 'on <base>/<id>/request/<command>' },
 );
 export type RequestPayload = Static<typeof RequestPayload>;
-
-export const COMMANDS = ['ping', 'get_config', 'set_config', 'snapshot', 'restart_pipeline', 'update'] as const;
-export type CommandName = (typeof COMMANDS)[number];
 
 export const ResponsePayload = Type.Object(
   {
@@ -134,7 +174,9 @@ export const ResponsePayload = Type.Object(
     transaction: Type.Union([Type.String(), Type.Number(), Type.Null()]),
     ok: Type.Boolean(),
     time: Millis,
-    result: Type.Optional(Type.Unknown()),
+    result: Type.Optional(
+      Type.Unknown({ description: "when ok: the command's result; each command's result schema is under Commands" }),
+    ),
     error: Type.Optional(Type.String()),
   },
   { $id: 'response', description: 'on <base>/<id>/response/<command>, and on the MQTT 5 response topic when given' },
@@ -146,27 +188,26 @@ export const UpdatePayload = Type.Object(
     messageId: Type.String(),
     deviceId: Type.String(),
     time: Millis,
-    state: Type.Union(['downloading', 'verifying', 'testing', 'active', 'rolled_back', 'failed'].map((x) => Type.Literal(x)), {
-      description: 'testing is reported twice: the self-test, then the health window after the switch',
+    state: Type.Union(
+      ['downloading', 'verifying', 'testing', 'active', 'rolled_back', 'failed'].map((x) => Type.Literal(x)),
+      {
+        description: 'testing is reported twice: the self-test, then the health window after the switch',
+      },
+    ),
+    kind: Type.Union([Type.Literal('model'), Type.Literal('config'), Type.Null()], {
+      description: 'null until the manifest is read',
     }),
-    kind: Type.Union([Type.Literal('model'), Type.Literal('config'), Type.Null()], { description: 'null until the manifest is read' }),
     name: Type.Union([Type.String(), Type.Null()]),
     version: Type.Union([Type.String(), Type.Null()]),
     url: Type.Union([Type.String(), Type.Null()], { description: 'null for a trial resumed at start-up' }),
     detail: Type.Union([Type.String(), Type.Null()]),
-    reason: Type.Union([Type.String(), Type.Null()], { description: 'failed / rolled_back: why; the previous bundle keeps serving' }),
-    transaction: Type.Union([Type.String(), Type.Number(), Type.Null()], { description: 'of the update request, if any' }),
+    reason: Type.Union([Type.String(), Type.Null()], {
+      description: 'failed / rolled_back: why; the previous bundle keeps serving',
+    }),
+    transaction: Type.Union([Type.String(), Type.Number(), Type.Null()], {
+      description: 'of the update request, if any',
+    }),
   },
-  { $id: 'update', description: 'QoS 1, not retained, through the on-disk outbox: every step of an update' },
+  { $id: 'update', description: 'every step of an update' },
 );
 export type UpdatePayload = Static<typeof UpdatePayload>;
-
-export const PAYLOADS: Record<string, TSchema> = {
-  status: StatusPayload,
-  telemetry: TelemetryPayload,
-  result: ResultPayload,
-  alert: AlertPayload,
-  update: UpdatePayload,
-  'request/<command>': RequestPayload,
-  'response/<command>': ResponsePayload,
-};

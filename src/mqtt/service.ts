@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { FrameResult } from '../inference/frame-processor.js';
 import { encodePng, encodeRle } from '../inference/mask-encoding.js';
@@ -17,21 +17,40 @@ import { EmbeddedBroker } from './embedded-broker.js';
 import { checkClientIdentity } from './identity.js';
 import { deliverOutbox } from './delivery.js';
 import { Outbox } from './outbox.js';
-import type { AlertPayload, ResponsePayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
-
-/** An update step as the updater reports it; the service adds messageId, deviceId and time. */
-export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
+import type {
+  AlertPayload,
+  ResponsePayload,
+  ResultPayload,
+  StatusPayload,
+  TelemetryPayload,
+  UpdatePayload,
+} from './payloads.js';
+import { lastWill, outboxMessage, publishTo } from './publisher.js';
+import { TOPIC_TABLE } from './topic-table.js';
 import { readSystem } from '../system/readings.js';
 import { MAX_CORRELATION_BYTES, Topics } from './topics.js';
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '../config/load.js';
 import { loopbackAddressOf } from '../util/loopback.js';
+import type { SnapshotResult } from './command-table.js';
+
+/** An update step as the updater reports it; the service adds messageId, deviceId and time. */
+export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
 
 const MAX_PENDING_COMMANDS = 2000;
 
 export function clientOptions(c: Config, topics: Topics, since: string): IClientOptions {
   const m = c.mqtt;
-  const will: StatusPayload = { state: 'offline', deviceId: c.deviceId, version: '', model: null, capture: null, reason: 'connection lost (Last Will)', since, time: Date.now() };
+  const will: StatusPayload = {
+    state: 'offline',
+    deviceId: c.deviceId,
+    version: '',
+    model: null,
+    capture: null,
+    reason: 'connection lost (Last Will)',
+    since,
+    time: Date.now(),
+  };
   const o: IClientOptions = {
     clientId: m.clientId ?? c.deviceId,
     protocolVersion: m.protocolVersion,
@@ -40,7 +59,7 @@ export function clientOptions(c: Config, topics: Topics, since: string): IClient
     reconnectPeriod: m.reconnectMinMs,
     connectTimeout: 10_000,
     queueQoSZero: false, // results are best effort: never pile them up while offline
-    will: { topic: topics.status, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+    will: lastWill(topics.status, will),
   };
   if (m.username) o.username = m.username;
   if (m.password) o.password = m.password;
@@ -62,7 +81,10 @@ export async function pinPlainToLoopback(url: string, allowInsecure: boolean): P
   const u = new URL(url);
   if (allowInsecure || !['mqtt:', 'tcp:', 'ws:'].includes(u.protocol)) return url;
   const addr = await loopbackAddressOf(u.hostname);
-  if (addr === null) throw new ConfigError(`mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`);
+  if (addr === null)
+    throw new ConfigError(
+      `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`,
+    );
   u.hostname = isIPv6(addr) ? `[${addr}]` : addr;
   return u.toString();
 }
@@ -106,7 +128,7 @@ export class MqttService {
 
   /** The alert service's sink: resolves once the alert is on disk in the outbox (MQTT only delivers it). */
   async storeAlert(a: AlertPayload): Promise<void> {
-    const dropped = await this.outbox.add({ kind: 'alert', topic: this.topics.alert, payload: JSON.stringify(a) });
+    const dropped = await this.outbox.add(outboxMessage('alert', this.topics.alert, a));
     if (dropped) this.logger.error({ dropped, total: this.outbox.dropped }, 'outbox full: oldest messages dropped');
   }
 
@@ -121,7 +143,8 @@ export class MqttService {
   async start(): Promise<void> {
     const m = this.config.mqtt;
     this.outbox = await Outbox.open(join(this.config.stateDir, 'outbox'), m.outbox);
-    if (this.outbox.size) this.logger.info({ messages: this.outbox.size }, 'outbox holds undelivered messages from an earlier run');
+    if (this.outbox.size)
+      this.logger.info({ messages: this.outbox.size }, 'outbox holds undelivered messages from an earlier run');
     let url = m.url;
     let protocolVersion = m.protocolVersion;
     if (!url) {
@@ -129,9 +152,12 @@ export class MqttService {
         this.broker = await EmbeddedBroker.start(m.embeddedPort);
         url = `mqtt://127.0.0.1:${this.broker.port}`;
         protocolVersion = 4;
-        this.logger.info({ url }, `no mqtt.url configured: embedded broker on 127.0.0.1:${this.broker.port}. Subscribe with: mosquitto_sub -h 127.0.0.1 -p ${this.broker.port} -t '${this.config.mqtt.baseTopic}/#' -v`);
+        this.logger.info(
+          { url },
+          `no mqtt.url configured: embedded broker on 127.0.0.1:${this.broker.port}. Subscribe with: mosquitto_sub -h 127.0.0.1 -p ${this.broker.port} -t '${this.config.mqtt.baseTopic}/#' -v`,
+        );
       } catch (err) {
-        this.logger.error({ err: (err as Error).message }, 'embedded broker could not start; running without MQTT until it can');
+        this.logger.error({ err }, 'embedded broker could not start; running without MQTT until it can');
         url = `mqtt://127.0.0.1:${m.embeddedPort}`;
         protocolVersion = 4;
       }
@@ -153,8 +179,10 @@ export class MqttService {
       this.backoffMs = Math.min(m.reconnectMaxMs, this.backoffMs * 2);
       client.options.reconnectPeriod = this.backoffMs;
     });
-    client.on('offline', () => this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'));
-    client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('offline', () =>
+      this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'),
+    );
+    client.on('error', (err) => this.logger.warn({ err }, 'mqtt error'));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
     this.offResult = this.host.onResult((r) => this.publishResult(r));
     this.delivery = deliverOutbox({
@@ -164,6 +192,7 @@ export class MqttService {
       topics: this.topics,
       logger: this.logger,
       limits: () => this.config.mqtt.outbox,
+      expiries: () => this.config.mqtt,
     });
     this.timers.push(setInterval(() => void this.publishTelemetry(), m.telemetryIntervalS * 1000));
     this.timers.push(setInterval(() => void this.publishStatusIfChanged(), 1000));
@@ -174,11 +203,11 @@ export class MqttService {
   private async onConnect(): Promise<void> {
     try {
       // subscribe before the birth message: whoever sees "online" can send commands at once
-      await this.client?.subscribeAsync(this.topics.requests, { qos: 1 });
+      await this.client?.subscribeAsync(this.topics.requests, { qos: TOPIC_TABLE.request.qos });
       await this.publishStatus(true);
       this.outbox.wakeAll();
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'birth/subscribe failed');
+      this.logger.warn({ err }, 'birth/subscribe failed');
     }
   }
 
@@ -198,7 +227,9 @@ export class MqttService {
       state: state ?? computed,
       deviceId: this.config.deviceId,
       version: s.version,
-      model: s.model ? { name: s.model.name, sha256: s.model.sha256, provider: s.model.provider, version: s.model.version } : null,
+      model: s.model
+        ? { name: s.model.name, sha256: s.model.sha256, provider: s.model.provider, version: s.model.version }
+        : null,
       capture: cap,
       reason,
       imaging: s.imaging,
@@ -213,26 +244,22 @@ export class MqttService {
     if (!force && key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     if (!this.connected) return;
-    await this.client!.publishAsync(this.topics.status, JSON.stringify(p), { qos: 1, retain: true });
+    await publishTo(this.client!, this.topics, 'status', p, this.config.mqtt);
   }
 
   private async publishStatusIfChanged(): Promise<void> {
     try {
       await this.publishStatus(false);
     } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, 'status publish failed');
+      this.logger.debug({ err }, 'status publish failed');
     }
-  }
-
-  private v5<T extends IClientPublishOptions['properties']>(props: T): { properties?: T } {
-    return this.client?.options.protocolVersion === 5 ? { properties: props } : {};
   }
 
   /** An update step, through the outbox (in order, durable); the updater's progress, wired by the daemon. */
   storeUpdate(p: UpdateProgressFields): void {
     const payload: UpdatePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...p };
     void this.outbox
-      .add({ kind: 'update', topic: this.topics.update, payload: JSON.stringify(payload) })
+      .add(outboxMessage('update', this.topics.update, payload))
       .catch((err: unknown) => this.logger.error({ err }, 'update progress could not be stored'));
   }
 
@@ -259,19 +286,21 @@ export class MqttService {
       ...(maskDue && maskMode === 'rle' ? { mask: encodeRle(r.mask, r.width, r.height) } : {}),
     };
     const c = this.client!;
-    c.publish(this.topics.result, JSON.stringify(result), { qos: 0, ...this.v5({ messageExpiryInterval: this.config.mqtt.resultExpiryS }) });
+    // best effort: a failed publish loses this frame's result only (the next frame brings a new one)
+    const lost = (err: unknown) => this.logger.debug({ err }, 'result/mask publish failed');
+    publishTo(c, this.topics, 'result', result, this.config.mqtt).catch(lost);
     if (maskDue && maskMode === 'png') {
-      void encodePng(r.mask, r.width, r.height).then((png) => {
-        if (!this.connected) return;
-        c.publish(this.topics.mask, png, {
-          qos: 0,
-          ...this.v5({
-            contentType: 'image/png',
-            messageExpiryInterval: this.config.mqtt.resultExpiryS,
-            userProperties: { seq: String(r.seq), capturedAt: String(r.capturedAt), width: String(r.width), height: String(r.height) },
-          }),
-        });
-      });
+      const userProperties = {
+        seq: String(r.seq),
+        capturedAt: String(r.capturedAt),
+        width: String(r.width),
+        height: String(r.height),
+      };
+      encodePng(r.mask, r.width, r.height)
+        .then((png) =>
+          this.connected ? publishTo(c, this.topics, 'mask', png, this.config.mqtt, { userProperties }) : undefined,
+        )
+        .catch(lost);
     }
   }
 
@@ -279,7 +308,11 @@ export class MqttService {
   private commandChain: Promise<void> = Promise.resolve();
   private commandsPending = 0;
 
-  private onMessage(topic: string, payload: Buffer, props?: { responseTopic?: string; correlationData?: Buffer }): void {
+  private onMessage(
+    topic: string,
+    payload: Buffer,
+    props?: { responseTopic?: string; correlationData?: Buffer },
+  ): void {
     const command = this.topics.commandOf(topic);
     if (command === null) return;
     this.commandsPending++;
@@ -291,22 +324,40 @@ export class MqttService {
       });
   }
 
-  private async runCommand(command: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer } | undefined, busy: boolean): Promise<void> {
+  private async runCommand(
+    command: string,
+    payload: Buffer,
+    props: { responseTopic?: string; correlationData?: Buffer } | undefined,
+    busy: boolean,
+  ): Promise<void> {
     try {
       // a request-chosen response topic must be plain and under our response prefix; anything else
       // refuses the whole request, answered on the default response topic (never the one asked for)
       const refusal = this.responseTopicRefusal(props);
       const reply = busy
-        ? { command, transaction: null, ok: false, error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again` }
+        ? {
+            command,
+            transaction: null,
+            ok: false,
+            error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again`,
+          }
         : await this.router.handle(command, payload, refusal ?? undefined);
-      const body: ResponsePayload = { messageId: randomUUID(), deviceId: this.config.deviceId, time: Date.now(), ...reply };
+      const body: ResponsePayload = {
+        messageId: randomUUID(),
+        deviceId: this.config.deviceId,
+        time: Date.now(),
+        ...reply,
+      };
       if (!reply.ok) this.logger.warn({ command, error: reply.error }, 'command refused');
-      const alsoTo = props?.responseTopic !== undefined && refusal === null
-        ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
-        : undefined;
-      await this.outbox.add({ kind: 'response', topic: this.topics.response(command.replace(/[#+]/g, '_')), payload: JSON.stringify(body), alsoTo });
+      const alsoTo =
+        props?.responseTopic !== undefined && refusal === null
+          ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
+          : undefined;
+      await this.outbox.add(
+        outboxMessage('response', this.topics.response(command.replace(/[#+]/g, '_')), body, alsoTo),
+      );
     } catch (err) {
-      this.logger.error({ command, err: (err as Error).message }, 'command handling failed');
+      this.logger.error({ command, err }, 'command handling failed');
     }
   }
 
@@ -316,11 +367,12 @@ export class MqttService {
     const problem = this.topics.responseTopicProblem(rt);
     if (problem) return `response topic ${JSON.stringify(rt.slice(0, 200))} ${problem}; request refused`;
     const cd = props?.correlationData;
-    if (cd && cd.length > MAX_CORRELATION_BYTES) return `correlation data of ${cd.length} bytes exceeds ${MAX_CORRELATION_BYTES}; request refused`;
+    if (cd && cd.length > MAX_CORRELATION_BYTES)
+      return `correlation data of ${cd.length} bytes exceeds ${MAX_CORRELATION_BYTES}; request refused`;
     return null;
   }
 
-  private async snapshot(timeoutMs: number): Promise<unknown> {
+  private async snapshot(timeoutMs: number): Promise<SnapshotResult> {
     const r = await this.host.nextResult(timeoutMs);
     return {
       seq: r.seq,
@@ -345,11 +397,20 @@ export class MqttService {
       dropped: p?.dropped ?? 0,
       frameErrors: p?.errors ?? 0,
       stagesMs: p?.stagesMs ?? {},
-      outbox: { messages: this.outbox.size, bytes: this.outbox.sizeBytes, dropped: this.outbox.dropped, deadLettered: this.outbox.deadLettered },
+      outbox: {
+        messages: this.outbox.size,
+        bytes: this.outbox.sizeBytes,
+        dropped: this.outbox.dropped,
+        deadLettered: this.outbox.deadLettered,
+      },
       resultsDroppedOffline: this.resultsDroppedOffline,
       imaging: this.host.status().imaging,
       cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
-      memory: { rssBytes: process.memoryUsage().rss, systemUsedBytes: sys.systemUsedBytes, systemTotalBytes: sys.systemTotalBytes },
+      memory: {
+        rssBytes: process.memoryUsage().rss,
+        systemUsedBytes: sys.systemUsedBytes,
+        systemTotalBytes: sys.systemTotalBytes,
+      },
       disk: sys.disk,
     };
   }
@@ -358,9 +419,9 @@ export class MqttService {
     if (!this.connected) return;
     try {
       const payload = this.telemetryPayload(await readSystem(this.config.stateDir));
-      this.client?.publish(this.topics.telemetry, JSON.stringify(payload), { qos: 0 });
+      if (this.client) await publishTo(this.client, this.topics, 'telemetry', payload, this.config.mqtt);
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'telemetry failed');
+      this.logger.warn({ err }, 'telemetry failed');
     }
   }
 
@@ -376,10 +437,16 @@ export class MqttService {
     if (c) {
       if (c.connected) {
         // a clean shutdown says so itself (the Last Will is for crashes)
-        await Promise.race([this.publishStatus(true, 'offline').catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+        await Promise.race([
+          this.publishStatus(true, 'offline').catch(() => undefined),
+          new Promise((r) => setTimeout(r, 2000)),
+        ]);
       }
       this.client = null;
-      await Promise.race([new Promise<void>((r) => c.end(true, {}, () => r())), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([
+        new Promise<void>((r) => c.end(true, {}, () => r())),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
     }
     await Promise.race([this.delivery, new Promise((r) => setTimeout(r, 2000))]);
     await this.broker?.stop();

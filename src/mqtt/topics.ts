@@ -1,23 +1,49 @@
-/** Topic names under <base>/<deviceId>/, and the rules a topic from outside must pass. */
+import { COMMAND_SLOT, TOPIC_TABLE, type TopicKey } from './topic-table.js';
+
+/** Topic strings under <base>/<deviceId>/ (names from topic-table.ts), and the rules a topic from outside must pass. */
 export class Topics {
   readonly root: string;
   /** where request-chosen MQTT 5 response topics must lie (default <root>/response/) */
   readonly responsePrefix: string;
   constructor(base: string, deviceId: string, responsePrefix: string | null = null) {
     this.root = `${base.replace(/\/+$/, '')}/${deviceId}`;
-    this.responsePrefix = responsePrefix ?? `${this.root}/response/`;
+    this.responsePrefix = responsePrefix ?? this.withCommand('response', '');
   }
-  get status(): string { return `${this.root}/status`; }
-  get telemetry(): string { return `${this.root}/telemetry`; }
-  get result(): string { return `${this.root}/result`; }
-  get mask(): string { return `${this.root}/mask`; }
-  get alert(): string { return `${this.root}/alert`; }
-  get update(): string { return `${this.root}/update`; }
-  get requests(): string { return `${this.root}/request/+`; }
-  response(command: string): string { return `${this.root}/response/${command}`; }
+  /** a topic without a command slot */
+  of(key: Exclude<TopicKey, 'request' | 'response'>): string {
+    return `${this.root}/${TOPIC_TABLE[key].name}`;
+  }
+  private withCommand(key: 'request' | 'response', command: string): string {
+    return `${this.root}/${TOPIC_TABLE[key].name.replace(COMMAND_SLOT, command)}`;
+  }
+  get status(): string {
+    return this.of('status');
+  }
+  get telemetry(): string {
+    return this.of('telemetry');
+  }
+  get result(): string {
+    return this.of('result');
+  }
+  get mask(): string {
+    return this.of('mask');
+  }
+  get alert(): string {
+    return this.of('alert');
+  }
+  get update(): string {
+    return this.of('update');
+  }
+  /** the subscription for every command */
+  get requests(): string {
+    return this.withCommand('request', '+');
+  }
+  response(command: string): string {
+    return this.withCommand('response', command);
+  }
   /** the command name of a request topic, or null if the topic is not one */
   commandOf(topic: string): string | null {
-    const prefix = `${this.root}/request/`;
+    const prefix = this.withCommand('request', '');
     return topic.startsWith(prefix) ? topic.slice(prefix.length) : null;
   }
   /** Why a request's response topic is refused, or null: see responseTopicProblem. */

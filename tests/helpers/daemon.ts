@@ -5,7 +5,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { startServices, type Services } from '../../src/daemon/services.js';
 import { compileSchema } from '../../src/util/schema.js';
-import { PAYLOADS } from '../../src/mqtt/payloads.js';
+import { PAYLOADS } from '../../src/mqtt/topic-table.js';
 import { logger, tempDir } from './fixtures.js';
 
 export async function testConfig(url: string | null, patch: Record<string, unknown> = {}): Promise<Config> {
@@ -37,15 +37,30 @@ export async function startDaemon(config: Config): Promise<Services> {
   return startServices(config, logger);
 }
 
+/** A message as a subscriber (QoS 1) received it: qos is the lower of the publisher's and 1; retain is set on a retained copy. */
+export interface Received {
+  topic: string;
+  payload: Buffer;
+  props: Record<string, unknown>;
+  qos: number;
+  retain: boolean;
+}
+
 export async function subscriber(
   url: string,
   topic: string,
   opts: IClientOptions = {},
-): Promise<{ client: MqttClient; messages: { topic: string; payload: Buffer; props: Record<string, unknown> }[] }> {
+): Promise<{ client: MqttClient; messages: Received[] }> {
   const client = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 200, ...opts });
-  const messages: { topic: string; payload: Buffer; props: Record<string, unknown> }[] = [];
+  const messages: Received[] = [];
   client.on('message', (t, p, packet) =>
-    messages.push({ topic: t, payload: p, props: (packet.properties ?? {}) as Record<string, unknown> }),
+    messages.push({
+      topic: t,
+      payload: p,
+      props: (packet.properties ?? {}) as Record<string, unknown>,
+      qos: packet.qos,
+      retain: packet.retain,
+    }),
   );
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
