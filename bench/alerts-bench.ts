@@ -6,7 +6,10 @@
  * table says where the model, not the tracker, limits a target.
  *
  *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
- *                                   [--dump FILE] [--replay FILE --grid JSON]
+ *                                   [--view roi|screen] [--dump FILE] [--replay FILE --grid JSON]
+ *
+ * `--view roi` (the default) plays what a calibrated box feeds the model: the imaging area alone;
+ * `--view screen` the whole screen with its margins and overlays (an uncalibrated, whole-screen ROI).
  *
  * Tuning the tracker: `--dump FILE` keeps a run's results; `--replay FILE` feeds them to the tracker
  * offline (src/alerts/tracker.ts, pure) once per alerts config in `--grid` (a JSON array of partial
@@ -28,7 +31,15 @@ import type { AlertPayload, ResultPayload } from '../src/mqtt/payloads.js';
 import { AlertTracker, DEFAULT_TRACKER, type AlertEvent } from '../src/alerts/tracker.js';
 import { loadModelCard } from '../src/inference/model-card.js';
 import { Mosquitto } from './mosquitto.js';
-import { FULL_PLAN, makeScanVideo, SMALL_PLAN, type ClipKind, type FrameTruth, type ScanVideo } from './scan-clips.js';
+import {
+  FULL_PLAN,
+  makeScanVideo,
+  SMALL_PLAN,
+  type ClipKind,
+  type ClipView,
+  type FrameTruth,
+  type ScanVideo,
+} from './scan-clips.js';
 
 interface Args {
   small: boolean;
@@ -41,6 +52,7 @@ interface Args {
   ddti: string;
   verbose: boolean;
   dump: string | null;
+  view: ClipView;
   replay: string | null;
   grid: Record<string, unknown>[];
 }
@@ -56,6 +68,7 @@ function parseArgs(argv: string[]): Args {
     out: null,
     verbose: false,
     dump: null,
+    view: 'roi',
     replay: null,
     grid: [{}],
     ddti: process.env.DDTI_DIR ?? '../shared/datasets/ddti',
@@ -80,7 +93,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--ddti') a.ddti = v();
     else if (k === '--verbose') a.verbose = true;
     else if (k === '--dump') a.dump = v();
-    else if (k === '--replay') a.replay = v();
+    else if (k === '--view') {
+      const x = v();
+      if (x !== 'roi' && x !== 'screen') throw new Error('--view: roi or screen');
+      a.view = x;
+    } else if (k === '--replay') a.replay = v();
     else if (k === '--grid') a.grid = JSON.parse(v()) as Record<string, unknown>[];
     else throw new Error(`unknown argument ${k}`);
   }
@@ -347,7 +364,7 @@ async function main(): Promise<void> {
   try {
     const t0 = Date.now();
     const plan = a.small ? SMALL_PLAN : FULL_PLAN;
-    const v = await makeScanVideo({ ddti: a.ddti, split: a.split, seed: a.seed, plan, fps: a.fps, dir });
+    const v = await makeScanVideo({ ddti: a.ddti, split: a.split, seed: a.seed, plan, fps: a.fps, dir, view: a.view });
     const makeS = (Date.now() - t0) / 1000;
     if (a.replay) {
       replay(v, a, JSON.parse(readFileSync(a.replay, 'utf8')) as Dump);
@@ -359,6 +376,7 @@ async function main(): Promise<void> {
         split: a.split,
         seed: a.seed,
         small: a.small,
+        view: a.view,
         results: [...played.results.values()],
         alerts: played.alerts,
       };
@@ -369,7 +387,7 @@ async function main(): Promise<void> {
     const lines = [
       `Produced by \`node dist/bench/alerts-bench.js${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}.`,
       '',
-      `- Clips: DDTI \`${a.split}\` frames, seed **${a.seed}**, ${a.small ? 'small' : 'full'} plan ${JSON.stringify(plan)}, ${v.fps} fps, ${v.width}x${v.height}, ${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
+      `- Clips: DDTI \`${a.split}\` frames, seed **${a.seed}**, ${a.small ? 'small' : 'full'} plan ${JSON.stringify(plan)}, framing **${a.view}** (${a.view === 'roi' ? 'the imaging area alone, as a calibrated box sees it' : 'the whole screen with margins and overlays'}), ${v.fps} fps, ${v.width}x${v.height}, ${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
       `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; a lifted probe (${plan.liftedS} s) before each and at the end.`,
       `- Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). Alerts config: defaults${Object.keys(a.alerts).length ? ` with ${JSON.stringify(a.alerts)}` : ''}; imaging gate: defaults${Object.keys(a.gate).length ? ` with ${JSON.stringify(a.gate)}` : ''}.`,
       '',
@@ -391,8 +409,10 @@ async function main(): Promise<void> {
       !a.small && a.split === 'test' && Object.keys(a.alerts).length === 0 && Object.keys(a.gate).length === 0;
     if (a.out && !reportable) console.log(`\nnot written to ${a.out}: it reports the full test run with the defaults`);
     if (a.out && reportable) {
-      const begin = '<!-- bench:alerts begin -->';
-      const endM = '<!-- bench:alerts end -->';
+      // one block per framing: the calibrated (roi) one is the headline, the whole screen for comparison
+      const tag = a.view === 'roi' ? 'bench:alerts' : 'bench:alerts screen';
+      const begin = `<!-- ${tag} begin -->`;
+      const endM = `<!-- ${tag} end -->`;
       const doc = existsSync(a.out) ? readFileSync(a.out, 'utf8') : `# Alerts\n\n${begin}\n${endM}\n`;
       const i = doc.indexOf(begin);
       const j = doc.indexOf(endM);
@@ -409,15 +429,16 @@ interface Dump {
   split: string;
   seed: number;
   small: boolean;
+  view: ClipView;
   results: ResultPayload[];
   alerts: AlertPayload[];
 }
 
 /** The tracker offline over a dumped run's results, once per config of the grid: one headline line each. */
 function replay(v: ScanVideo, a: Args, d: Dump): void {
-  if (d.split !== a.split || d.seed !== a.seed || d.small !== a.small) {
+  if (d.split !== a.split || d.seed !== a.seed || d.small !== a.small || d.view !== a.view) {
     throw new Error(
-      `--replay: the dump is of ${d.split} seed ${d.seed}${d.small ? ' small' : ''}; pass the same --split/--seed/--small`,
+      `--replay: the dump is of ${d.split} seed ${d.seed}${d.small ? ' small' : ''}; pass the same --split/--seed/--small/--view`,
     );
   }
   const results = [...d.results].sort((x, y) => x.seq - y.seq);

@@ -5,8 +5,10 @@
  * - tissue: views of the gland clear of the nodule (by a margin): no nodule on screen;
  * - lifted: the probe is lifted: dark noise and horizontal reverberation bands;
  * - frozen: the scanner's freeze: one frame repeated.
- * Every frame gets fresh speckle and the gain wanders. The screen keeps DDTI's margins and overlays
- * (the model was trained on whole DDTI screens); the view moves inside its imaging area.
+ * Every frame gets fresh speckle and the gain wanders; the view moves inside the screen's imaging area.
+ * Two framings: `roi` (the default) is what a calibrated box feeds the model, the imaging area alone
+ * (capture.roi, `thyroid-edge calibrate`), scaled to one video size; `screen` keeps DDTI's margins
+ * and overlays, as an uncalibrated box (whole-screen ROI) would see them.
  * Deterministic for a seed: anyone can make the same clips again.
  */
 import { spawn } from 'node:child_process';
@@ -312,6 +314,43 @@ export interface MakeOptions {
   fps: number;
   dir: string;
   ffmpegPath?: string;
+  /** roi (default): the imaging area only, as a calibrated box sees it; screen: the whole screen */
+  view?: ClipView;
+}
+
+export type ClipView = 'roi' | 'screen';
+
+/** the video size of the `roi` framing (each screen's imaging area is scaled to it) */
+const RW = 448;
+const RH = 336;
+
+/** The imaging area `a` of a W x H screen, scaled (bilinear) to RW x RH. */
+function cropArea(screen: Uint8Array, a: Rect, out: Uint8Array): void {
+  const kx = a.width / RW,
+    ky = a.height / RH;
+  for (let y = 0; y < RH; y++) {
+    const sy = a.y + (y + 0.5) * ky - 0.5;
+    const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy))),
+      fy = Math.min(1, Math.max(0, sy - y0));
+    for (let x = 0; x < RW; x++) {
+      const sx = a.x + (x + 0.5) * kx - 0.5;
+      const x0 = Math.max(0, Math.min(W - 2, Math.floor(sx))),
+        fx = Math.min(1, Math.max(0, sx - x0));
+      const i = y0 * W + x0;
+      out[y * RW + x] =
+        ((screen[i] as number) * (1 - fx) + (screen[i + 1] as number) * fx) * (1 - fy) +
+        ((screen[i + W] as number) * (1 - fx) + (screen[i + W + 1] as number) * fx) * fy;
+    }
+  }
+}
+
+/** A screen-pixel truth in the `roi` framing's pixels. */
+function truthInRoi(t: NoduleTruth | null, a: Rect): NoduleTruth | null {
+  if (!t) return null;
+  const kx = RW / a.width,
+    ky = RH / a.height;
+  const b = t.bbox;
+  return { ...t, bbox: { x: (b.x - a.x) * kx, y: (b.y - a.y) * ky, width: b.width * kx, height: b.height * ky } };
 }
 
 export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
@@ -328,7 +367,9 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     // one B-mode view per screen: dual-view screens (two panes side by side) are left out
     if (src.area.width >= 0.55 * W && src.area.height >= 0.6 * H && src.maskArea > 0) sources.push(src);
   }
-  const path = join(o.dir, `scan-${o.split}-${o.seed}.mp4`);
+  const view = o.view ?? 'roi';
+  const [VW, VH] = view === 'roi' ? [RW, RH] : [W, H];
+  const path = join(o.dir, `scan-${o.split}-${o.seed}-${view}.mp4`);
   const ff = spawn(
     o.ffmpegPath ?? 'ffmpeg',
     [
@@ -341,7 +382,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
       '-pix_fmt',
       'gray',
       '-s',
-      `${W}x${H}`,
+      `${VW}x${VH}`,
       '-r',
       String(o.fps),
       '-i',
@@ -371,6 +412,9 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const frames: FrameTruth[] = [];
   const segments: Segment[] = [];
   const buf = new Uint8Array(W * H);
+  const roiBuf = new Uint8Array(RW * RH);
+  /** the imaging area of the screen being written (the `roi` framing crops it) */
+  let area: Rect = { x: 0, y: 0, width: W, height: H };
   let gainPhase = rnd() * 6.28;
   const write = async (
     kind: ClipKind,
@@ -378,8 +422,21 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     imaging: boolean,
     partial: FrameTruth['partial'] = truth,
   ) => {
-    frames.push({ segment: segments.length - 1, kind, imaging, nodule: truth, partial });
-    if (!ff.stdin.write(buf)) await new Promise((r) => ff.stdin.once('drain', r));
+    if (view === 'roi') {
+      cropArea(buf, area, roiBuf);
+      frames.push({
+        segment: segments.length - 1,
+        kind,
+        imaging,
+        nodule: truthInRoi(truth, area),
+        partial: truthInRoi(partial, area),
+      });
+    } else {
+      frames.push({ segment: segments.length - 1, kind, imaging, nodule: truth, partial });
+    }
+    // a copy: ffmpeg's stdin may still hold the buffer when the next frame is drawn into it
+    const bytes = Uint8Array.from(view === 'roi' ? roiBuf : buf);
+    if (!ff.stdin.write(bytes)) await new Promise((r) => ff.stdin.once('drain', r));
   };
   const begin = (kind: ClipKind, image: string | null) =>
     segments.push({ index: segments.length, kind, image, startFrame: frames.length, frames: 0 });
@@ -390,6 +447,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const gain = (i: number) => 1 + 0.15 * Math.sin(gainPhase + i / (o.fps * 1.7)) + 0.05 * Math.sin(i / 3.1);
   const lifted = async (s: Source) => {
     begin('lifted', s.id);
+    area = s.area;
     const n = Math.round(o.plan.liftedS * o.fps);
     for (let i = 0; i < n; i++) {
       renderLifted(s.data, W, s.area, rnd, i / 5, buf);
@@ -427,6 +485,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     await lifted(s);
     begin(kind, s.id);
     const a = s.area;
+    area = a;
     const w = Math.round(a.width * zoom),
       h = Math.round(a.height * zoom);
     const b = s.maskBox;
@@ -465,5 +524,5 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   await lifted(sources[0]!);
   ff.stdin.end();
   await done;
-  return { path, width: W, height: H, fps: o.fps, seed: o.seed, split: o.split, frames, segments };
+  return { path, width: VW, height: VH, fps: o.fps, seed: o.seed, split: o.split, frames, segments };
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, isLoopbackHost, loadConfig, validateConfig } from '../src/config/load.js';
 import { applyRuntimePatch, restartOnlyKeys, runtimeKeys } from '../src/config/patch.js';
 import { checkClientIdentity } from '../src/mqtt/identity.js';
-import { pinPlainToLoopback } from '../src/mqtt/service.js';
+import { pinPlainToLoopback } from '../src/mqtt/client-options.js';
 import { Topics, publishTopicProblem, responseTopicProblem } from '../src/mqtt/topics.js';
 import { isLoopbackAddress, loopbackAddressOf } from '../src/util/loopback.js';
 import { tempDir } from './helpers/fixtures.js';

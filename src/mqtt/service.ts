@@ -1,100 +1,39 @@
 /**
- * The MQTT side of the daemon: connection (TLS, mTLS, credentials, Last Will, birth on every
- * connect, reconnect with backoff), results and masks (best effort), alerts and command
- * responses and update progress (through the on-disk outbox, in order), telemetry and commands.
+ * The MQTT side of the daemon: the connection (birth on every connect, reconnect with backoff, an
+ * embedded broker when none is configured), what it publishes (status, telemetry, results and masks,
+ * best effort) and what it stores in the on-disk outbox (alerts, update progress; command replies
+ * through the command queue). How to connect is client-options.ts; commands are command-queue.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { FrameResult } from '../inference/frame-processor.js';
 import { encodePng, encodeRle } from '../inference/mask-encoding.js';
 import type { Config } from '../config/schema.js';
+import { clientOptions, pinPlainToLoopback } from './client-options.js';
+import { CommandQueue } from './command-queue.js';
 import { CommandRouter, type CommandHandlers } from './commands.js';
 import type { MqttHost } from './host.js';
 import { EmbeddedBroker } from './embedded-broker.js';
-import { checkClientIdentity } from './identity.js';
 import { deliverOutbox } from './delivery.js';
 import { Outbox } from './outbox.js';
-import type {
-  AlertPayload,
-  ResponsePayload,
-  ResultPayload,
-  StatusPayload,
-  TelemetryPayload,
-  UpdatePayload,
-} from './payloads.js';
-import { lastWill, outboxMessage, publishTo } from './publisher.js';
+import type { AlertPayload, ResultPayload, StatusPayload, TelemetryPayload, UpdatePayload } from './payloads.js';
+import { outboxMessage, publishTo } from './publisher.js';
 import { TOPIC_TABLE } from './topic-table.js';
 import { readSystem } from '../system/readings.js';
-import { MAX_CORRELATION_BYTES, Topics } from './topics.js';
-import { isIPv6 } from 'node:net';
-import { ConfigError } from '../config/load.js';
-import { loopbackAddressOf } from '../util/loopback.js';
+import { Topics } from './topics.js';
 import type { SnapshotResult } from './command-table.js';
 
 /** An update step as the updater reports it; the service adds messageId, deviceId and time. */
 export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
-
-const MAX_PENDING_COMMANDS = 2000;
-
-export function clientOptions(c: Config, topics: Topics, since: string): IClientOptions {
-  const m = c.mqtt;
-  const will: StatusPayload = {
-    state: 'offline',
-    deviceId: c.deviceId,
-    version: '',
-    model: null,
-    capture: null,
-    reason: 'connection lost (Last Will)',
-    since,
-    time: Date.now(),
-  };
-  const o: IClientOptions = {
-    clientId: m.clientId ?? c.deviceId,
-    protocolVersion: m.protocolVersion,
-    clean: true,
-    keepalive: m.keepaliveS,
-    reconnectPeriod: m.reconnectMinMs,
-    connectTimeout: 10_000,
-    queueQoSZero: false, // results are best effort: never pile them up while offline
-    will: lastWill(topics.status, will),
-  };
-  if (m.username) o.username = m.username;
-  if (m.password) o.password = m.password;
-  if (m.caFile) o.ca = readFileSync(m.caFile);
-  if (m.certFile) {
-    o.cert = readFileSync(m.certFile);
-    checkClientIdentity(o.clientId as string, o.cert);
-  }
-  if (m.keyFile) o.key = readFileSync(m.keyFile);
-  if (m.caFile || m.certFile) o.rejectUnauthorized = true;
-  return o;
-}
-
-/**
- * Plain (unencrypted) transport goes only to loopback unless allowInsecure: config validation
- * checked the syntax; here a name must resolve to loopback only, and we connect to that address.
- */
-export async function pinPlainToLoopback(url: string, allowInsecure: boolean): Promise<string> {
-  const u = new URL(url);
-  if (allowInsecure || !['mqtt:', 'tcp:', 'ws:'].includes(u.protocol)) return url;
-  const addr = await loopbackAddressOf(u.hostname);
-  if (addr === null)
-    throw new ConfigError(
-      `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`,
-    );
-  u.hostname = isIPv6(addr) ? `[${addr}]` : addr;
-  return u.toString();
-}
 
 export class MqttService {
   private client: MqttClient | null = null;
   private broker: EmbeddedBroker | null = null;
   private outbox!: Outbox;
   private readonly topics: Topics;
-  private router: CommandRouter;
+  private readonly commands: CommandQueue;
   private running = false;
   private delivery: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -115,10 +54,15 @@ export class MqttService {
   ) {
     this.topics = new Topics(config.mqtt.baseTopic, config.deviceId, config.mqtt.responseTopicPrefix);
     this.backoffMs = config.mqtt.reconnectMinMs;
-    this.router = new CommandRouter(
+    const router = new CommandRouter(
       { ...handlers, config: () => this.config, snapshot: (ms) => this.snapshot(ms) },
       config.mqtt.maxCommandBytes,
     );
+    this.commands = new CommandQueue(router, this.topics, {
+      deviceId: () => this.config.deviceId,
+      store: (m) => this.outbox.add(m),
+      logger,
+    });
   }
 
   /** The config now in force (set_config, config bundles): masks, rates and expiry follow it. */
@@ -183,7 +127,7 @@ export class MqttService {
       this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'),
     );
     client.on('error', (err) => this.logger.warn({ err }, 'mqtt error'));
-    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.properties));
+    client.on('message', (topic, payload, packet) => this.commands.receive(topic, payload, packet.properties));
     this.offResult = this.host.onResult((r) => this.publishResult(r));
     this.delivery = deliverOutbox({
       outbox: this.outbox,
@@ -302,74 +246,6 @@ export class MqttService {
         )
         .catch(lost);
     }
-  }
-
-  /** Commands run one at a time, in arrival order: two set_config never race a pipeline restart. */
-  private commandChain: Promise<void> = Promise.resolve();
-  private commandsPending = 0;
-
-  private onMessage(
-    topic: string,
-    payload: Buffer,
-    props?: { responseTopic?: string; correlationData?: Buffer },
-  ): void {
-    const command = this.topics.commandOf(topic);
-    if (command === null) return;
-    this.commandsPending++;
-    const busy = this.commandsPending > MAX_PENDING_COMMANDS;
-    this.commandChain = this.commandChain
-      .then(() => this.runCommand(command, payload, props, busy))
-      .finally(() => {
-        this.commandsPending--;
-      });
-  }
-
-  private async runCommand(
-    command: string,
-    payload: Buffer,
-    props: { responseTopic?: string; correlationData?: Buffer } | undefined,
-    busy: boolean,
-  ): Promise<void> {
-    try {
-      // a request-chosen response topic must be plain and under our response prefix; anything else
-      // refuses the whole request, answered on the default response topic (never the one asked for)
-      const refusal = this.responseTopicRefusal(props);
-      const reply = busy
-        ? {
-            command,
-            transaction: null,
-            ok: false,
-            error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again`,
-          }
-        : await this.router.handle(command, payload, refusal ?? undefined);
-      const body: ResponsePayload = {
-        messageId: randomUUID(),
-        deviceId: this.config.deviceId,
-        time: Date.now(),
-        ...reply,
-      };
-      if (!reply.ok) this.logger.warn({ command, error: reply.error }, 'command refused');
-      const alsoTo =
-        props?.responseTopic !== undefined && refusal === null
-          ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
-          : undefined;
-      await this.outbox.add(
-        outboxMessage('response', this.topics.response(command.replace(/[#+]/g, '_')), body, alsoTo),
-      );
-    } catch (err) {
-      this.logger.error({ command, err }, 'command handling failed');
-    }
-  }
-
-  private responseTopicRefusal(props: { responseTopic?: string; correlationData?: Buffer } | undefined): string | null {
-    const rt = props?.responseTopic;
-    if (rt === undefined) return null;
-    const problem = this.topics.responseTopicProblem(rt);
-    if (problem) return `response topic ${JSON.stringify(rt.slice(0, 200))} ${problem}; request refused`;
-    const cd = props?.correlationData;
-    if (cd && cd.length > MAX_CORRELATION_BYTES)
-      return `correlation data of ${cd.length} bytes exceeds ${MAX_CORRELATION_BYTES}; request refused`;
-    return null;
   }
 
   private async snapshot(timeoutMs: number): Promise<SnapshotResult> {
