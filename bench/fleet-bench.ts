@@ -91,14 +91,18 @@ async function main(): Promise<void> {
   sub.end(true);
   await broker.stop();
   console.log(
-    `fleet bench: ${N} daemons (phantom ${FPS} fps each, 1 inference thread), one mosquitto, ${SECONDS} s measured after 15 s warm-up, on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`,
+    `fleet bench: ${N} daemons (phantom ${FPS} fps each, 1 inference thread), one mosquitto, ${SECONDS} s ` +
+      `measured after 15 s warm-up, on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`,
   );
   console.log(`messages through the broker to one subscriber of thyroid-edge/#: ${(messages / wall).toFixed(1)} msg/s`);
   console.log(
-    `alert latency frame capture -> subscriber (${latencies.length} alerts): p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms`,
+    `alert latency frame capture -> subscriber (${latencies.length} alerts): p50 ` +
+      `${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms`,
   );
   console.log(
-    `daemon CPU per process: mean ${((dCpu.reduce((a, b) => a + b, 0) / N) * 100).toFixed(1)} %, max ${(Math.max(...dCpu) * 100).toFixed(1)} % of one core; all daemons ${(dCpu.reduce((a, b) => a + b, 0) * 100).toFixed(0)} %`,
+    `daemon CPU per process: mean ${((dCpu.reduce((a, b) => a + b, 0) / N) * 100).toFixed(1)} %, max ` +
+      `${(Math.max(...dCpu) * 100).toFixed(1)} % of one core; all daemons ` +
+      `${(dCpu.reduce((a, b) => a + b, 0) * 100).toFixed(0)} %`,
   );
   console.log(`broker CPU: ${(bCpu * 100).toFixed(1)} % of one core`);
 }

@@ -22,7 +22,11 @@ const WebSocket = require('ws');
 const ws = new WebSocket(process.argv[1]);
 let frames = 0, bytes = 0;
 ws.on('open', () => console.log('open'));
-ws.on('message', (m) => { bytes += m.length; const j = JSON.parse(m); if (j.type === 'frame') { frames++; Buffer.from(j.jpeg, 'base64'); } });
+ws.on('message', (m) => {
+  bytes += m.length;
+  const j = JSON.parse(m);
+  if (j.type === 'frame') { frames++; Buffer.from(j.jpeg, 'base64'); }
+});
 process.on('SIGTERM', () => { console.log(JSON.stringify({ frames, bytes })); process.exit(0); });
 `;
 
@@ -83,7 +87,8 @@ async function main(): Promise<void> {
   const on = mean(phases.filter((p) => p.withPage).map((p) => p.fps));
   console.log('');
   console.log(
-    `## Live view cost (${PHASE_S} s phases, alternating, one run; video source as fast as possible, shipped model, 2 threads)`,
+    `## Live view cost (${PHASE_S} s phases, alternating, one run; video source as fast as possible, ` +
+      'shipped model, 2 threads)',
   );
   console.log('');
   console.log('| phase | page open | processed fps | frames sent to the page/s | KB/s to the page |');
@@ -95,7 +100,8 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(
-    `processed fps with the page open: ${on.toFixed(2)} vs ${off.toFixed(2)} without: ${(((on - off) / off) * 100).toFixed(1)}% (target: a drop of at most 10%)`,
+    `processed fps with the page open: ${on.toFixed(2)} vs ${off.toFixed(2)} without: ` +
+      `${(((on - off) / off) * 100).toFixed(1)}% (target: a drop of at most 10%)`,
   );
 }
 

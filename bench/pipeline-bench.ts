@@ -138,27 +138,36 @@ async function main(): Promise<void> {
     }
   }
   console.log(
-    `# Pipeline benchmark\n\nProduced by \`npm run bench\` on ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), onnxruntime-node CPU EP.\n`,
+    `# Pipeline benchmark\n\nProduced by \`npm run bench\` on ${new Date().toISOString()}, ` +
+      `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), onnxruntime-node CPU EP.\n`,
   );
   console.log(
-    `thyroid-edge pipeline bench: ${SECONDS} s per variant after 1.5 s warm-up, 30 fps ${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight} video source, model input ${size}x${size}, node ${process.version}`,
+    `thyroid-edge pipeline bench: ${SECONDS} s per variant after 1.5 s warm-up, 30 fps ` +
+      `${DEFAULT_PHANTOM.screenWidth}x${DEFAULT_PHANTOM.screenHeight} video source, model input ${size}x${size}, ` +
+      `node ${process.version}`,
   );
   if (index)
     console.log(
-      `architectures at ${size}px: improved ${index.improved!.gmacsAtInput} GMACs / ${(index.improved!.params / 1e6).toFixed(2)} M params; deeplabv3plus ${index.deeplabv3plus!.gmacsAtInput} GMACs / ${(index.deeplabv3plus!.params / 1e6).toFixed(2)} M params`,
+      `architectures at ${size}px: improved ${index.improved!.gmacsAtInput} GMACs / ` +
+        `${(index.improved!.params / 1e6).toFixed(2)} M params; deeplabv3plus ` +
+        `${index.deeplabv3plus!.gmacsAtInput} GMACs / ${(index.deeplabv3plus!.params / 1e6).toFixed(2)} M params`,
     );
   else console.log('BENCH_MODELS=shipped: the shipped model only');
   const rows = [];
   for (const v of variants) rows.push(await runVariant(v, video));
   console.log('');
   console.log(
-    '| model | threads | processed fps | dropped fps | decode p50/p99 | preprocess p50/p99 | inference p50/p99 | postprocess p50/p99 | encode p50/p99 | outside-inference p50 | RSS MB |',
+    '| model | threads | processed fps | dropped fps | decode p50/p99 | preprocess p50/p99 | inference p50/p99 | ' +
+      'postprocess p50/p99 | encode p50/p99 | outside-inference p50 | RSS MB |',
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     const s = r.stages;
     console.log(
-      `| ${r.label} | ${r.threads} | ${r.processedFps.toFixed(1)} | ${r.droppedFps.toFixed(1)} | ${s.decode.join('/')} | ${s.preprocess.join('/')} | ${s.inference.join('/')} | ${s.postprocess.join('/')} | ${s.encode.join('/')} | ${r.outsideP50.toFixed(1)} | ${r.rssMB.toFixed(0)} |`,
+      `| ${r.label} | ${r.threads} | ${r.processedFps.toFixed(1)} | ${r.droppedFps.toFixed(1)} | ` +
+        `${s.decode.join('/')} | ${s.preprocess.join('/')} | ${s.inference.join('/')} | ` +
+        `${s.postprocess.join('/')} | ${s.encode.join('/')} | ${r.outsideP50.toFixed(1)} | ` +
+        `${r.rssMB.toFixed(0)} |`,
     );
   }
   const ref = rows.find((r) => r.label.startsWith('shipped') && r.threads === 2)!;
@@ -173,10 +182,12 @@ async function main(): Promise<void> {
   const worstAll = Math.max(...rows.map((r) => r.outsideP50));
   const worstRss = Math.max(...rows.map((r) => r.rssMB));
   console.log(
-    `pipeline work outside inference, shipped model, worst p50 over 1 and 2 threads: ${worstShipped.toFixed(1)} ms (target <= 10 ms)`,
+    'pipeline work outside inference, shipped model, worst p50 over 1 and 2 threads: ' +
+      `${worstShipped.toFixed(1)} ms (target <= 10 ms)`,
   );
   console.log(
-    `  (all rows, including random-weight models whose noisy masks slow post-processing: worst p50 ${worstAll.toFixed(1)} ms)`,
+    '  (all rows, including random-weight models whose noisy masks slow post-processing: worst p50 ' +
+      `${worstAll.toFixed(1)} ms)`,
   );
   console.log(`peak RSS: ${worstRss.toFixed(0)} MB (target <= 250 MB)`);
 }

@@ -185,7 +185,10 @@ function gaussian(rnd: () => number): number {
   return NORMAL[(rnd() * 65536) | 0] as number;
 }
 
-/** The view `win` (source px, inside the imaging area) shown over the whole imaging area, with fresh speckle and gain. */
+/**
+ * The view `win` (source px, inside the imaging area) shown over the whole imaging area, with fresh speckle
+ * and gain.
+ */
 function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: Uint8Array): void {
   out.set(s.data);
   const a = s.area;

@@ -75,7 +75,7 @@ async function config(stateDir: string, alerts: Record<string, unknown> = {}): P
 }
 
 describe('alert service', () => {
-  it('stores (and persists the track) before anyone hears of an alert; a config change clears open tracks', async () => {
+  it('stores (and persists the track) before anyone hears of an alert; config changes clear open tracks', async () => {
     const dir = await tempDir('te-alertsvc-');
     const order: string[] = [];
     const s1 = sink(order, 30);
@@ -101,7 +101,7 @@ describe('alert service', () => {
     await svc.stop();
   });
 
-  it('after a crash: open tracks are cleared with reason restart, an unannounced detection is stored again first, ids continue', async () => {
+  it('after a crash: tracks clear (reason restart), unannounced detections stored again, ids continue', async () => {
     const dir = await tempDir('te-alertsvc-');
     const s1 = sink([]);
     const first = await AlertService.open(await config(dir), s1, logger);

@@ -70,7 +70,7 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     for (const c of cleanup.reverse()) await c();
   }, 60_000);
 
-  it('no alert while the probe is lifted; the open track clears there once; result and status say imaging false', async () => {
+  it('no alert while the probe is lifted; the open track clears once; result and status: imaging false', async () => {
     const dir = await tempDir('te-clip-');
     const clip = await makeClip(dir);
     const broker = await Mosquitto.start(join(dir, 'mq'));

@@ -68,7 +68,7 @@ describe('alerts across a kill -9 (real daemon, real mosquitto)', () => {
     for (const c of cleanup.reverse()) await c();
   }, 60_000);
 
-  it('an alert logged is delivered after the restart; open tracks clear with reason restart; trackIds never repeat', async () => {
+  it('a logged alert is delivered after a restart; open tracks clear (reason restart); ids never repeat', async () => {
     const dir = await tempDir('te-crash-');
     const broker = await Mosquitto.start(join(dir, 'mq'));
     cleanup.push(() => broker.stop());

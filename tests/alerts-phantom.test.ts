@@ -40,7 +40,8 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
     const config = await testConfig(broker.url, {
       ...startYaml,
       liveView: { enabled: false },
-      capture: { phantom: { seed: 1, fps: 15, nodules: 1, cycleFrames: 150, visibleFraction: 0.6 } }, // the schema's defaults
+      // the schema's defaults
+      capture: { phantom: { seed: 1, fps: 15, nodules: 1, cycleFrames: 150, visibleFraction: 0.6 } },
       alerts: { ...DEFAULT_TRACKER },
     });
     const ph = config.capture.phantom;
@@ -84,7 +85,8 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
     console.log(`phantom alerts, seed ${ph.seed}, ${CYCLES} cycles: ${JSON.stringify(MEASURED)}`);
     expect(apps.length).toBeGreaterThanOrEqual(CYCLES);
     // what holds today: alerts, but not the flood of the old k-of-n tracker (85 tracks in 38 s);
-    // measured here: 6-8 tracks in 3 cycles (per appearance [4,1,0] with the defaults; earlier [3,2,2], [4,3,0], [5,2,1]; 0-1 while away)
+    // measured here: 6-8 tracks in 3 cycles (per appearance [4,1,0] with the defaults; earlier [3,2,2],
+    // [4,3,0], [5,2,1]; 0-1 while away)
     expect(detected.length).toBeGreaterThanOrEqual(1);
     expect(detected.length).toBeLessThanOrEqual(4 * apps.length);
     if (process.env.PHANTOM_ALERTS_STRICT === '1') {

@@ -187,7 +187,8 @@ describe('alert tracker', () => {
   });
 
   it('rate-limits nodule_updated', () => {
-    const frames = Array.from({ length: 90 }, (_, i) => ({ nodules: [disc(128, 128, 8 + i * 0.5)] })); // grows every frame, 6 s
+    // grows every frame, 6 s
+    const frames = Array.from({ length: 90 }, (_, i) => ({ nodules: [disc(128, 128, 8 + i * 0.5)] }));
     const ev = run(tracker({ updateMinIntervalS: 2, growthFraction: 0.25 }), frames);
     const upd = ev.filter((e) => e.event === 'nodule_updated');
     expect(upd.length).toBeGreaterThanOrEqual(2);
@@ -195,13 +196,15 @@ describe('alert tracker', () => {
       expect(upd[i]!.frameSeq - upd[i - 1]!.frameSeq).toBeGreaterThanOrEqual(2 * FPS);
   });
 
-  it('the gate: no imaging clears open tracks once, raises nothing while it lasts, and frames without tissue are no evidence', () => {
+  it('the gate: no imaging clears open tracks once and raises nothing; frames without tissue are no evidence', () => {
     const t = tracker();
     const seen = () => ({ nodules: [disc(100, 100, 15)] });
     const ev = run(t, [
       ...repeat(10, seen),
-      ...repeat(30, () => ({ nodules: [disc(100, 100, 15), disc(30, 30, 10)], imaging: false, frameOk: false })), // the model fires on dark noise
-      ...repeat(2, () => ({ nodules: [disc(60, 60, 10)], imaging: false, frameOk: true })), // tissue again, gate not yet back
+      // the model fires on dark noise
+      ...repeat(30, () => ({ nodules: [disc(100, 100, 15), disc(30, 30, 10)], imaging: false, frameOk: false })),
+      // tissue again, gate not yet back
+      ...repeat(2, () => ({ nodules: [disc(60, 60, 10)], imaging: false, frameOk: true })),
     ]);
     expect(kinds(ev)).toEqual(['nodule_detected', 'nodule_cleared:no_imaging']);
     // undebounced bad frames inside imaging (frameOk false) neither build nor break a track

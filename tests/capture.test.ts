@@ -113,7 +113,7 @@ describe('images source', () => {
 describe('ffmpeg sources', () => {
   const out = { roi: { x: 20, y: 10, width: 120, height: 100 }, sourceWidth: 160, sourceHeight: 120 };
 
-  it('builds v4l2 arguments: device, format, size, fps, then exact ROI crop, full-range grey (no scaling), raw on stdout', () => {
+  it('builds v4l2 arguments: device, format, size, fps, exact ROI crop, full-range grey (unscaled), raw stdout', () => {
     const args = v4l2InputArgs({
       device: '/dev/video2',
       inputFormat: 'mjpeg',

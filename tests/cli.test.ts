@@ -30,7 +30,7 @@ describe('thyroid-edge CLI', () => {
     expect(bad.stderr).toContain('capture.phantom.fps: must be number');
   });
 
-  it('infer on phantom frames writes a mask PNG + JSON per frame and a summary line scored against ground truth', async () => {
+  it('infer on phantom frames writes a mask PNG + JSON per frame and a summary scored on ground truth', async () => {
     const out = await tempDir();
     const r = cli(['infer', '--phantom', '4', '--out', out, '--quiet']);
     expect(r.status, r.stderr).toBe(0);

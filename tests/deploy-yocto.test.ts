@@ -16,7 +16,11 @@ function recipes(dir: string): string[] {
 
 describe('deploy/yocto/meta-thyroid-edge', () => {
   it.skipIf(!existsSync(OELINT) && !process.env.CI)(
-    `oelint-adv --release scarthgap is clean${existsSync(OELINT) ? '' : ' (skipped: run .ci/run or pip install -r deploy/yocto/requirements-lint.txt into deploy/yocto/.venv-lint)'}`,
+    `oelint-adv --release scarthgap is clean${
+      existsSync(OELINT)
+        ? ''
+        : ' (skipped: run .ci/run or pip install -r deploy/yocto/requirements-lint.txt into deploy/yocto/.venv-lint)'
+    }`,
     () => {
       const files = recipes(LAYER);
       expect(files.length).toBeGreaterThanOrEqual(4);

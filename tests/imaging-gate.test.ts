@@ -54,7 +54,8 @@ describe('imaging gate', () => {
     expect(noTissueReason(st(darkNoise(1)), DEFAULT_GATE)).toBe('no_signal');
     expect(noTissueReason(st(bands(1)), DEFAULT_GATE)).toBe('reverberation');
     expect(noTissueReason(st(new Uint8Array(S * S)), DEFAULT_GATE)).toBe('no_signal');
-    expect(noTissueReason(st(new Uint8Array(S * S).fill(255)), DEFAULT_GATE)).toBe(null); // saturated is a (bad) image, not no-tissue
+    // saturated is a (bad) image, not no-tissue
+    expect(noTissueReason(st(new Uint8Array(S * S).fill(255)), DEFAULT_GATE)).toBe(null);
   });
 
   it('turns off after offFrames bad frames, back on after onFrames good ones; bad frames are flagged at once', () => {

@@ -44,7 +44,7 @@ function hugePngHeader(width: number, height: number): Buffer {
 }
 
 describe('infer on a mixed batch', () => {
-  it('good, empty, text and over-large files: two results, three error lines naming their files, a summary, exit 1', async () => {
+  it('good, empty, text, over-large files: two results, three error lines naming files, summary, exit 1', async () => {
     const dir = await tempDir('te-infer-in-');
     const out = await tempDir('te-infer-out-');
     const [good] = await phantomPngs(1);
@@ -68,7 +68,8 @@ describe('infer on a mixed batch', () => {
     expect(errors[1]).toContain(files[2]);
     expect(errors[2]).toMatch(
       new RegExp(
-        `${files[3]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: image is 30000x30000 \\(900000000 pixels\\), over the limit`,
+        `${files[3]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: image is 30000x30000 \\(900000000 pixels\\), ` +
+          'over the limit',
       ),
     );
     expect((await readdir(out)).sort()).toEqual(['a-good.json', 'a-good.mask.png', 'e-good.json', 'e-good.mask.png']);

@@ -173,7 +173,7 @@ describe('segmenter (real onnxruntime-node)', () => {
     ).rejects.toThrow(/could not load/);
   });
 
-  it('the shipped model on the phantom: floors under the measured figures, per framing (figures in README)', async () => {
+  it('the shipped model on the phantom: floors under the measured figures, per framing (README figures)', async () => {
     const card = await shippedCard();
     const seg = await Segmenter.create({
       modelPath: MODEL,

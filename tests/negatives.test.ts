@@ -89,7 +89,7 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
     expect(Buffer.from(probeLifted(grey, W, H, 9)).equals(Buffer.from(probeLifted(grey, W, H, 9)))).toBe(true);
   });
 
-  it('prepare-dataset --negatives: each made frame in its source split, empty masks, through the daemon preprocessing', async () => {
+  it('prepare-dataset --negatives: made frames in their source split, empty masks, daemon preprocessing', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'images'));
     await mkdir(join(dir, 'masks'));

@@ -90,7 +90,8 @@ describe('install killed with SIGKILL at random points', () => {
       await store.markGood(); // as if the next start passed its health window
     }
     console.log(
-      `SIGKILL test: ${KILLS} runs, ${outcomes.killed} killed mid-install, ${outcomes.old} left the old model, ${outcomes.new} the new one (an uninterrupted install takes ${full.installMs} ms)`,
+      `SIGKILL test: ${KILLS} runs, ${outcomes.killed} killed mid-install, ${outcomes.old} left the old model, ` +
+        `${outcomes.new} the new one (an uninterrupted install takes ${full.installMs} ms)`,
     );
     // the CLI's own check agrees
     const cliStatus = JSON.parse(

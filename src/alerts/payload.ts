@@ -20,7 +20,9 @@ export const AlertPayload = Type.Object(
         ['lost', 'no_imaging', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)),
         {
           description:
-            'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), config_changed (alerts.* changed), shutdown, restart (the track was open when the daemon stopped without a shutdown)',
+            'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), ' +
+            'config_changed (alerts.* changed), shutdown, restart (the track was open when the daemon stopped ' +
+            'without a shutdown)',
         },
       ),
     ),

@@ -120,7 +120,10 @@ export class AlertService {
     this.enqueue(events);
   }
 
-  /** set_config / config bundle: a change of alerts.* closes open tracks (reason config_changed) before the new settings apply. */
+  /**
+   * set_config / config bundle: a change of alerts.* closes open tracks (reason config_changed) before the
+   * new settings apply.
+   */
   applyConfig(c: AlertServiceConfig): void {
     const changed = JSON.stringify(c.alerts) !== JSON.stringify(this.config.alerts);
     this.config = c;

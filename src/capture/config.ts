@@ -22,7 +22,9 @@ export const CaptureConfigSchema = Obj(
       ...RT,
       default: null,
       description:
-        'Imaging area in capture pixels (x, y, width, height). Everything outside (the header with patient data) is cropped away before any processing. Required for v4l2 and file; `thyroid-edge calibrate` proposes one. null for phantom (uses its own) and images (whole image).',
+        'Imaging area in capture pixels (x, y, width, height). Everything outside (the header with patient ' +
+        'data) is cropped away before any processing. Required for v4l2 and file; `thyroid-edge calibrate` ' +
+        'proposes one. null for phantom (uses its own) and images (whole image).',
     }),
     ffmpegPath: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary.' }),
     v4l2: Obj(
@@ -76,7 +78,8 @@ export const CaptureConfigSchema = Obj(
         liftWhenAbsent: Type.Boolean({
           default: false,
           description:
-            'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views of a scan',
+            'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views ' +
+            'of a scan',
         }),
       },
       'Synthetic B-mode phantom (source: phantom).',

@@ -1,4 +1,7 @@
-/** Builds the configured FrameSource: the switch over every source type (a new source is added here and in capture/config.ts). */
+/**
+ * Builds the configured FrameSource: the switch over every source type (a new source is added here and in
+ * capture/config.ts).
+ */
 import type { Logger } from 'pino';
 import type { CaptureConfig } from './config.js';
 import type { Preprocessing } from '../inference/model-card.js';

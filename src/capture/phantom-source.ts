@@ -1,4 +1,7 @@
-/** The phantom as a FrameSource: renders at a configured rate, crops the ROI; preprocess.ts resizes it with the card's kernel. */
+/**
+ * The phantom as a FrameSource: renders at a configured rate, crops the ROI; preprocess.ts resizes it with the
+ * card's kernel.
+ */
 import type { Preprocessing } from '../inference/model-card.js';
 import { decodeMask, resizeGrey } from '../inference/preprocess.js';
 import { sleep } from './backoff.js';

@@ -60,7 +60,10 @@ function insecureTransport(url: string, allowInsecure: boolean): string | null {
   const plain = ['mqtt:', 'tcp:', 'ws:'].includes(u.protocol);
   const loopback = isLoopbackHost(u.hostname);
   if (!plain || loopback || allowInsecure) return null;
-  return `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused (patient data would cross the network unencrypted); use mqtts:// or wss://, or set mqtt.allowInsecure: true`;
+  return (
+    `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused (patient data would cross ` +
+    'the network unencrypted); use mqtts:// or wss://, or set mqtt.allowInsecure: true'
+  );
 }
 
 export function checkTransport(url: string, allowInsecure: boolean): void {
@@ -95,7 +98,8 @@ function checkSemantics(c: Config, where: string): void {
     problems.push('mqtt.reconnectMinMs: must be <= mqtt.reconnectMaxMs');
   if ((c.mqtt.certFile && !c.mqtt.keyFile) || (!c.mqtt.certFile && c.mqtt.keyFile)) {
     problems.push(
-      `mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`,
+      `mqtt.${c.mqtt.certFile ? 'keyFile' : 'certFile'}: is required with ` +
+        `mqtt.${c.mqtt.certFile ? 'certFile' : 'keyFile'} (mTLS)`,
     );
   }
   const lv = c.liveView;
@@ -104,7 +108,8 @@ function checkSemantics(c: Config, where: string): void {
       problems.push(`liveView.token: is required to serve on ${lv.host} (not loopback): the page shows patient images`);
     if (!(lv.tlsCertFile && lv.tlsKeyFile) && !lv.allowInsecure)
       problems.push(
-        `liveView.tlsCertFile: TLS (tlsCertFile + tlsKeyFile) is required on ${lv.host}, or set liveView.allowInsecure: true`,
+        `liveView.tlsCertFile: TLS (tlsCertFile + tlsKeyFile) is required on ${lv.host}, or set ` +
+          'liveView.allowInsecure: true',
       );
   }
   if ((lv.tlsCertFile === null) !== (lv.tlsKeyFile === null))

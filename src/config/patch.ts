@@ -66,7 +66,8 @@ export function applyRuntimePatch(current: Config, patch: unknown, where: string
   const refused = restartOnlyKeys(patch);
   if (refused.length) {
     throw new ConfigError(
-      `${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ${runtimeKeys().join(', ')}); edit the config file and restart`,
+      `${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ` +
+        `${runtimeKeys().join(', ')}); edit the config file and restart`,
     );
   }
   return validateConfig(mergePatch(current, patch), where);

@@ -39,7 +39,8 @@ export const ConfigSchema = Type.Object(
           default: ['cpu'],
           minItems: 1,
           description:
-            'onnxruntime execution providers in order of preference (e.g. ["xnnpack","cpu"]). Unavailable ones are skipped with a warning; CPU is always the last resort.',
+            'onnxruntime execution providers in order of preference (e.g. ["xnnpack","cpu"]). Unavailable ones ' +
+            'are skipped with a warning; CPU is always the last resort.',
         }),
         threads: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'intra-op threads for inference.' }),
       },
@@ -51,7 +52,8 @@ export const ConfigSchema = Type.Object(
         minAreaPx: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
           default: null,
           description:
-            "Components smaller than this (model pixels) are dropped as specks. null: the model card's decision rule (decision.minAreaPx, chosen on val with the model; 40 for older cards).",
+            "Components smaller than this (model pixels) are dropped as specks. null: the model card's " +
+            'decision rule (decision.minAreaPx, chosen on val with the model; 40 for older cards).',
         }),
         pixelSpacingMm: Type.Union(
           [
@@ -72,7 +74,8 @@ export const ConfigSchema = Type.Object(
         url: Type.Union([Type.String({ pattern: '^(mqtts?|wss?|tcp|ssl)://' }), Type.Null()], {
           default: null,
           description:
-            'Broker URL (mqtt://, mqtts://, ws://, wss://). null: run an embedded broker on 127.0.0.1 (out-of-the-box mode). A configured URL always wins.',
+            'Broker URL (mqtt://, mqtts://, ws://, wss://). null: run an embedded broker on 127.0.0.1 ' +
+            '(out-of-the-box mode). A configured URL always wins.',
         }),
         embeddedPort: Type.Integer({
           minimum: 1,
@@ -89,7 +92,8 @@ export const ConfigSchema = Type.Object(
           Type.String({
             minLength: 1,
             description:
-              "MQTT client id. Default: the deviceId. With mqtt.certFile it must equal the certificate's CN (checked at start): the broker knows a box by its certificate (deploy/mosquitto).",
+              "MQTT client id. Default: the deviceId. With mqtt.certFile it must equal the certificate's CN " +
+              '(checked at start): the broker knows a box by its certificate (deploy/mosquitto).',
           }),
         ),
         protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
@@ -132,7 +136,9 @@ export const ConfigSchema = Type.Object(
         responseTopicPrefix: Type.Union([Type.String({ minLength: 1, pattern: '^[^+#\\u0000]+/$' }), Type.Null()], {
           default: null,
           description:
-            'An MQTT 5 response topic chosen by a request is honoured only if it is a plain topic (no wildcard, at most 512 bytes) under this prefix; anything else is refused in the reply on the default response topic. null: <baseTopic>/<deviceId>/response/.',
+            'An MQTT 5 response topic chosen by a request is honoured only if it is a plain topic (no ' +
+            'wildcard, at most 512 bytes) under this prefix; anything else is refused in the reply on the ' +
+            'default response topic. null: <baseTopic>/<deviceId>/response/.',
         }),
         mask: Obj(
           {
@@ -158,7 +164,9 @@ export const ConfigSchema = Type.Object(
               maximum: 1000,
               default: 5,
               description:
-                'A message whose delivery fails this many times in a row while connected (the connection drops under it, or no acknowledgement in attemptTimeoutS) moves to the dead-letter folder so the rest flows on.',
+                'A message whose delivery fails this many times in a row while connected (the connection drops ' +
+                'under it, or no acknowledgement in attemptTimeoutS) moves to the dead-letter folder so the ' +
+                'rest flows on.',
             }),
             attemptTimeoutS: Type.Integer({
               minimum: 1,
@@ -167,7 +175,10 @@ export const ConfigSchema = Type.Object(
               description: "One delivery attempt waits this long for the broker's acknowledgement.",
             }),
           },
-          'On-disk outbox for alerts and command responses. When full the oldest command responses go first, then the oldest alerts; every drop is counted in telemetry. A message the broker refuses (an error reason code, an invalid topic) or that fails maxAttempts times moves to <stateDir>/outbox-dead/ with its reason, logged and counted in telemetry (outbox.deadLettered); it never blocks the rest.',
+          'On-disk outbox for alerts and command responses. When full the oldest command responses go first, ' +
+            'then the oldest alerts; every drop is counted in telemetry. A message the broker refuses (an error ' +
+            'reason code, an invalid topic) or that fails maxAttempts times moves to <stateDir>/outbox-dead/ ' +
+            'with its reason, logged and counted in telemetry (outbox.deadLettered); it never blocks the rest.',
         ),
       },
       'MQTT connection and contract.',
@@ -183,34 +194,39 @@ export const ConfigSchema = Type.Object(
           minimum: 0,
           default: DEFAULT_TRACKER.fragmentGapPx,
           description:
-            'Components whose boxes are closer than this (model px) are one nodule (fragments of one nodule), unless each continues a different confirmed track.',
+            'Components whose boxes are closer than this (model px) are one nodule (fragments of one nodule), ' +
+            'unless each continues a different confirmed track.',
         }),
         fragmentGrowFraction: Type.Number({
           minimum: 0,
           maximum: 2,
           default: DEFAULT_TRACKER.fragmentGrowFraction,
           description:
-            "Components touching one another's box grown by this fraction of its width/height on each side are one nodule (a big nodule outlined in parts).",
+            "Components touching one another's box grown by this fraction of its width/height on each side are " +
+            'one nodule (a big nodule outlined in parts).',
         }),
         minIou: Type.Number({
           exclusiveMinimum: 0,
           maximum: 1,
           default: DEFAULT_TRACKER.minIou,
           description:
-            'Minimum box overlap between a track and a detection to continue the track: IoU, or half the overlap over the smaller box (a part of a big nodule outlined alone).',
+            'Minimum box overlap between a track and a detection to continue the track: IoU, or half the ' +
+            'overlap over the smaller box (a part of a big nodule outlined alone).',
         }),
         matchDistance: Type.Number({
           exclusiveMinimum: 0,
           maximum: 1,
           default: DEFAULT_TRACKER.matchDistance,
           description:
-            'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to continue a track.',
+            'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to ' +
+            'continue a track.',
         }),
         confirmEvidenceS: Type.Number({
           exclusiveMinimum: 0,
           default: DEFAULT_TRACKER.confirmEvidenceS,
           description:
-            'A track is confirmed (nodule_detected) once its evidence, seconds on screen weighted by the peak probability of each sighting, reaches this ...',
+            'A track is confirmed (nodule_detected) once its evidence, seconds on screen weighted by the peak ' +
+            'probability of each sighting, reaches this ...',
         }),
         minDurationS: Type.Number({
           minimum: 0,
@@ -227,7 +243,8 @@ export const ConfigSchema = Type.Object(
           minimum: 0,
           default: DEFAULT_TRACKER.memoryS,
           description:
-            'A track survives this long without being seen: a nodule that leaves the view briefly and returns keeps its trackId. After that: nodule_cleared (reason lost).',
+            'A track survives this long without being seen: a nodule that leaves the view briefly and returns ' +
+            'keeps its trackId. After that: nodule_cleared (reason lost).',
         }),
         growthFraction: Type.Number({
           exclusiveMinimum: 0,
@@ -240,7 +257,9 @@ export const ConfigSchema = Type.Object(
           description: '... and at most once per this many seconds per track.',
         }),
       },
-      'Alert tracker (src/alerts): nodule_detected / nodule_updated / nodule_cleared from per-frame nodules. Defaults chosen on DDTI val scan clips with `npm run bench:alerts` (docs/alerts.md). A change at runtime closes open tracks (nodule_cleared, reason config_changed).',
+      'Alert tracker (src/alerts): nodule_detected / nodule_updated / nodule_cleared from per-frame nodules. ' +
+        'Defaults chosen on DDTI val scan clips with `npm run bench:alerts` (docs/alerts.md). A change at ' +
+        'runtime closes open tracks (nodule_cleared, reason config_changed).',
       RT,
     ),
     imagingGate: Obj(
@@ -275,13 +294,15 @@ export const ConfigSchema = Type.Object(
           maximum: 1,
           default: DEFAULT_GATE.maxRowStructure,
           description:
-            'Variance of the row means over the total variance above which the image is horizontal bands (reverberation of a lifted probe).',
+            'Variance of the row means over the total variance above which the image is horizontal bands ' +
+            '(reverberation of a lifted probe).',
         }),
         frozenDiff: Type.Number({
           minimum: 0,
           default: DEFAULT_GATE.frozenDiff,
           description:
-            'Mean absolute difference to the previous frame (grey levels) below which a frame is unchanged; unchanged frames are no evidence for alerts.',
+            'Mean absolute difference to the previous frame (grey levels) below which a frame is unchanged; ' +
+            'unchanged frames are no evidence for alerts.',
         }),
         frozenMs: Type.Integer({
           minimum: 0,
@@ -292,7 +313,8 @@ export const ConfigSchema = Type.Object(
           minimum: 1,
           default: DEFAULT_GATE.offFrames,
           description:
-            'Consecutive frames without tissue before the state turns to no imaging (open tracks clear once, reason no_imaging).',
+            'Consecutive frames without tissue before the state turns to no imaging (open tracks clear once, ' +
+            'reason no_imaging).',
         }),
         onFrames: Type.Integer({
           minimum: 1,
@@ -300,7 +322,8 @@ export const ConfigSchema = Type.Object(
           description: 'Consecutive frames with tissue before imaging is back.',
         }),
       },
-      'Imaging gate: frames with no tissue in the ROI (probe lifted, blank, frozen) raise no alert; `result.imaging` and status/telemetry show the state.',
+      'Imaging gate: frames with no tissue in the ROI (probe lifted, blank, frozen) raise no alert; ' +
+        '`result.imaging` and status/telemetry show the state.',
       RT,
     ),
     liveView: Obj(
@@ -308,18 +331,21 @@ export const ConfigSchema = Type.Object(
         enabled: Type.Boolean({
           default: false,
           description:
-            'Serve the live view (a web page with the live image, mask overlay, nodules, alerts and health). Off in production configs; on in the `npm start` config.',
+            'Serve the live view (a web page with the live image, mask overlay, nodules, alerts and health). ' +
+            'Off in production configs; on in the `npm start` config.',
         }),
         host: Type.String({
           default: '127.0.0.1',
           description:
-            'Bind address. Anything but loopback requires `token` and TLS (or `allowInsecure`): the page shows patient images.',
+            'Bind address. Anything but loopback requires `token` and TLS (or `allowInsecure`): the page shows ' +
+            'patient images.',
         }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: '0 = any free port (logged).' }),
         token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
           default: null,
           description:
-            'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". Prefer THYROID_EDGE__liveView__token in the environment.',
+            'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". Prefer ' +
+            'THYROID_EDGE__liveView__token in the environment.',
         }),
         tlsCertFile: Type.Union([Type.String(), Type.Null()], {
           default: null,
@@ -346,7 +372,8 @@ export const ConfigSchema = Type.Object(
         trustedKeys: Type.Array(Type.String({ minLength: 40 }), {
           default: [],
           description:
-            'Ed25519 public keys (base64 SPKI, as `thyroid-edge bundle keygen` prints) whose signatures are accepted. Empty: every bundle is refused.',
+            'Ed25519 public keys (base64 SPKI, as `thyroid-edge bundle keygen` prints) whose signatures are ' +
+            'accepted. Empty: every bundle is refused.',
         }),
         allowDowngrade: Type.Boolean({ default: false, description: 'Accept a bundle older than the active one.' }),
         allowFileUrls: Type.Boolean({
@@ -368,7 +395,8 @@ export const ConfigSchema = Type.Object(
         schedule: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
           default: null,
           description:
-            'node-cron expression for the scheduled check of manifestUrl, e.g. "0 3 * * *" (03:00 daily, inside the maintenance window). null: only on request.',
+            'node-cron expression for the scheduled check of manifestUrl, e.g. "0 3 * * *" (03:00 daily, ' +
+            'inside the maintenance window). null: only on request.',
         }),
         manifestUrl: Type.Union([Type.String({ pattern: '^(https|file)://' }), Type.Null()], {
           default: null,

@@ -42,7 +42,8 @@ export async function runDaemon(config: Config, logger: Logger, env: NodeJS.Proc
     const s = daemon.status();
     void notifier.notify(
       'READY=1',
-      `STATUS=serving: model ${s.model?.name ?? '?'} on ${s.model?.provider ?? '?'}, source ${s.capture?.source ?? '?'}`,
+      `STATUS=serving: model ${s.model?.name ?? '?'} on ${s.model?.provider ?? '?'}, source ` +
+        `${s.capture?.source ?? '?'}`,
     );
     logger.info('first frame processed: ready');
     watchdog.start();

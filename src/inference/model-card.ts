@@ -24,8 +24,10 @@ export const PreprocessingSchema = Type.Object(
       method: Type.Optional(
         Type.Union([Type.Literal('local'), Type.Literal('tiles')], {
           description:
-            "local (default): libvips' per-pixel window histogram (sharp .clahe), window tileWidth x tileHeight, maxSlope in counts per bin; " +
-            'tiles: tile-interpolated CLAHE and a binomial blur in TypeScript (enhance-fast.ts), ~10x faster, maxSlope as a multiple of the mean bin count',
+            "local (default): libvips' per-pixel window histogram (sharp .clahe), window tileWidth x tileHeight, " +
+            'maxSlope in counts per bin; ' +
+            'tiles: tile-interpolated CLAHE and a binomial blur in TypeScript (enhance-fast.ts), ~10x faster, ' +
+            'maxSlope as a multiple of the mean bin count',
         }),
       ),
       tileWidth: Type.Integer({ minimum: 1 }),

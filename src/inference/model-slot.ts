@@ -38,7 +38,8 @@ export async function loadModel(
   const sha256 = await sha256File(location.modelPath);
   if (sha256 !== card.sha256) {
     throw new Error(
-      `model ${location.modelPath} sha256 ${sha256.slice(0, 12)}… does not match its card (${card.sha256.slice(0, 12)}…)`,
+      `model ${location.modelPath} sha256 ${sha256.slice(0, 12)}… does not match its card ` +
+        `(${card.sha256.slice(0, 12)}…)`,
     );
   }
   const segmenter = await Segmenter.create({

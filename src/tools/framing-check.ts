@@ -132,7 +132,8 @@ async function main(): Promise<void> {
 
   for (const r of await phantomFramings(proc, card.preprocessing, [1, 2, 3], o.phantomFrames)) {
     console.log(
-      `phantom seed ${r.seed} (${r.frames} frames), mean IoU: ROI as the daemon crops it ${r.roi}, in a DDTI-like screen ${r.screen}`,
+      `phantom seed ${r.seed} (${r.frames} frames), mean IoU: ROI as the daemon crops it ${r.roi}, in a ` +
+        `DDTI-like screen ${r.screen}`,
     );
   }
   await seg.release();

@@ -87,7 +87,8 @@ export async function measureDataset(
   bar.done();
   return {
     about:
-      'B-mode statistics measured on real thyroid frames; the phantom (src/capture/phantom.ts) draws with them. Spread over frames: p10/p50/p90.',
+      'B-mode statistics measured on real thyroid frames; the phantom (src/capture/phantom.ts) draws with ' +
+      'them. Spread over frames: p10/p50/p90.',
     source: `${data} (DDTI)`,
     split,
     frames: frames.length,
@@ -149,7 +150,9 @@ async function main(): Promise<void> {
     return;
   }
   const measured = await measureDataset(o.data, o.split, o.limit, o.quiet);
-  const command = `node dist/src/tools/measure-ultrasound-stats.js --data ${o.data} --split ${o.split}${o.limit ? ` --limit ${o.limit}` : ''}${o.out ? ` --out ${o.out}` : ''}`;
+  const command =
+    `node dist/src/tools/measure-ultrasound-stats.js --data ${o.data} --split ${o.split}` +
+    `${o.limit ? ` --limit ${o.limit}` : ''}${o.out ? ` --out ${o.out}` : ''}`;
   const { about, ...rest } = measured;
   const json = JSON.stringify({ about, command, ...rest }, null, 1);
   if (o.out) await writeFile(o.out, `${json}\n`);

@@ -11,7 +11,8 @@
  * made from (val/test negatives are for choosing and reporting only), and, for train, crops around
  * the nodule. Each such row names its `kind`, `source` frame and crop `rect`.
  *
- *   node dist/src/tools/prepare-dataset.js --data ../shared/datasets/ddti --spec training/preprocessing-256.json --out data/ddti-256
+ *   node dist/src/tools/prepare-dataset.js --data ../shared/datasets/ddti \
+ *     --spec training/preprocessing-256.json --out data/ddti-256
  */
 import { Command } from 'commander';
 import { createHash } from 'node:crypto';
@@ -227,7 +228,8 @@ async function main(): Promise<void> {
     .option('--splits <list>', 'comma-separated splits', 'train,val,test')
     .option(
       '--negatives <spec>',
-      'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,seed=0 (roi: the frame cropped to its imaging area, as a calibrated box sees it)',
+      'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,seed=0 (roi: the frame ' +
+        'cropped to its imaging area, as a calibrated box sees it)',
     )
     .parse();
   const o = program.opts<{

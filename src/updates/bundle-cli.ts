@@ -85,7 +85,8 @@ export function bundleCommand(): Command {
   cmd
     .command('install')
     .description(
-      'install a bundle into the state directory with the daemon stopped (field service); its health window runs at the next start',
+      'install a bundle into the state directory with the daemon stopped (field service); its health window ' +
+        'runs at the next start',
     )
     .argument('<url>', 'manifest URL (https://, file://) or a bundle folder')
     .option('-c, --config <file>', 'config file')

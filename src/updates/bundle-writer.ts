@@ -50,7 +50,8 @@ function roleOf(path: string, kind: BundleManifest['kind']): BundleFile['role'] 
     return 'golden-image';
   }
   throw new BundleError(
-    `${path}: no place in a ${kind} bundle (model: one .onnx, its card .json, golden/NAME.png + golden/NAME.mask.png; config: config.json)`,
+    `${path}: no place in a ${kind} bundle (model: one .onnx, its card .json, golden/NAME.png + ` +
+      'golden/NAME.mask.png; config: config.json)',
   );
 }
 

@@ -65,7 +65,8 @@ async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
       next = checkUrl(new URL(location, url).href, false);
     } catch (err) {
       throw new BundleError(
-        `cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused (${(err as Error).message})`,
+        `cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused ` +
+          `(${(err as Error).message})`,
       );
     }
     url = next;

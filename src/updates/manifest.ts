@@ -19,7 +19,8 @@ export const BundleFile = Type.Object(
       ['model', 'card', 'config', 'golden-image', 'golden-mask'].map((r) => Type.Literal(r)),
       {
         description:
-          'model: the ONNX file; card: its model card; config: a partial config; golden-*: self-test frames and their expected masks',
+          'model: the ONNX file; card: its model card; config: a partial config; golden-*: self-test frames ' +
+          'and their expected masks',
       },
     ),
   },

@@ -387,7 +387,8 @@ export class Updater {
         const p50 = median(latencies);
         if (kind === 'model' && baselineP50 !== null && p50 > h.latencyFactor * baselineP50) {
           return finish(
-            `inference p50 ${p50.toFixed(1)} ms is over ${h.latencyFactor} x the previous model's ${baselineP50.toFixed(1)} ms`,
+            `inference p50 ${p50.toFixed(1)} ms is over ${h.latencyFactor} x the previous model's ` +
+              `${baselineP50.toFixed(1)} ms`,
           );
         }
         finish(null);

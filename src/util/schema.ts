@@ -39,7 +39,8 @@ export function describeError(e: ErrorObject): string {
     path = path ? `${path}.${missing}` : missing;
     reason = 'is required';
   } else if (e.keyword === 'enum' || e.keyword === 'const') {
-    reason = `${e.message}: ${JSON.stringify((e.params as { allowedValues?: unknown; allowedValue?: unknown }).allowedValues ?? (e.params as { allowedValue?: unknown }).allowedValue)}`;
+    const params = e.params as { allowedValues?: unknown; allowedValue?: unknown };
+    reason = `${e.message}: ${JSON.stringify(params.allowedValues ?? params.allowedValue)}`;
   }
   return `${path || '(root)'}: ${reason}`;
 }

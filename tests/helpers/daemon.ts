@@ -86,7 +86,8 @@ export function expectValid(kind: keyof typeof validators, payload: unknown): vo
   const v = validators[kind]!;
   if (!v(payload))
     throw new Error(
-      `${kind} payload does not match its schema: ${JSON.stringify(v.errors)} in ${JSON.stringify(payload).slice(0, 300)}`,
+      `${kind} payload does not match its schema: ${JSON.stringify(v.errors)} in ` +
+        `${JSON.stringify(payload).slice(0, 300)}`,
     );
 }
 
