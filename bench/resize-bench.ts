@@ -70,7 +70,9 @@ async function main(): Promise<void> {
     ]);
     if (enc.status !== 0) throw new Error(`encoding the clip failed: ${enc.stderr.toString()}`);
     const now = videoFilter({ roi: ROI, sourceWidth: 1920, sourceHeight: 1080 });
-    const before = `crop=${ROI.width}:${ROI.height}:${ROI.x}:${ROI.y},scale=${spec.width}:${spec.height}:flags=bilinear,format=gray`;
+    const before =
+      `crop=${ROI.width}:${ROI.height}:${ROI.x}:${ROI.y},` +
+      `scale=${spec.width}:${spec.height}:flags=bilinear,format=gray`;
     const cpuNow = ffmpegCpuS(clip, now);
     const cpuBefore = ffmpegCpuS(clip, before);
     // the in-process resize of every cropped frame (sharp, the card's kernel)
@@ -94,7 +96,8 @@ async function main(): Promise<void> {
     console.log('| --- | --- | --- |');
     console.log(`| before: ffmpeg crops, scales (bilinear), greys | ${perFrame(cpuBefore)} | – |`);
     console.log(
-      `| now: ffmpeg crops and greys (full range); preprocess.ts resizes | ${perFrame(cpuNow)} | ${p(0.5)} / ${p(0.99)} |`,
+      '| now: ffmpeg crops and greys (full range); preprocess.ts resizes ' +
+        `| ${perFrame(cpuNow)} | ${p(0.5)} / ${p(0.99)} |`,
     );
     const delta = Number(perFrame(cpuNow)) - Number(perFrame(cpuBefore)) + Number(p(0.5));
     console.log(

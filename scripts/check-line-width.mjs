@@ -6,16 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 
 const MAX = 120;
 
-// TEMPORARY allow-list: files another branch is reformatting; their long lines are tolerated until it merges.
-// Empty this list (or delete it) once they are fixed; nothing else may be added.
-const ALLOWED = [
-  /^src\/mqtt\//,
-  /^tests\/commands\.test\.ts$/,
-  /^tests\/mqtt-[^/]*\.test\.ts$/,
-  /^tests\/security-units\.test\.ts$/,
-  /^tests\/outbox\.test\.ts$/,
-  /^bench\/alerts-bench\.ts$/,
-];
+// TEMPORARY allow-list: bench/alerts-bench.ts is being edited by the lead on another branch; its long lines are
+// tolerated until that merges. Empty this list (or delete it) then; nothing else may be added.
+const ALLOWED = [/^bench\/alerts-bench\.ts$/];
 
 const files = execFileSync('git', ['ls-files', '-z', '--', 'src/*.ts', 'tests/*.ts', 'bench/*.ts'], { encoding: 'utf8' })
   .split('\0')

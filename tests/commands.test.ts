@@ -142,7 +142,8 @@ describe('command router', () => {
     expect((await ask(new CommandRouter(t, 1000), 'ping', { transaction: 'x'.repeat(201) })).error).toBe(
       'transaction: longer than 200 characters',
     );
-    // a refusal found by the transport (a bad response topic) wins over the command's own checks, and keeps the transaction
+    // a refusal found by the transport (a bad response topic) wins over the command's own checks, and keeps the
+    // transaction
     expect(await r.handle('update', Buffer.from('{"transaction":"r"}'), 'response topic refused')).toEqual({
       command: 'update',
       transaction: 'r',

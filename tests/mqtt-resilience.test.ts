@@ -202,7 +202,8 @@ describe('delivery under faults (real mosquitto)', () => {
     expect(will.reason).toMatch(/Last Will/);
   }, 300_000);
 
-  it('1000+ random and malformed command payloads, hostile response topics, forbidden keys: each answered or rejected, nothing forbidden applied, alerts flow', async () => {
+  it('1000+ random and malformed command payloads, hostile response topics, forbidden keys: ' +
+    'each answered or rejected, nothing forbidden applied, alerts flow', async () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
     cleanup.push(() => broker.stop());
     const sub = await subscriber(broker.url, `${root}/response/#`);

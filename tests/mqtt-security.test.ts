@@ -173,7 +173,8 @@ describe('MQTT security (real mosquitto)', () => {
     expect(JSON.parse(resp.payload.toString())).toMatchObject({ ok: true, transaction: 'acl' });
   }, 300_000);
 
-  it("D5: box A's certificate with client id box-b cannot publish box B's alert/status, read its requests, or kick it off; the daemon refuses such a config", async () => {
+  it("D5: box A's certificate with client id box-b cannot publish box B's alert/status, read its requests, " +
+    'or kick it off; the daemon refuses such a config', async () => {
     const dir = await tempDir('te-id-');
     await makePki(dir, ['box-a', 'box-b', 'fleet-manager']);
     const port = await freePort();

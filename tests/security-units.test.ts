@@ -50,37 +50,44 @@ describe('loopback (D6)', () => {
     }
   });
 
-  it('at use time: localhost counts only if it resolves to loopback addresses only, and the address is what is used', async () => {
-    expect(await loopbackAddressOf('127.0.0.1')).toBe('127.0.0.1');
-    expect(await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '::1' }])).toBe(
-      '127.0.0.1',
-    );
-    expect(
-      await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '10.1.2.3' }]),
-    ).toBeNull();
-    expect(await loopbackAddressOf('localhost', async () => [])).toBeNull();
-    expect(await loopbackAddressOf('localhost', async () => Promise.reject(new Error('ENOTFOUND')))).toBeNull();
-    let asked = false;
-    expect(
-      await loopbackAddressOf('127.attacker.example', async () => {
-        asked = true;
-        return [{ address: '127.0.0.1' }];
-      }),
-    ).toBeNull();
-    expect(asked).toBe(false); // never loopback, whatever a resolver says
-    // the real resolver on this machine: localhost is loopback
-    expect(isLoopbackAddress((await loopbackAddressOf('localhost')) ?? '')).toBe(true);
-  });
+  it(
+    'at use time: localhost counts only if it resolves to loopback addresses only, ' +
+      'and the address is what is used',
+    async () => {
+      expect(await loopbackAddressOf('127.0.0.1')).toBe('127.0.0.1');
+      expect(await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '::1' }])).toBe(
+        '127.0.0.1',
+      );
+      expect(
+        await loopbackAddressOf('localhost', async () => [{ address: '127.0.0.1' }, { address: '10.1.2.3' }]),
+      ).toBeNull();
+      expect(await loopbackAddressOf('localhost', async () => [])).toBeNull();
+      expect(await loopbackAddressOf('localhost', async () => Promise.reject(new Error('ENOTFOUND')))).toBeNull();
+      let asked = false;
+      expect(
+        await loopbackAddressOf('127.attacker.example', async () => {
+          asked = true;
+          return [{ address: '127.0.0.1' }];
+        }),
+      ).toBeNull();
+      expect(asked).toBe(false); // never loopback, whatever a resolver says
+      // the real resolver on this machine: localhost is loopback
+      expect(isLoopbackAddress((await loopbackAddressOf('localhost')) ?? '')).toBe(true);
+    },
+  );
 
-  it('plain mqtt:// is pinned to the resolved loopback address; a non-loopback name is refused at connect time', async () => {
-    expect(await pinPlainToLoopback('mqtt://127.0.0.1:1883', false)).toBe('mqtt://127.0.0.1:1883');
-    expect(isLoopbackHost(new URL(await pinPlainToLoopback('mqtt://localhost:1883', false)).hostname)).toBe(true);
-    await expect(pinPlainToLoopback('mqtt://127.attacker.example:1883', false)).rejects.toThrow(
-      /127\.attacker\.example.*refused/,
-    );
-    expect(await pinPlainToLoopback('mqtts://broker.example:8883', false)).toBe('mqtts://broker.example:8883');
-    expect(await pinPlainToLoopback('mqtt://broker.example:1883', true)).toBe('mqtt://broker.example:1883');
-  });
+  it(
+    'plain mqtt:// is pinned to the resolved loopback address; ' + 'a non-loopback name is refused at connect time',
+    async () => {
+      expect(await pinPlainToLoopback('mqtt://127.0.0.1:1883', false)).toBe('mqtt://127.0.0.1:1883');
+      expect(isLoopbackHost(new URL(await pinPlainToLoopback('mqtt://localhost:1883', false)).hostname)).toBe(true);
+      await expect(pinPlainToLoopback('mqtt://127.attacker.example:1883', false)).rejects.toThrow(
+        /127\.attacker\.example.*refused/,
+      );
+      expect(await pinPlainToLoopback('mqtts://broker.example:8883', false)).toBe('mqtts://broker.example:8883');
+      expect(await pinPlainToLoopback('mqtt://broker.example:1883', true)).toBe('mqtt://broker.example:1883');
+    },
+  );
 
   it('config: 127.attacker.example is refused for a plain mqtt url and for a token-less live view', async () => {
     const dir = await tempDir();
@@ -109,40 +116,44 @@ describe('loopback (D6)', () => {
 describe('runtime keys declared on the schema (D3)', () => {
   const current = defaultConfig();
 
-  it('thresholds, alert tuning, rates and the log level are runtime; paths, programs, devices, URLs and keys are not', () => {
-    const rt = runtimeKeys();
-    for (const k of [
-      'logLevel',
-      'alerts',
-      'postprocess',
-      'capture.roi',
-      'capture.phantom',
-      'capture.images.fps',
-      'capture.v4l2.fps',
-    ])
-      expect(rt, k).toContain(k);
-    for (const k of [
-      'capture.ffmpegPath',
-      'capture.file.path',
-      'capture.images.dir',
-      'capture.v4l2.device',
-      'capture.source',
-      'model',
-      'model.path',
-      'mqtt',
-      'mqtt.url',
-      'updates',
-      'updates.trustedKeys',
-      'liveView',
-      'stateDir',
-      'deviceId',
-    ]) {
-      expect(
-        rt.some((r) => k === r || k.startsWith(`${r}.`)),
-        k,
-      ).toBe(false);
-    }
-  });
+  it(
+    'thresholds, alert tuning, rates and the log level are runtime; ' +
+      'paths, programs, devices, URLs and keys are not',
+    () => {
+      const rt = runtimeKeys();
+      for (const k of [
+        'logLevel',
+        'alerts',
+        'postprocess',
+        'capture.roi',
+        'capture.phantom',
+        'capture.images.fps',
+        'capture.v4l2.fps',
+      ])
+        expect(rt, k).toContain(k);
+      for (const k of [
+        'capture.ffmpegPath',
+        'capture.file.path',
+        'capture.images.dir',
+        'capture.v4l2.device',
+        'capture.source',
+        'model',
+        'model.path',
+        'mqtt',
+        'mqtt.url',
+        'updates',
+        'updates.trustedKeys',
+        'liveView',
+        'stateDir',
+        'deviceId',
+      ]) {
+        expect(
+          rt.some((r) => k === r || k.startsWith(`${r}.`)),
+          k,
+        ).toBe(false);
+      }
+    },
+  );
 
   it('a patch naming a restart-only key is refused with the key named, and nothing is merged', () => {
     const cases: [unknown, string][] = [

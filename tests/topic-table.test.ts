@@ -209,7 +209,8 @@ describe('publisher: QoS, retain, content type and expiry from the table', () =>
     for (const k of DURABLE_TOPICS) {
       expect(publishOptions(k, config.mqtt, 5)).toEqual({ qos: TOPIC_TABLE[k].qos, retain: TOPIC_TABLE[k].retain });
     }
-    // a stored message whose kind is no durable topic (a foreign or damaged file) is dead-lettered, not sent with a guess
+    // a stored message whose kind is no durable topic (a foreign or damaged file) is dead-lettered, not sent with a
+    // guess
     const stored = { seq: 1, topic: 'te/box-9/alert', payload: '{}', createdAt: 0 };
     expect(undeliverable({ ...stored, kind: 'bogus' as never }, topics)).toMatch(/not a durable topic/);
     expect(undeliverable({ ...stored, kind: 'alert' }, topics)).toBeNull();

@@ -57,7 +57,8 @@ export async function pinPlainToLoopback(url: string, allowInsecure: boolean): P
   const addr = await loopbackAddressOf(u.hostname);
   if (addr === null)
     throw new ConfigError(
-      `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`,
+      `mqtt.url: plain ${u.protocol.replace(':', '')} to ${u.hostname} is refused: it does not resolve to loopback ` +
+        `addresses only; use mqtts:// or wss://, or set mqtt.allowInsecure: true`,
     );
   u.hostname = isIPv6(addr) ? `[${addr}]` : addr;
   return u.toString();

@@ -42,8 +42,9 @@ export const COMMAND_TABLE = {
         {
           additionalProperties: true,
           description:
-            'a partial config merged over the current one (JSON merge patch: null removes a key); only the runtime keys (' +
-            `${runtimeKeys().join(', ')}); any other key is refused, named, and nothing is applied`,
+            'a partial config merged over the current one (JSON merge patch: null removes a key); ' +
+            `only the runtime keys (${runtimeKeys().join(', ')}); ` +
+            'any other key is refused, named, and nothing is applied',
         },
       ),
     }),
@@ -71,7 +72,9 @@ export const COMMAND_TABLE = {
       }),
     }),
     result: Type.Object({ accepted: Type.Literal(true), url: Type.String() }),
-    what: '`{ "accepted": true, "url": ... }` at once; the install runs on and reports every step on `update` (see docs/updates.md)',
+    what:
+      '`{ "accepted": true, "url": ... }` at once; ' +
+      'the install runs on and reports every step on `update` (see docs/updates.md)',
   },
 } as const;
 

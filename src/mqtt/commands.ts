@@ -86,7 +86,10 @@ export class CommandRouter {
     };
   }
 
-  /** `refusal`: a reason found by the transport (e.g. a bad response topic) to refuse the request, with its transaction. */
+  /**
+   * `refusal`: a reason found by the transport (e.g. a bad response topic) to refuse the request,
+   * with its transaction.
+   */
   async handle(command: string, payload: Buffer, refusal?: string): Promise<CommandReply> {
     const reply = (
       ok: boolean,

@@ -119,7 +119,10 @@ async function deadLetter(d: DeliveryDeps, msg: OutboxMessage, reason: string): 
   );
 }
 
-/** One attempt: the message (and its MQTT 5 response copy) acknowledged, or an error on timeout or when the connection drops. */
+/**
+ * One attempt: the message (and its MQTT 5 response copy) acknowledged, or an error on timeout or when the
+ * connection drops.
+ */
 function publishOnce(c: MqttClient, msg: OutboxMessage, opts: IClientPublishOptions, timeoutMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false;
@@ -134,7 +137,8 @@ function publishOnce(c: MqttClient, msg: OutboxMessage, opts: IClientPublishOpti
     const onClose = () => finish(new Error('connection closed before the broker acknowledged'));
     const timer = setTimeout(() => finish(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
     c.once('close', onClose);
-    // opts come from the topic table: durable topics are QoS >= 1, so publishAsync resolves on the broker's acknowledgement
+    // opts come from the topic table: durable topics are QoS >= 1, so publishAsync resolves on the broker's
+    // acknowledgement
     const send = async () => {
       await c.publishAsync(msg.topic, msg.payload, opts);
       if (msg.alsoTo) {

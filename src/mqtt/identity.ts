@@ -24,7 +24,8 @@ export function checkClientIdentity(clientId: string, certPem: Buffer | string):
   }
   if (cn !== clientId) {
     throw new ConfigError(
-      `mqtt.clientId: "${clientId}" differs from the identity of mqtt.certFile (CN=${cn ?? 'none'}); the broker knows a box by its certificate, so the client id (default: deviceId) must equal the CN`,
+      `mqtt.clientId: "${clientId}" differs from the identity of mqtt.certFile (CN=${cn ?? 'none'}); the broker ` +
+        `knows a box by its certificate, so the client id (default: deviceId) must equal the CN`,
     );
   }
 }

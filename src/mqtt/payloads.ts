@@ -134,7 +134,8 @@ export const ResultPayload = Type.Object(
     latencyMs: Type.Number({ description: 'capture to result' }),
     imaging: Type.Boolean({
       description:
-        'the imaging gate: false when the ROI shows no tissue (probe lifted, blank, frozen); nodules of such a frame raise no alert',
+        'the imaging gate: false when the ROI shows no tissue (probe lifted, blank, frozen); nodules of such a ' +
+        'frame raise no alert',
     }),
     imagingReason: Type.Union([
       Type.Literal('no_signal'),

@@ -30,7 +30,10 @@ export interface PublishClient {
 
 type V5Properties = NonNullable<IClientPublishOptions['properties']>;
 
-/** The publish options of a topic: its QoS and retain, and under MQTT 5 its content type, expiry and `extra` properties. */
+/**
+ * The publish options of a topic: its QoS and retain, and under MQTT 5 its content type, expiry and `extra`
+ * properties.
+ */
 export function publishOptions(
   key: TopicKey,
   mqtt: Pick<Config['mqtt'], ExpiryKey>,

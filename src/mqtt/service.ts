@@ -98,7 +98,8 @@ export class MqttService {
         protocolVersion = 4;
         this.logger.info(
           { url },
-          `no mqtt.url configured: embedded broker on 127.0.0.1:${this.broker.port}. Subscribe with: mosquitto_sub -h 127.0.0.1 -p ${this.broker.port} -t '${this.config.mqtt.baseTopic}/#' -v`,
+          `no mqtt.url configured: embedded broker on 127.0.0.1:${this.broker.port}. Subscribe with: mosquitto_sub ` +
+            `-h 127.0.0.1 -p ${this.broker.port} -t '${this.config.mqtt.baseTopic}/#' -v`,
         );
       } catch (err) {
         this.logger.error({ err }, 'embedded broker could not start; running without MQTT until it can');
@@ -184,7 +185,15 @@ export class MqttService {
 
   private async publishStatus(force = false, state?: StatusPayload['state']): Promise<void> {
     const p = this.statusPayload(state);
-    const key = `${p.state}|${p.reason}|${p.capture?.state}|${p.model?.sha256}|${p.model?.provider}|${p.imaging?.imaging}|${p.imaging?.reason}`;
+    const key = [
+      p.state,
+      p.reason,
+      p.capture?.state,
+      p.model?.sha256,
+      p.model?.provider,
+      p.imaging?.imaging,
+      p.imaging?.reason,
+    ].join('|');
     if (!force && key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     if (!this.connected) return;

@@ -57,7 +57,9 @@ export const TOPIC_TABLE = {
     durable: false,
     expiry: null,
     schema: StatusPayload,
-    what: 'online / degraded / offline (Last Will). Birth message on every (re)connect; republished when capture state changes.',
+    what:
+      'online / degraded / offline (Last Will). Birth message on every (re)connect; ' +
+      'republished when capture state changes.',
   },
   telemetry: {
     name: 'telemetry',
@@ -92,8 +94,8 @@ export const TOPIC_TABLE = {
     schema: 'binary',
     contentType: 'image/png',
     what:
-      'PNG bytes (`mqtt.mask.mode: png`), content type `image/png`, user properties `seq`, `capturedAt`, `width`, `height`. ' +
-      'Rate limited. Off by default.',
+      'PNG bytes (`mqtt.mask.mode: png`), content type `image/png`, ' +
+      'user properties `seq`, `capturedAt`, `width`, `height`. Rate limited. Off by default.',
   },
   alert: {
     name: 'alert',
@@ -105,9 +107,10 @@ export const TOPIC_TABLE = {
     expiry: null,
     schema: AlertPayload,
     what:
-      'nodule_detected / nodule_updated / nodule_cleared (with its `reason`): in order, none lost across broker outages or ' +
-      'restarts; deduplicate on `messageId`. `trackId` is unique across restarts. No alert while the imaging gate says no ' +
-      'imaging (`result.imaging: false`). See docs/alerts.md.',
+      'nodule_detected / nodule_updated / nodule_cleared (with its `reason`): in order, ' +
+      'none lost across broker outages or restarts; deduplicate on `messageId`. ' +
+      '`trackId` is unique across restarts. No alert while the imaging gate says no imaging ' +
+      '(`result.imaging: false`). See docs/alerts.md.',
   },
   update: {
     name: 'update',
@@ -119,8 +122,9 @@ export const TOPIC_TABLE = {
     expiry: null,
     schema: UpdatePayload,
     what:
-      'every step of a model/config update: downloading, verifying, testing (self-test, then the health window), active, ' +
-      'rolled_back, failed (with the reason). See docs/updates.md.',
+      'every step of a model/config update: downloading, verifying, ' +
+      'testing (self-test, then the health window), active, rolled_back, failed (with the reason). ' +
+      'See docs/updates.md.',
   },
   request: {
     name: `request/${COMMAND_SLOT}`,
@@ -132,8 +136,8 @@ export const TOPIC_TABLE = {
     expiry: null,
     schema: RequestPayload,
     what:
-      'one of the commands (see Commands: each one\'s fields and result); `update` (`{"url": ...}`) is answered at once ' +
-      'with `accepted`, its progress goes to `update`.',
+      "one of the commands (see Commands: each one's fields and result); " +
+      '`update` (`{"url": ...}`) is answered at once with `accepted`, its progress goes to `update`.',
   },
   response: {
     name: `response/${COMMAND_SLOT}`,
@@ -145,10 +149,10 @@ export const TOPIC_TABLE = {
     expiry: null,
     schema: ResponsePayload,
     what:
-      'the answer, matched by `transaction`; also sent to the MQTT 5 response topic with the correlation data, when the ' +
-      'request carries them: only a plain topic (no `+`/`#`, at most 512 bytes) under `<base>/<id>/response/` (or ' +
-      '`mqtt.responseTopicPrefix`); any other response topic refuses the request, answered here. A message that cannot ' +
-      'be delivered goes to the dead letters (see Delivery guarantees).',
+      'the answer, matched by `transaction`; also sent to the MQTT 5 response topic with the correlation data, ' +
+      'when the request carries them: only a plain topic (no `+`/`#`, at most 512 bytes) ' +
+      'under `<base>/<id>/response/` (or `mqtt.responseTopicPrefix`); any other response topic refuses the request, ' +
+      'answered here. A message that cannot be delivered goes to the dead letters (see Delivery guarantees).',
   },
 } as const satisfies Record<string, TopicSpec>;
 
@@ -169,7 +173,10 @@ export type DirectTopic = {
     : never;
 }[TopicKey];
 
-/** Every JSON payload's schema by topic name as docs/mqtt.md and the tests name it ('status', 'response/<command>', ...). */
+/**
+ * Every JSON payload's schema by topic name as docs/mqtt.md and the tests name it
+ * ('status', 'response/<command>', ...).
+ */
 export const PAYLOADS: Record<string, TSchema> = Object.fromEntries(
   TOPIC_KEYS.flatMap((k) => {
     const s: TSchema | 'binary' = TOPIC_TABLE[k].schema;

@@ -37,7 +37,10 @@ export async function startDaemon(config: Config): Promise<Services> {
   return startServices(config, logger);
 }
 
-/** A message as a subscriber (QoS 1) received it: qos is the lower of the publisher's and 1; retain is set on a retained copy. */
+/**
+ * A message as a subscriber (QoS 1) received it: qos is the lower of the publisher's and 1; retain is set on a
+ * retained copy.
+ */
 export interface Received {
   topic: string;
   payload: Buffer;
