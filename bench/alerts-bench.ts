@@ -256,12 +256,15 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   if (verbose) {
     for (const x of apps)
       console.error(
-        `appearance ${x.kind} ${x.id} frames (${x.early}) ${x.start}-${x.end}: ${x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert'}`,
+        `appearance ${x.kind} ${x.id} frames (${x.early}) ${x.start}-${x.end}:`,
+        x.alerts.map((a) => `#${a.trackId}@${a.frameSeq - 1}`).join(' ') || 'no alert',
       );
     for (const a of p.alerts) {
       const t = truthAt(a.frameSeq);
+      const box = (b: Rect) => [b.x, b.y, b.width, b.height].map((z) => z.toFixed(0)).join(',');
       console.error(
-        `${a.event} #${a.trackId} frame ${a.frameSeq - 1} ${t?.kind ?? '?'} seg ${t?.segment} ${a.reason ?? ''} box ${[a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height].map((z) => z.toFixed(0)).join(',')} truth ${t?.nodule ? [t.nodule.bbox.x, t.nodule.bbox.y, t.nodule.bbox.width, t.nodule.bbox.height].map((z) => z.toFixed(0)).join(',') : '-'}`,
+        `${a.event} #${a.trackId} frame ${a.frameSeq - 1} ${t?.kind ?? '?'} seg ${t?.segment} ${a.reason ?? ''}`,
+        `box ${box(a.bbox)} truth ${t?.nodule ? box(t.nodule.bbox) : '-'}`,
       );
     }
   }
@@ -292,10 +295,23 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   };
   const f2 = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
   const rows: string[] = [];
-  rows.push(
-    '| clip kind | minutes | nodule appearances | sensitivity (all / ≥0.3 %) | alerts per detected nodule | time to first alert median / p90 (s) | false alerts | false alerts/min | nodule_updated/min | frames scored | frame sensitivity | frame specificity | gate: no imaging |',
-  );
-  rows.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const columns = [
+    'clip kind',
+    'minutes',
+    'nodule appearances',
+    'sensitivity (all / ≥0.3 %)',
+    'alerts per detected nodule',
+    'time to first alert median / p90 (s)',
+    'false alerts',
+    'false alerts/min',
+    'nodule_updated/min',
+    'frames scored',
+    'frame sensitivity',
+    'frame specificity',
+    'gate: no imaging',
+  ];
+  rows.push(tableRow(columns));
+  rows.push(tableRow(columns.map(() => '---')));
   const headline: Record<string, number | null> = {};
   const allApps = apps;
   for (const k of kinds) {
@@ -311,8 +327,25 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     const updated = p.alerts.filter((a) => a.event === 'nodule_updated' && truthAt(a.frameSeq)?.kind === k).length;
     const fs = frameStats((f) => f.kind === k);
     const nodulish = k === 'pan' || k === 'drift';
+    const sensAll = f2(ka.length ? det.length / ka.length : null);
+    const sensBig = f2(big.length ? bigDet.length / big.length : null);
+    const perDetected = f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null);
     rows.push(
-      `| ${k} | ${mins.toFixed(2)} | ${nodulish ? ka.length : '–'} | ${nodulish ? `${f2(ka.length ? det.length / ka.length : null)} / ${f2(big.length ? bigDet.length / big.length : null)} (${bigDet.length}/${big.length})` : '–'} | ${nodulish ? f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null) : '–'} | ${nodulish ? `${f2(pct(ttfa, 50))} / ${f2(pct(ttfa, 90))}` : '–'} | ${nodulish ? '–' : falseK} | ${nodulish ? '–' : f2(mins ? falseK / mins : null)} | ${f2(mins ? updated / mins : null)} | ${fs.n} | ${f2(fs.sens)} | ${f2(fs.spec)} | ${f2(fs.gateOff)} |`,
+      tableRow([
+        k,
+        mins.toFixed(2),
+        nodulish ? ka.length : '–',
+        nodulish ? `${sensAll} / ${sensBig} (${bigDet.length}/${big.length})` : '–',
+        nodulish ? perDetected : '–',
+        nodulish ? `${f2(pct(ttfa, 50))} / ${f2(pct(ttfa, 90))}` : '–',
+        nodulish ? '–' : falseK,
+        nodulish ? '–' : f2(mins ? falseK / mins : null),
+        f2(mins ? updated / mins : null),
+        fs.n,
+        f2(fs.sens),
+        f2(fs.spec),
+        f2(fs.gateOff),
+      ]),
     );
   }
   const nod = allApps;
@@ -339,14 +372,18 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   for (const a of p.alerts)
     if (a.event === 'nodule_cleared') clearReasons.set(a.reason ?? '?', (clearReasons.get(a.reason ?? '?') ?? 0) + 1);
   rows.push('');
+  const awayMin = f2(minutesOf((f) => (f.kind === 'pan' || f.kind === 'drift') && !f.nodule));
   rows.push(
-    `False alerts on nodule clips: ${falseBy.get('nodule clip, elsewhere') ?? 0} away from the nodule while it was on screen, ${falseBy.get('nodule clip, nodule out of view') ?? 0} while it was out of view (${f2(
-      minutesOf((f) => (f.kind === 'pan' || f.kind === 'drift') && !f.nodule),
-      2,
-    )} min of such views).`,
+    `False alerts on nodule clips: ${falseBy.get('nodule clip, elsewhere') ?? 0} away from the nodule while it was ` +
+      `on screen, ${falseBy.get('nodule clip, nodule out of view') ?? 0} while it was out of view ` +
+      `(${awayMin} min of such views).`,
   );
+  const count = (e: string) => p.alerts.filter((a) => a.event === e).length;
+  const reasons = [...clearReasons.entries()].map(([k, n]) => `${k} ${n}`).join(', ');
   rows.push(
-    `Events: ${detected.length} nodule_detected, ${p.alerts.filter((a) => a.event === 'nodule_updated').length} nodule_updated, ${p.alerts.filter((a) => a.event === 'nodule_cleared').length} nodule_cleared (${[...clearReasons.entries()].map(([k, n]) => `${k} ${n}`).join(', ')}). Results received: ${p.results.size} of ${F.length} frames (the rest were dropped by latest-frame-wins or QoS 0).`,
+    `Events: ${detected.length} nodule_detected, ${count('nodule_updated')} nodule_updated, ` +
+      `${count('nodule_cleared')} nodule_cleared (${reasons}). Results received: ${p.results.size} of ${F.length} ` +
+      'frames (the rest were dropped by latest-frame-wins or QoS 0).',
   );
   return { rows, headline };
 }
@@ -384,12 +421,24 @@ async function main(): Promise<void> {
     }
     const s = score(v, played, 0.003, a.verbose);
     const segs = v.segments.filter((x) => x.kind !== 'lifted');
+    const argv = process.argv.slice(2).join(' ');
+    const framing =
+      a.view === 'roi'
+        ? 'the imaging area alone, as a calibrated box sees it'
+        : 'the whole screen with margins and overlays';
+    const withOverrides = (o: Record<string, unknown>) => (Object.keys(o).length ? ` with ${JSON.stringify(o)}` : '');
     const lines = [
-      `Produced by \`node dist/bench/alerts-bench.js${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}.`,
+      `Produced by \`node dist/bench/alerts-bench.js${argv ? ` ${argv}` : ''}\` on ${new Date().toISOString()}, ` +
+        `${os.cpus().length} cores, node ${process.version}.`,
       '',
-      `- Clips: DDTI \`${a.split}\` frames, seed **${a.seed}**, ${a.small ? 'small' : 'full'} plan ${JSON.stringify(plan)}, framing **${a.view}** (${a.view === 'roi' ? 'the imaging area alone, as a calibrated box sees it' : 'the whole screen with margins and overlays'}), ${v.fps} fps, ${v.width}x${v.height}, ${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
-      `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; a lifted probe (${plan.liftedS} s) before each and at the end.`,
-      `- Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). Alerts config: defaults${Object.keys(a.alerts).length ? ` with ${JSON.stringify(a.alerts)}` : ''}; imaging gate: defaults${Object.keys(a.gate).length ? ` with ${JSON.stringify(a.gate)}` : ''}.`,
+      `- Clips: DDTI \`${a.split}\` frames, seed **${a.seed}**, ${a.small ? 'small' : 'full'} plan ` +
+        `${JSON.stringify(plan)}, framing **${a.view}** (${framing}), ${v.fps} fps, ${v.width}x${v.height}, ` +
+        `${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ` +
+        `${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
+      `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; ` +
+        `a lifted probe (${plan.liftedS} s) before each and at the end.`,
+      `- Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). ` +
+        `Alerts config: defaults${withOverrides(a.alerts)}; imaging gate: defaults${withOverrides(a.gate)}.`,
       '',
       ...s.rows,
       '',
@@ -399,9 +448,17 @@ async function main(): Promise<void> {
       `| alerts per detected nodule | ${fmt(s.headline.alertsPerDetected)} | ≤ 1.2 |`,
       `| false alerts/min, tissue without a nodule | ${fmt(s.headline.falsePerMinTissue)} | ≤ 1 |`,
       `| alerts during probe-lifted and frozen intervals | ${s.headline.alertsLiftedFrozen} | 0 |`,
-      `| time to first alert, median / p90 (s) | ${fmt(s.headline.ttfaMedian)} / ${fmt(s.headline.ttfaP90)} | median ≤ 0.5 |`,
+      tableRow([
+        'time to first alert, median / p90 (s)',
+        `${fmt(s.headline.ttfaMedian)} / ${fmt(s.headline.ttfaP90)}`,
+        'median ≤ 0.5',
+      ]),
       `| nodule_updated/min (whole clip) | ${fmt(s.headline.updatedPerMin)} | |`,
-      `| model per frame (tissue frames): sensitivity / specificity | ${fmt(s.headline.frameSensitivity)} / ${fmt(s.headline.frameSpecificity)} | |`,
+      tableRow([
+        'model per frame (tissue frames): sensitivity / specificity',
+        `${fmt(s.headline.frameSensitivity)} / ${fmt(s.headline.frameSpecificity)}`,
+        '',
+      ]),
     ];
     const text = lines.join('\n');
     console.log(text);
@@ -438,14 +495,22 @@ interface Dump {
 function replay(v: ScanVideo, a: Args, d: Dump): void {
   if (d.split !== a.split || d.seed !== a.seed || d.small !== a.small || d.view !== a.view) {
     throw new Error(
-      `--replay: the dump is of ${d.split} seed ${d.seed}${d.small ? ' small' : ''}; pass the same --split/--seed/--small/--view`,
+      `--replay: the dump is of ${d.split} seed ${d.seed}${d.small ? ' small' : ''} (${d.view}); ` +
+        'pass the same --split/--seed/--small/--view',
     );
   }
   const results = [...d.results].sort((x, y) => x.seq - y.seq);
-  console.log(
-    '| alerts config | sensitivity ≥0.3 % | alerts per detected | false/min tissue | lifted+frozen | ttfa median / p90 | updated/min |',
-  );
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  const columns = [
+    'alerts config',
+    'sensitivity ≥0.3 %',
+    'alerts per detected',
+    'false/min tissue',
+    'lifted+frozen',
+    'ttfa median / p90',
+    'updated/min',
+  ];
+  console.log(tableRow(columns));
+  console.log(tableRow(columns.map(() => '---')));
   for (const partial of a.grid) {
     let id = 0;
     const tracker = new AlertTracker({ ...DEFAULT_TRACKER, ...partial } as typeof DEFAULT_TRACKER, () => ++id);
@@ -466,9 +531,22 @@ function replay(v: ScanVideo, a: Args, d: Dump): void {
     const alerts = events.map((e) => ({ ...e, messageId: '', deviceId: 'bench', time: 0 }) as unknown as AlertPayload);
     const h = score(v, { results: new Map(results.map((r) => [r.seq, r])), alerts, wallS: 0 }, 0.003).headline;
     console.log(
-      `| ${JSON.stringify(partial)} | ${fmt(h.sensitivityBig)} | ${fmt(h.alertsPerDetected)} | ${fmt(h.falsePerMinTissue)} | ${h.alertsLiftedFrozen} | ${fmt(h.ttfaMedian)} / ${fmt(h.ttfaP90)} | ${fmt(h.updatedPerMin)} |`,
+      tableRow([
+        JSON.stringify(partial),
+        fmt(h.sensitivityBig),
+        fmt(h.alertsPerDetected),
+        fmt(h.falsePerMinTissue),
+        h.alertsLiftedFrozen ?? '–',
+        `${fmt(h.ttfaMedian)} / ${fmt(h.ttfaP90)}`,
+        fmt(h.updatedPerMin),
+      ]),
     );
   }
+}
+
+/** A markdown table row. */
+function tableRow(cells: readonly (string | number)[]): string {
+  return `| ${cells.join(' | ')} |`;
 }
 
 function fmt(x: number | null | undefined): string {
