@@ -189,7 +189,7 @@ function gaussian(rnd: () => number): number {
  * The view `win` (source px, inside the imaging area) shown over the whole imaging area, with fresh speckle
  * and gain.
  */
-function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: Uint8Array): void {
+function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: Uint8Array, clean = false): void {
   out.set(s.data);
   const a = s.area;
   const kx = win.width / a.width,
@@ -197,7 +197,7 @@ function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: 
   // speckle with a grain of 2x2 px, drawn fresh for every frame
   const gw = Math.ceil(a.width / 2) + 1;
   const grain = new Float32Array(gw * (Math.ceil(a.height / 2) + 1));
-  for (let i = 0; i < grain.length; i++) grain[i] = Math.max(0.3, 1 + 0.22 * gaussian(rnd));
+  for (let i = 0; i < grain.length; i++) grain[i] = clean ? 1 : Math.max(0.3, 1 + 0.22 * gaussian(rnd));
   for (let y = 0; y < a.height; y++) {
     const sy = win.y + (y + 0.5) * ky - 0.5;
     const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy))),
@@ -212,7 +212,7 @@ function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: 
         ((s.data[i] as number) * (1 - fx) + (s.data[i + 1] as number) * fx) * (1 - fy) +
         ((s.data[i + W] as number) * (1 - fx) + (s.data[i + W + 1] as number) * fx) * fy;
       const g = grain[(y >> 1) * gw + (x >> 1)] as number;
-      out[(a.y + y) * W + a.x + x] = Math.max(0, Math.min(255, v * tgc * g + 2 * gaussian(rnd)));
+      out[(a.y + y) * W + a.x + x] = Math.max(0, Math.min(255, clean ? v : v * tgc * g + 2 * gaussian(rnd)));
     }
   }
 }
@@ -319,6 +319,8 @@ export interface MakeOptions {
   ffmpegPath?: string;
   /** roi (default): the imaging area only, as a calibrated box sees it; screen: the whole screen */
   view?: ClipView;
+  /** no added speckle, gain or noise: the DDTI still's pixels as they are, only the view moves */
+  clean?: boolean;
 }
 
 export type ClipView = 'roi' | 'screen';
@@ -509,7 +511,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
       } else {
         win = { ...clear!, x: clear!.x + wob.x * 0.3, y: clear!.y + wob.y * 0.3 };
       }
-      renderView(s, win, gain(frames.length), rnd, buf);
+      renderView(s, win, gain(frames.length), rnd, buf, o.clean);
       const truth = kind === 'tissue' ? null : truthOf(s, win);
       await write(kind, truth, true, kind === 'tissue' ? null : truthOf(s, win, 0.05));
     }

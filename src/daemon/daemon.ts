@@ -19,8 +19,6 @@ import type { DeviceStatus, MqttHost } from '../mqtt/host.js';
 import { Emitter } from '../util/emitter.js';
 import { VERSION } from '../version.js';
 
-export type { ModelLocation };
-
 export class Daemon implements MqttHost {
   private readonly models: ModelSlot;
   private location: ModelLocation;
