@@ -24,6 +24,8 @@ LINT_VENV=deploy/yocto/.venv-lint
 need_train_venv=0; [ -x training/.venv/bin/python ] || need_train_venv=1
 need_lint_venv=0; [ -x "$LINT_VENV/bin/oelint-adv" ] || need_lint_venv=1
 need_node_modules=0; [ -e node_modules/.package-lock.json ] || need_node_modules=1
+# a package-lock.json changed since the last install (a pull that adds a dev tool) needs npm ci again
+[ package-lock.json -nt node_modules/.package-lock.json ] && need_node_modules=1
 
 missing=()
 add() { [[ " ${missing[*]} " == *" $1 "* ]] || missing+=("$1"); }
