@@ -1,19 +1,20 @@
 /** The built CLI as a user runs it (npm test builds dist/ first). */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/fixtures.js';
+import { runCommand } from './helpers/run.js';
 
 const CLI = 'dist/src/cli.js';
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync('node', [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return runCommand('node', [CLI, ...args], { env: { ...process.env, ...env }, timeoutMs: 120_000 });
 }
 
 describe('thyroid-edge CLI', () => {
-  it('--version', () => {
-    const r = cli(['--version']);
+  it('--version', async () => {
+    const r = await cli(['--version']);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
@@ -21,18 +22,18 @@ describe('thyroid-edge CLI', () => {
   it('check-config: a good file prints the effective config; a bad one exits 2 naming the key', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'ok.yaml'), 'deviceId: ward-7\n');
-    const ok = cli(['check-config', join(dir, 'ok.yaml')]);
+    const ok = await cli(['check-config', join(dir, 'ok.yaml')]);
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout).deviceId).toBe('ward-7');
     await writeFile(join(dir, 'bad.yaml'), 'capture:\n  phantom:\n    fps: fast\n');
-    const bad = cli(['check-config', join(dir, 'bad.yaml')]);
+    const bad = await cli(['check-config', join(dir, 'bad.yaml')]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('capture.phantom.fps: must be number');
   });
 
   it('infer on phantom frames writes a mask PNG + JSON per frame and a summary scored on ground truth', async () => {
     const out = await tempDir();
-    const r = cli(['infer', '--phantom', '4', '--out', out, '--quiet']);
+    const r = await cli(['infer', '--phantom', '4', '--out', out, '--quiet']);
     expect(r.status, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(summary.images).toBe(4);
@@ -47,7 +48,7 @@ describe('thyroid-edge CLI', () => {
 
   it('calibrate prints a ROI to paste and writes the PNG', async () => {
     const out = join(await tempDir(), 'roi.png');
-    const r = cli(['calibrate', '--out', out]);
+    const r = await cli(['calibrate', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/roi: \{ x: \d+, y: \d+, width: \d+, height: \d+ \}/);
     expect((await readFile(out)).subarray(1, 4).toString()).toBe('PNG');

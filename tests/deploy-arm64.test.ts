@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/fixtures.js';
+import { output } from './helpers/run.js';
 
 const missing = ['qemu-aarch64-static', 'unshare'].filter(
   (c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0,
@@ -17,10 +18,7 @@ describe.skipIf(missing.length > 0)(
   () => {
     it('arm64 masks match x64 masks at IoU >= 0.97, on phantom and real frames', async () => {
       const out = await tempDir('te-arm64-');
-      const stdout = execFileSync('bash', ['deploy/arm64/proof.sh', out, '4', '6'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const stdout = await output('bash', ['deploy/arm64/proof.sh', out, '4', '6']);
       const s = JSON.parse(stdout.trim().split('\n').at(-1)!);
       console.log(`ARM64 proof: ${JSON.stringify(s)}`);
       expect(s.phantom.frames).toBe(4);
@@ -36,11 +34,8 @@ describe.skipIf(missing.length > 0)(
     }, 600_000);
 
     // after the proof (same file, so never concurrently with it: both use the arm64 app tree)
-    it('make-release.sh packs that arm64 tree for the Yocto recipe, with no foreign binaries', () => {
-      const sums = execFileSync('bash', ['deploy/yocto/make-release.sh'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+    it('make-release.sh packs that arm64 tree for the Yocto recipe, with no foreign binaries', async () => {
+      const sums = await output('bash', ['deploy/yocto/make-release.sh']);
       expect(sums).toMatch(/^[0-9a-f]{64} {2}thyroid-edge-\d+\.\d+\.\d+-linux-arm64\.tar\.gz$/m);
       const tarball = /thyroid-edge-[\d.]+-linux-arm64\.tar\.gz/.exec(sums)![0];
       const list = execFileSync('tar', ['-tzf', `deploy/yocto/release/${tarball}`], {

@@ -2,13 +2,13 @@
  * `thyroid-edge infer` on a mixed batch (issue 14, D7): every file gets its own result or its own
  * error line naming it, the batch goes on, the summary counts failures, the exit code says so.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { phantomPngs } from './helpers/bundles.js';
 import { tempDir } from './helpers/fixtures.js';
+import { runCommand } from './helpers/run.js';
 
 function crc32(buf: Buffer): number {
   let c = ~0;
@@ -54,9 +54,8 @@ describe('infer on a mixed batch', () => {
     await writeFile(join(dir, 'd-huge.png'), hugePngHeader(30000, 30000));
     await copyFile(good!, join(dir, 'e-good.png'));
     const files = ['a-good.png', 'b-empty.png', 'c-text.png', 'd-huge.png', 'e-good.png'].map((f) => join(dir, f));
-    const r = spawnSync('node', ['dist/src/cli.js', 'infer', ...files, '--out', out, '--quiet'], {
-      encoding: 'utf8',
-      timeout: 120_000,
+    const r = await runCommand('node', ['dist/src/cli.js', 'infer', ...files, '--out', out, '--quiet'], {
+      timeoutMs: 120_000,
     });
     expect(r.status, r.stderr).toBe(1);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -77,7 +76,7 @@ describe('infer on a mixed batch', () => {
 
   it('a batch with no failure still exits 0 with failed: 0', async () => {
     const [good] = await phantomPngs(1);
-    const r = spawnSync('node', ['dist/src/cli.js', 'infer', good!, '--quiet'], { encoding: 'utf8', timeout: 120_000 });
+    const r = await runCommand('node', ['dist/src/cli.js', 'infer', good!, '--quiet'], { timeoutMs: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ images: 1, ok: 1, failed: 0, failures: [] });
   }, 150_000);
