@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { createFileSource } from '../src/capture/file-source.js';
 import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   if (!ONLY_SHIPPED && !existsSync('bench/models/index.json')) {
     console.error('making speed-only bench models (random weights) with the training venv ...');
     const r = spawnSync(
-      'training/.venv/bin/python',
+      resolve('training/.venv/bin/python'), // absolute: the child runs in training/
       ['-m', 'thyroid_seg.bench_models', '--out', '../bench/models', '--size', String(size)],
       { cwd: 'training', stdio: 'inherit' },
     );
