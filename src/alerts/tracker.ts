@@ -51,7 +51,7 @@ export interface TrackerOptions {
 export const DEFAULT_TRACKER: TrackerOptions = {
   minAreaPx: 80,
   fragmentGapPx: 6,
-  fragmentGrowFraction: 0.35,
+  fragmentGrowFraction: 1,
   minIou: 0.1,
   matchDistance: 0.12,
   confirmEvidenceS: 0.2,
