@@ -11,13 +11,13 @@
  * and overlays, as an uncalibrated box (whole-screen ROI) would see them.
  * Deterministic for a seed: anyone can make the same clips again.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { findImagingArea } from '../src/capture/calibrate.js';
 import type { Rect } from '../src/capture/frame-source.js';
 import { mulberry32 } from '../src/capture/phantom.js';
+import { GreyVideoWriter } from './grey-video.js';
 
 export type ClipKind = 'pan' | 'drift' | 'tissue' | 'lifted' | 'frozen';
 
@@ -185,6 +185,19 @@ function gaussian(rnd: () => number): number {
   return NORMAL[(rnd() * 65536) | 0] as number;
 }
 
+/** A W x H screen sampled at (sx, sy) in pixel-centre coordinates, bilinear, clamped to the screen. */
+function bilinear(data: Uint8Array, sx: number, sy: number): number {
+  const x0 = Math.max(0, Math.min(W - 2, Math.floor(sx)));
+  const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy)));
+  const fx = Math.min(1, Math.max(0, sx - x0));
+  const fy = Math.min(1, Math.max(0, sy - y0));
+  const i = y0 * W + x0;
+  return (
+    ((data[i] as number) * (1 - fx) + (data[i + 1] as number) * fx) * (1 - fy) +
+    ((data[i + W] as number) * (1 - fx) + (data[i + W + 1] as number) * fx) * fy
+  );
+}
+
 /**
  * The view `win` (source px, inside the imaging area) shown over the whole imaging area, with fresh speckle
  * and gain.
@@ -200,17 +213,9 @@ function renderView(s: Source, win: Rect, gain: number, rnd: () => number, out: 
   for (let i = 0; i < grain.length; i++) grain[i] = clean ? 1 : Math.max(0.3, 1 + 0.22 * gaussian(rnd));
   for (let y = 0; y < a.height; y++) {
     const sy = win.y + (y + 0.5) * ky - 0.5;
-    const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy))),
-      fy = Math.min(1, Math.max(0, sy - y0));
     const tgc = gain * (0.92 + 0.16 * (y / a.height)); // depth gain compensation that drifts with the gain
     for (let x = 0; x < a.width; x++) {
-      const sx = win.x + (x + 0.5) * kx - 0.5;
-      const x0 = Math.max(0, Math.min(W - 2, Math.floor(sx))),
-        fx = Math.min(1, Math.max(0, sx - x0));
-      const i = y0 * W + x0;
-      const v =
-        ((s.data[i] as number) * (1 - fx) + (s.data[i + 1] as number) * fx) * (1 - fy) +
-        ((s.data[i + W] as number) * (1 - fx) + (s.data[i + W + 1] as number) * fx) * fy;
+      const v = bilinear(s.data, win.x + (x + 0.5) * kx - 0.5, sy);
       const g = grain[(y >> 1) * gw + (x >> 1)] as number;
       out[(a.y + y) * W + a.x + x] = Math.max(0, Math.min(255, clean ? v : v * tgc * g + 2 * gaussian(rnd)));
     }
@@ -335,17 +340,7 @@ function cropArea(screen: Uint8Array, a: Rect, out: Uint8Array): void {
     ky = a.height / RH;
   for (let y = 0; y < RH; y++) {
     const sy = a.y + (y + 0.5) * ky - 0.5;
-    const y0 = Math.max(0, Math.min(H - 2, Math.floor(sy))),
-      fy = Math.min(1, Math.max(0, sy - y0));
-    for (let x = 0; x < RW; x++) {
-      const sx = a.x + (x + 0.5) * kx - 0.5;
-      const x0 = Math.max(0, Math.min(W - 2, Math.floor(sx))),
-        fx = Math.min(1, Math.max(0, sx - x0));
-      const i = y0 * W + x0;
-      out[y * RW + x] =
-        ((screen[i] as number) * (1 - fx) + (screen[i + 1] as number) * fx) * (1 - fy) +
-        ((screen[i + W] as number) * (1 - fx) + (screen[i + W + 1] as number) * fx) * fy;
-    }
+    for (let x = 0; x < RW; x++) out[y * RW + x] = bilinear(screen, a.x + (x + 0.5) * kx - 0.5, sy);
   }
 }
 
@@ -375,44 +370,12 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const view = o.view ?? 'roi';
   const [VW, VH] = view === 'roi' ? [RW, RH] : [W, H];
   const path = join(o.dir, `scan-${o.split}-${o.seed}-${view}.mp4`);
-  const ff = spawn(
-    o.ffmpegPath ?? 'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'gray',
-      '-s',
-      `${VW}x${VH}`,
-      '-r',
-      String(o.fps),
-      '-i',
-      'pipe:0',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-crf',
-      '18',
-      '-bf',
-      '0',
-      '-g',
-      String(o.fps * 2),
-      '-pix_fmt',
-      'yuv420p',
-      path,
-    ],
-    { stdio: ['pipe', 'ignore', 'pipe'] },
-  );
-  let err = '';
-  ff.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<void>((resolve, reject) => {
-    ff.on('error', reject);
-    ff.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg encode failed: ${err.trim()}`))));
+  const video = new GreyVideoWriter(path, {
+    width: VW,
+    height: VH,
+    fps: o.fps,
+    encoder: ['-crf', '18', '-g', String(o.fps * 2)],
+    ffmpegPath: o.ffmpegPath,
   });
   const frames: FrameTruth[] = [];
   const segments: Segment[] = [];
@@ -439,9 +402,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     } else {
       frames.push({ segment: segments.length - 1, kind, imaging, nodule: truth, partial });
     }
-    // a copy: ffmpeg's stdin may still hold the buffer when the next frame is drawn into it
-    const bytes = Uint8Array.from(view === 'roi' ? roiBuf : buf);
-    if (!ff.stdin.write(bytes)) await new Promise((r) => ff.stdin.once('drain', r));
+    await video.write(view === 'roi' ? roiBuf : buf);
   };
   const begin = (kind: ClipKind, image: string | null) =>
     segments.push({ index: segments.length, kind, image, startFrame: frames.length, frames: 0 });
@@ -527,7 +488,6 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     gainPhase += 1.3;
   }
   await lifted(sources[0]!);
-  ff.stdin.end();
-  await done;
+  await video.close();
   return { path, width: VW, height: VH, fps: o.fps, seed: o.seed, split: o.split, frames, segments };
 }

@@ -4,9 +4,9 @@
  * (dark noise and reverberation bands), then tissue again. No alert may be raised in the lifted
  * part; the open track clears there once (reason no_imaging); results and status say imaging false.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { GreyVideoWriter } from '../bench/grey-video.js';
 import { renderLifted } from '../bench/scan-clips.js';
 import { DEFAULT_PHANTOM, mulberry32, PhantomGenerator } from '../src/capture/phantom.js';
 import type { AlertPayload, ResultPayload, StatusPayload } from '../src/mqtt/payloads.js';
@@ -22,46 +22,15 @@ async function makeClip(dir: string): Promise<string> {
   const o = { ...DEFAULT_PHANTOM, seed: 2, nodules: 1, cycleFrames: 0 };
   const g = new PhantomGenerator(o);
   const rnd = mulberry32(7);
-  const path = join(dir, 'clip.mp4');
-  const ff = spawn(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'gray',
-      '-s',
-      `${o.screenWidth}x${o.screenHeight}`,
-      '-r',
-      String(FPS),
-      '-i',
-      'pipe:0',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-bf',
-      '0',
-      '-pix_fmt',
-      'yuv420p',
-      path,
-    ],
-    { stdio: ['pipe', 'ignore', 'inherit'] },
-  );
+  const video = new GreyVideoWriter(join(dir, 'clip.mp4'), { width: o.screenWidth, height: o.screenHeight, fps: FPS });
   const out = new Uint8Array(o.screenWidth * o.screenHeight);
   for (let i = 0; i < 2 * TISSUE + LIFTED; i++) {
     const screen = g.render(i).screen;
     if (i >= TISSUE && i < TISSUE + LIFTED) renderLifted(screen, o.screenWidth, o.roi, rnd, i / 5, out);
     else out.set(screen);
-    if (!ff.stdin.write(Buffer.from(out))) await new Promise((r) => ff.stdin.once('drain', r));
+    await video.write(out);
   }
-  ff.stdin.end();
-  await new Promise((r) => ff.once('close', r));
-  return path;
+  return video.close();
 }
 
 describe('scan clip through the file source (real daemon, real mosquitto)', () => {

@@ -24,6 +24,26 @@ const root = 'thyroid-edge/box-a';
 type Msg = { topic: string; payload: Buffer; props: Record<string, unknown> };
 const body = (m: Msg) => JSON.parse(m.payload.toString()) as Record<string, unknown>;
 
+/** A valid alert payload as an earlier run left it in the outbox. */
+function staleAlert(messageId: string) {
+  return {
+    messageId,
+    deviceId: 'box-a',
+    time: Date.now(),
+    event: 'nodule_cleared',
+    trackId: 1,
+    frameSeq: 1,
+    peakProb: 0.9,
+    largestAreaPx: 100,
+    largestAreaFraction: 0.01,
+    largestAreaMm2: null,
+    firstSeenAt: 1,
+    lastSeenAt: 2,
+    bbox: { x: 1, y: 1, width: 2, height: 2 },
+    centroid: { x: 2, y: 2 },
+  };
+}
+
 describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', () => {
   // each test stops its daemon and broker: several phantom pipelines at once would starve 2 cores
   const cleanup: (() => unknown)[] = [];
@@ -156,22 +176,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     await stored(1, 'response', { topic: `${root}/response/ping`, payload: reply, alsoTo: { topic: `${root}/#` } });
     await stored(2, 'alert', { topic: `${root}/#`, payload: '{"messageId":"poison"}' });
     await stored(3, 'response', { topic: `${root}/response/ping`, payload: reply, alsoTo: { topic: `${root}/alert` } });
-    const good = {
-      messageId: 'stale-good',
-      deviceId: 'box-a',
-      time: Date.now(),
-      event: 'nodule_cleared',
-      trackId: 1,
-      frameSeq: 1,
-      peakProb: 0.9,
-      largestAreaPx: 100,
-      largestAreaFraction: 0.01,
-      largestAreaMm2: null,
-      firstSeenAt: 1,
-      lastSeenAt: 2,
-      bbox: { x: 1, y: 1, width: 2, height: 2 },
-      centroid: { x: 2, y: 2 },
-    };
+    const good = staleAlert('stale-good');
     await stored(4, 'alert', { topic: `${root}/alert`, payload: JSON.stringify(good) });
     const { d, of, until } = await setup({ stateDir });
     await until(() => of('alert').some((m) => body(m).messageId === 'stale-good'), 'the good stored alert');
@@ -267,24 +272,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const stateDir = await tempDir('te-state-');
     const outbox = join(stateDir, 'outbox');
     await mkdir(outbox, { recursive: true });
-    const alert = (id: string, pad: number) =>
-      JSON.stringify({
-        messageId: id,
-        deviceId: 'box-a',
-        time: Date.now(),
-        event: 'nodule_cleared',
-        trackId: 1,
-        frameSeq: 1,
-        peakProb: 0.9,
-        largestAreaPx: 100,
-        largestAreaFraction: 0.01,
-        largestAreaMm2: null,
-        firstSeenAt: 1,
-        lastSeenAt: 2,
-        bbox: { x: 1, y: 1, width: 2, height: 2 },
-        centroid: { x: 2, y: 2 },
-        pad: 'x'.repeat(pad),
-      });
+    const alert = (id: string, pad: number) => JSON.stringify({ ...staleAlert(id), pad: 'x'.repeat(pad) });
     await writeFile(
       join(outbox, '0000000000000001.alert.json'),
       JSON.stringify({

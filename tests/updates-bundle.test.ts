@@ -13,7 +13,14 @@ import { generateKeyPair, signManifest, verifyManifest, type KeyPair } from '../
 import { SlotStore } from '../src/updates/slots.js';
 import { Updater, type UpdateProgress } from '../src/updates/updater.js';
 import { verifyBundleDir } from '../src/updates/verify-bundle.js';
-import { bundleUrl, fixtureModel, makeConfigBundle, makeModelBundle, phantomPngs } from './helpers/bundles.js';
+import {
+  bundleUrl,
+  fixtureModel,
+  makeConfigBundle,
+  makeModelBundle,
+  phantomPngs,
+  type ModelBundleSpec,
+} from './helpers/bundles.js';
 import { logger, tempDir } from './helpers/fixtures.js';
 
 let key: KeyPair;
@@ -146,35 +153,27 @@ describe('install (offline, real onnxruntime self-test)', () => {
     expect(r.active).toBeNull();
   });
 
+  /** model A's bundle 1.0.0, signed with the trusted key, with `change` applied */
+  const bundleA = (change: Partial<ModelBundleSpec> = {}) =>
+    makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden, ...change });
+  const urlOf = async (change: Partial<ModelBundleSpec>) => ({ url: bundleUrl(await bundleA(change)) });
+
   const faults: [string, () => Promise<{ url: string; patch?: Record<string, unknown> }>, RegExp][] = [
     [
       'bad signature',
       async () => {
-        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        const b = await bundleA();
         const m = await readFile(join(b, 'manifest.json'), 'utf8');
         await writeFile(join(b, 'manifest.json'), m.replace('"thyroid-nodule"', '"thyroid-nodulf"'));
         return { url: bundleUrl(b) };
       },
       /bad signature/,
     ],
-    [
-      'unknown key',
-      async () => ({
-        url: bundleUrl(
-          await makeModelBundle({
-            model: fixtureModel('brightness-a'),
-            version: '1.0.0',
-            key: generateKeyPair(),
-            golden,
-          }),
-        ),
-      }),
-      /signed by unknown key/,
-    ],
+    ['unknown key', () => urlOf({ key: generateKeyPair() }), /signed by unknown key/],
     [
       'sha256 mismatch',
       async () => {
-        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        const b = await bundleA();
         const mask = join(b, 'golden', 'frame-0.mask.png');
         const bytes = await readFile(mask);
         bytes[bytes.length - 20]! ^= 0xff;
@@ -186,7 +185,7 @@ describe('install (offline, real onnxruntime self-test)', () => {
     [
       'truncated download',
       async () => {
-        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        const b = await bundleA();
         await truncate(join(b, 'model.onnx'), 100);
         return { url: bundleUrl(b) };
       },
@@ -195,7 +194,7 @@ describe('install (offline, real onnxruntime self-test)', () => {
     [
       'a longer file than declared',
       async () => {
-        const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
+        const b = await bundleA();
         await appendFile(join(b, 'model.onnx'), Buffer.alloc(10));
         return { url: bundleUrl(b) };
       },
@@ -203,85 +202,28 @@ describe('install (offline, real onnxruntime self-test)', () => {
     ],
     [
       'wrong input shape',
-      async () => ({
-        url: bundleUrl(
-          await makeModelBundle({
-            model: fixtureModel('brightness-a'),
-            version: '1.0.0',
-            key,
-            golden,
-            swapModelFor: fixtureModel('wrong-input'),
-          }),
-        ),
-      }),
+      () => urlOf({ swapModelFor: fixtureModel('wrong-input') }),
       /input shape \["N",1,128,128\] differs from the card's \[null,1,256,256\]/,
     ],
     [
       'a model that fails to load',
-      async () => ({
-        url: bundleUrl(
-          await makeModelBundle({
-            model: fixtureModel('brightness-a'),
-            version: '1.0.0',
-            key,
-            golden,
-            swapModelFor: Buffer.from('this is not an onnx model'),
-          }),
-        ),
-      }),
+      () => urlOf({ swapModelFor: Buffer.from('this is not an onnx model') }),
       /model fails to load/,
     ],
     [
       'a model that outputs NaN',
-      async () => ({
-        url: bundleUrl(
-          await makeModelBundle({
-            model: fixtureModel('brightness-a'),
-            version: '1.0.0',
-            key,
-            golden,
-            swapModelFor: fixtureModel('nan-output'),
-          }),
-        ),
-      }),
+      () => urlOf({ swapModelFor: fixtureModel('nan-output') }),
       /golden frame golden\/frame-0\.png: model output contains NaN/,
     ],
     [
       'golden masks it does not reproduce',
-      async () => ({
-        url: bundleUrl(
-          await makeModelBundle({
-            model: fixtureModel('brightness-a'),
-            version: '1.0.0',
-            key,
-            golden,
-            swapModelFor: fixtureModel('brightness-b'),
-          }),
-        ),
-      }),
+      () => urlOf({ swapModelFor: fixtureModel('brightness-b') }),
       /IoU 0\.\d+ with its expected mask, below 0\.9/,
     ],
-    [
-      'too new for this daemon',
-      async () => ({
-        url: bundleUrl(
-          await makeModelBundle({
-            model: fixtureModel('brightness-a'),
-            version: '1.0.0',
-            key,
-            golden,
-            minDaemonVersion: '9.0.0',
-          }),
-        ),
-      }),
-      /needs daemon 9\.0\.0 or newer/,
-    ],
+    ['too new for this daemon', () => urlOf({ minDaemonVersion: '9.0.0' }), /needs daemon 9\.0\.0 or newer/],
     [
       'over the staging cap',
-      async () => ({
-        url: bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden })),
-        patch: { maxBundleBytes: 2048 },
-      }),
+      async () => ({ ...(await urlOf({})), patch: { maxBundleBytes: 2048 } }),
       /over the staging cap of 2048/,
     ],
     ['plain http', async () => ({ url: 'http://fleet.example/bundle/manifest.json' }), /http: is refused/],

@@ -30,6 +30,7 @@ export interface AlertSink {
   store(a: AlertPayload): Promise<void>;
 }
 
+/** Every processed frame, to whoever listens; `onResult` returns the unsubscribe. */
 export interface ResultFeed {
   onResult(l: (r: FrameResult) => void): () => void;
 }

@@ -17,6 +17,7 @@ export type ResultListener = (r: FrameResult) => void;
 
 export class Pipeline {
   readonly stats = new PipelineStats();
+  private readonly results: Emitter<FrameResult>;
   private readonly slot = new LatestFrameSlot<Frame>();
   private pumpDone: Promise<void> | null = null;
   private workerDone: Promise<void> | null = null;
@@ -30,8 +31,6 @@ export class Pipeline {
   ) {
     this.results = new Emitter<FrameResult>('frame result', logger);
   }
-
-  private readonly results: Emitter<FrameResult>;
 
   onResult(l: ResultListener): () => void {
     return this.results.on(l);

@@ -3,16 +3,11 @@
  * defaults) and generates docs/config.md.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { CaptureConfigSchema, RectSchema } from '../capture/config.js';
-import { RUNTIME, section } from '../util/schema.js';
+import { CaptureConfigSchema } from '../capture/config.js';
+// RT (`runtime: true`) on a key lets set_config change it while running: see RUNTIME in util/schema.ts
+import { RUNTIME as RT, section as Obj } from '../util/schema.js';
 import { DEFAULT_GATE } from '../inference/imaging-gate.js';
 import { DEFAULT_TRACKER } from '../alerts/tracker.js';
-
-// `runtime: true` (RT) on a key lets set_config change it while running: see util/schema.ts RUNTIME
-const Obj = section;
-const RT = RUNTIME;
-
-export { RectSchema };
 
 export const ConfigSchema = Type.Object(
   {

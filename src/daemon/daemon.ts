@@ -13,6 +13,7 @@ import type { PipelineSummary } from '../capture/pipeline-stats.js';
 import { modelCardPath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { FrameProcessor, type FrameResult } from '../inference/frame-processor.js';
+import type { GateState } from '../inference/imaging-gate.js';
 import type { ModelCard } from '../inference/model-card.js';
 import { ModelSlot, samePreprocessing, type LoadedModel, type ModelLocation } from '../inference/model-slot.js';
 import type { DeviceStatus, MqttHost } from '../mqtt/host.js';
@@ -21,10 +22,12 @@ import { VERSION } from '../version.js';
 
 export class Daemon implements MqttHost {
   private readonly models: ModelSlot;
-  private location: ModelLocation;
+  /** the model to start with (a restart reloads it; swaps after that live in the model slot) */
+  private readonly initial: ModelLocation;
   private lastNodule: number | null = null;
   private lastRoi: Rect | null = null;
-  private lastImaging: DeviceStatus['imaging'] = null;
+  /** the gate's state on the latest frame (kept as is: status() reads it once a second, frames come faster) */
+  private lastImaging: GateState | null = null;
   private pipeline: Pipeline | null = null;
   private processor: FrameProcessor | null = null;
   private readonly results: Emitter<FrameResult>;
@@ -35,7 +38,7 @@ export class Daemon implements MqttHost {
     private readonly logger: Logger,
     location?: ModelLocation,
   ) {
-    this.location = location ?? { modelPath: config.model.path, cardPath: modelCardPath(config), version: null };
+    this.initial = location ?? { modelPath: config.model.path, cardPath: modelCardPath(config), version: null };
     this.models = new ModelSlot(() => this.config.model, logger);
     this.results = new Emitter<FrameResult>('frame result', logger);
   }
@@ -45,13 +48,12 @@ export class Daemon implements MqttHost {
   }
 
   async start(): Promise<void> {
-    await this.models.load(this.location);
+    await this.models.load(this.initial);
     this.startPipeline();
   }
 
   /** Make `m` the serving model: between two frames when the preprocessing is the same, else by a pipeline restart. */
   private async install(m: LoadedModel, before: ModelCard): Promise<void> {
-    this.location = m.location;
     if (samePreprocessing(m.card, before) && this.processor) this.processor.setSegmenter(m.segmenter);
     else await this.restartPipeline();
   }
@@ -125,7 +127,7 @@ export class Daemon implements MqttHost {
     p.onResult((r) => {
       if (r.nodules.length) this.lastNodule = r.processedAt;
       this.lastRoi = r.roi;
-      this.lastImaging = { imaging: r.imaging.imaging, reason: r.imaging.reason };
+      this.lastImaging = r.imaging;
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
       }
@@ -191,7 +193,10 @@ export class Daemon implements MqttHost {
         : null,
       capture: this.pipeline ? this.pipeline.sourceStatus : null,
       lastError: this.pipeline?.lastError ?? null,
-      imaging: this.pipeline ? this.lastImaging : null,
+      imaging:
+        this.pipeline && this.lastImaging
+          ? { imaging: this.lastImaging.imaging, reason: this.lastImaging.reason }
+          : null,
       since: this.since,
     };
   }

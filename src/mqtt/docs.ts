@@ -89,8 +89,13 @@ function schemaBlock(title: string, schema: TSchema): string[] {
       '',
     ];
   }
+  return jsonSchemaDetails(`${title}: JSON Schema`, schema);
+}
+
+/** A schema, folded away under a summary line. */
+function jsonSchemaDetails(summary: string, schema: TSchema): string[] {
   return [
-    `<details><summary>${title}: JSON Schema</summary>`,
+    `<details><summary>${summary}</summary>`,
     '',
     '```json',
     JSON.stringify(schema, null, 2),
@@ -220,16 +225,7 @@ export function mqttMarkdown(): string {
     out.push(`### \`${name}\``, '', carriage(k), '');
     if (schema.description) out.push(String(schema.description), '');
     if (EXAMPLES[name]) out.push('Example:', '', '```json', JSON.stringify(EXAMPLES[name], null, 2), '```', '');
-    out.push(
-      '<details><summary>JSON Schema</summary>',
-      '',
-      '```json',
-      JSON.stringify(schema, null, 2),
-      '```',
-      '',
-      '</details>',
-      '',
-    );
+    out.push(...jsonSchemaDetails('JSON Schema', schema));
   }
   return out.join('\n');
 }

@@ -1,6 +1,7 @@
 /** What the MQTT side (and the live view) reads from the running daemon; the daemon implements it. */
 import type { PipelineSummary } from '../capture/pipeline-stats.js';
 import type { CaptureStatus } from '../capture/frame-source.js';
+import type { ResultFeed } from '../alerts/service.js';
 import type { FrameResult } from '../inference/frame-processor.js';
 
 export interface DeviceStatus {
@@ -14,14 +15,9 @@ export interface DeviceStatus {
   since: string;
 }
 
-export interface ResultFeed {
-  /** every processed frame; returns the unsubscribe */
-  onResult(l: (r: FrameResult) => void): () => void;
+export interface MqttHost extends ResultFeed {
   /** the next processed frame, or an error after timeoutMs */
   nextResult(timeoutMs: number): Promise<FrameResult>;
-}
-
-export interface MqttHost extends ResultFeed {
   /** cheap: called every second */
   status(): DeviceStatus;
   /** frame counters and stage percentiles: called at telemetry pace */

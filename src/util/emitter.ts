@@ -8,6 +8,7 @@ export type Listener<T> = (value: T) => void | Promise<void>;
 
 export class Emitter<T> {
   private readonly listeners = new Set<Listener<T>>();
+  private snapshot: Listener<T>[] | null = null;
 
   constructor(
     /** names the event in the log line of a failing listener */
@@ -18,8 +19,9 @@ export class Emitter<T> {
   /** Returns the unsubscribe. */
   on(l: Listener<T>): () => void {
     this.listeners.add(l);
+    this.snapshot = null;
     return () => {
-      this.listeners.delete(l);
+      if (this.listeners.delete(l)) this.snapshot = null;
     };
   }
 
@@ -43,8 +45,10 @@ export class Emitter<T> {
   }
 
   emit(value: T): void {
-    // a copy: a listener may unsubscribe itself (or another) while we iterate
-    for (const l of [...this.listeners]) {
+    // a fixed list: a listener may (un)subscribe while we iterate. Rebuilt only after a change, so the
+    // per-frame emit allocates nothing.
+    this.snapshot ??= [...this.listeners];
+    for (const l of this.snapshot) {
       try {
         const r = l(value);
         if (r && typeof (r as Promise<void>).catch === 'function')

@@ -27,52 +27,16 @@ export async function makePki(dir: string, clients: string[] = []): Promise<void
     dir,
   );
   await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  signedByCa(dir, 'server', '/CN=localhost', ['-extfile', 'san.ext']);
+  for (const c of clients) signedByCa(dir, c, `/CN=${c}`);
+}
+
+/** `<name>.key` and `<name>.crt` for `subject`, signed by the CA in `dir`. */
+function signedByCa(dir: string, name: string, subject: string, extra: string[] = []): void {
   openssl(
-    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr'],
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`],
     dir,
   );
-  openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      'san.ext',
-      '-out',
-      'server.crt',
-    ],
-    dir,
-  );
-  for (const c of clients) {
-    openssl(
-      ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${c}`, '-keyout', `${c}.key`, '-out', `${c}.csr`],
-      dir,
-    );
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        `${c}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '2',
-        '-out',
-        `${c}.crt`,
-      ],
-      dir,
-    );
-  }
+  const ca = ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2'];
+  openssl(['x509', '-req', '-in', `${name}.csr`, ...ca, ...extra, '-out', `${name}.crt`], dir);
 }
