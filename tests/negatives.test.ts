@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../src/capture/phantom.js';
 import { decodeToModelGrey, enhance } from '../src/inference/preprocess.js';
-import { dilate, imagingArea, noduleCrop, probeLifted, tissueCrop } from '../src/tools/negatives.js';
+import { dilate, imagingArea, noduleCrop, probeLifted, respeckled, tissueCrop } from '../src/tools/negatives.js';
 import { prepareDataset } from '../src/tools/prepare-dataset.js';
 import { SMALL_SPEC, tempDir } from './helpers/fixtures.js';
 
@@ -89,6 +89,28 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
     expect(Buffer.from(probeLifted(grey, W, H, 9)).equals(Buffer.from(probeLifted(grey, W, H, 9)))).toBe(true);
   });
 
+  it('a re-speckled screen keeps its margins and overlays and changes the imaging area, deterministically', () => {
+    const { grey } = screen();
+    for (const seed of [1, 2, 3, 4]) {
+      const s = respeckled(grey, W, H, seed);
+      expect(s[5 * W + 10]).toBe(255);
+      expect(s[0]).toBe(0);
+      let changed = 0;
+      let sum = 0;
+      for (let y = 20; y < 120; y++) {
+        for (let x = 30; x < 170; x++) {
+          if (s[y * W + x] !== grey[y * W + x]) changed++;
+          sum += s[y * W + x] as number;
+        }
+      }
+      expect(changed / (100 * 140)).toBeGreaterThan(0.5);
+      // still tissue: the mean stays within the gain range (0.75-1.3) of the original 134 or so
+      expect(sum / (100 * 140)).toBeGreaterThan(80);
+      expect(sum / (100 * 140)).toBeLessThan(190);
+    }
+    expect(Buffer.from(respeckled(grey, W, H, 9)).equals(Buffer.from(respeckled(grey, W, H, 9)))).toBe(true);
+  });
+
   it('prepare-dataset --negatives: made frames in their source split, empty masks, daemon preprocessing', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'images'));
@@ -115,6 +137,13 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
       out: join(dir, 'neg'),
       quiet: true,
       negatives: { tissue: 2, notissue: 1, noduleCrops: 1, seed: 0 },
+    });
+    await prepareDataset({
+      data: dir,
+      spec,
+      out: join(dir, 'speckle'),
+      quiet: true,
+      negatives: { tissue: 2, notissue: 1, noduleCrops: 1, seed: 0, roi: 1, speckle: 1 },
     });
     const meta = JSON.parse(await readFile(join(dir, 'neg', 'meta.json'), 'utf8'));
     const rows = meta.rows as {
@@ -150,5 +179,28 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
     const bytes = await readFile(join(dir, 'images', `${r.source}.png`));
     const direct = await enhance(await decodeToModelGrey(bytes, spec, r.rect), spec);
     expect(Buffer.from(direct.data).equals(images.subarray(i * frame, (i + 1) * frame))).toBe(true);
+
+    // speckle=1: each train roi and tissue frame once more, re-speckled, same rect and mask; none for val/test
+    const sm = JSON.parse(await readFile(join(dir, 'speckle', 'meta.json'), 'utf8'));
+    const srows = sm.rows as { id: string; split: string; kind?: string; rect?: unknown; respeckled?: number }[];
+    const smasks = await readFile(join(dir, 'speckle', 'masks.u8'));
+    const simages = await readFile(join(dir, 'speckle', 'images.u8'));
+    const copies = srows.filter((r) => r.respeckled);
+    const views = srows.filter(
+      (r) => !r.respeckled && r.split === 'train' && (r.kind === 'roi' || r.kind === 'tissue'),
+    );
+    expect(views.length).toBeGreaterThan(0);
+    expect(copies.map((r) => r.id).sort()).toEqual(views.map((r) => `${r.id}~speckle1`).sort());
+    for (const c of copies) {
+      const ci = srows.indexOf(c);
+      const oi = srows.findIndex((r) => `${r.id}~speckle1` === c.id);
+      expect(c.rect).toEqual(srows[oi]!.rect);
+      expect(smasks.subarray(ci * frame, (ci + 1) * frame).equals(smasks.subarray(oi * frame, (oi + 1) * frame))).toBe(
+        true,
+      );
+      expect(
+        simages.subarray(ci * frame, (ci + 1) * frame).equals(simages.subarray(oi * frame, (oi + 1) * frame)),
+      ).toBe(false);
+    }
   });
 });

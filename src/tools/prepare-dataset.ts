@@ -25,7 +25,15 @@ import { compileSchema, formatErrors } from '../util/schema.js';
 import { ProgressBar } from '../util/progress.js';
 import { mulberry32 } from '../capture/phantom.js';
 import type { Rect } from '../capture/frame-source.js';
-import { imagingArea, maskInRect, noduleCrop, probeLifted, tissueCrop, type FrameKind } from './negatives.js';
+import {
+  imagingArea,
+  maskInRect,
+  noduleCrop,
+  probeLifted,
+  respeckled,
+  tissueCrop,
+  type FrameKind,
+} from './negatives.js';
 
 const SPLITS = ['train', 'val', 'test'] as const;
 
@@ -37,7 +45,7 @@ export interface PrepareOptions {
   splits?: readonly string[];
   quiet?: boolean;
   /** frames without a nodule per source frame (0 = none), and the seed that places them */
-  negatives?: { tissue: number; notissue: number; noduleCrops: number; seed: number; roi?: number };
+  negatives?: { tissue: number; notissue: number; noduleCrops: number; seed: number; roi?: number; speckle?: number };
 }
 
 interface Row {
@@ -46,6 +54,8 @@ interface Row {
   kind?: FrameKind;
   source?: string;
   rect?: Rect;
+  /** made from the source frame re-speckled before preprocessing (train only; see respeckled) */
+  respeckled?: number;
 }
 
 interface Extra {
@@ -127,6 +137,17 @@ async function extrasFor(
     });
   }
   if (row.split === 'train') {
+    // the calibrated view and the tissue crops again, from the screen re-speckled (another scanner setting)
+    const views = out.filter((e) => e.row.kind === 'roi' || e.row.kind === 'tissue');
+    for (let k = 1; k <= (neg.speckle ?? 0); k++) {
+      const png = await sharp(respeckled(grey, width, height, Math.floor(rnd() * 2 ** 31)), {
+        raw: { width, height, channels: 1 },
+      })
+        .png()
+        .toBuffer();
+      for (const e of views)
+        out.push({ ...e, row: { ...e.row, id: `${e.row.id}~speckle${k}`, respeckled: k }, image: png });
+    }
     for (let k = 0; k < neg.noduleCrops; k++) {
       const rect = noduleCrop(mask, grey, width, height, rnd);
       if (!rect) continue;
@@ -200,20 +221,23 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ rows: numb
 }
 
 function parseNegatives(text: string): NonNullable<PrepareOptions['negatives']> {
-  const n = { tissue: 1, notissue: 1, noduleCrops: 1, seed: 0, roi: 0 };
+  const n = { tissue: 1, notissue: 1, noduleCrops: 1, seed: 0, roi: 0, speckle: 0 };
   const keys: Record<string, keyof typeof n> = {
     tissue: 'tissue',
     notissue: 'notissue',
     nodulecrops: 'noduleCrops',
     seed: 'seed',
     roi: 'roi',
+    speckle: 'speckle',
   };
   for (const part of text.split(',').filter(Boolean)) {
     const [k = '', v = ''] = part.split('=');
     const key = keys[k.trim()];
     const value = Number.parseInt(v, 10);
     if (!key || !Number.isInteger(value) || value < 0)
-      throw new Error(`--negatives: "${part}" is not one of tissue|notissue|nodulecrops|roi|seed=<integer >= 0>`);
+      throw new Error(
+        `--negatives: "${part}" is not one of tissue|notissue|nodulecrops|roi|speckle|seed=<integer >= 0>`,
+      );
     n[key] = value;
   }
   return n;
@@ -228,8 +252,9 @@ async function main(): Promise<void> {
     .option('--splits <list>', 'comma-separated splits', 'train,val,test')
     .option(
       '--negatives <spec>',
-      'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,seed=0 (roi: the frame ' +
-        'cropped to its imaging area, as a calibrated box sees it)',
+      'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,speckle=1,seed=0 (roi: the ' +
+        'frame cropped to its imaging area, as a calibrated box sees it; speckle: train copies of the roi and ' +
+        'tissue frames, re-speckled before preprocessing)',
     )
     .parse();
   const o = program.opts<{

@@ -66,7 +66,7 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, max_rot_deg:
     """
     n = x.shape[0]
     if hflip:
-        flip = torch.rand(n, generator=gen) < 0.5
+        flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         y = torch.where(flip[:, None, None, None], y.flip(-1), y)
     if max_rot_deg > 0:
@@ -74,7 +74,8 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, max_rot_deg:
         cos, sin = torch.cos(ang), torch.sin(ang)
         theta = torch.zeros(n, 2, 3)
         theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        # random numbers come from the CPU generator (same draws on any device); the warp runs where x is
+        grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
         # pad with the image's darkest value (normalised 0 grey), as outside the sector
         fill = x.amin()
         x = F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
@@ -88,6 +89,6 @@ def gain_gamma(x: torch.Tensor, gen: torch.Generator, mean: float, std: float, s
         return x
     n = x.shape[0]
     g = (x * std + mean).clamp(0, 1)
-    gamma = torch.exp((torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength)
-    gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength
+    gamma = torch.exp((torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength).to(x.device)
+    gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1).to(x.device) * strength
     return ((g.pow(gamma) * gain).clamp(0, 1) - mean) / std

@@ -2,11 +2,13 @@
 
 Only the repository travels there (64 MiB), and no TFLite parser is installed there, so:
 - images and masks go as xz-compressed arrays (prepared uint8 ultrasound compresses to about half);
-- tissue crops are capped per source frame (`--max-tissue`) to fit;
+- tissue crops are capped per source frame (`--max-tissue`) to fit, and `--splits train,val` leaves test
+  behind (the run's checkpoints come back and are shipped and reported here);
 - the ImageNet encoder is converted here and travels as a state dict (`encoder.pt`, train --init-tflite takes it).
 
   python -m thyroid_seg.gpu_pack pack --data ../data/ddti-256-neg --tflite ../../shared/pretrained/.../x.tflite --out ../data/gpu-pack
   python -m thyroid_seg.gpu_pack unpack --pack ../data/gpu-pack --out /tmp/ddti
+  python -m thyroid_seg.gpu_pack place --from <the call's files> --runs runs --prefix gpu-
 """
 from __future__ import annotations
 
@@ -24,14 +26,18 @@ from .model import ModelConfig, build_model
 from .pretrained import load_encoder
 
 
-def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int) -> dict:
+def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int, splits: tuple[str, ...],
+         skip: tuple[str, ...] = ()) -> dict:
     ds = load_prepared(data)
     rows = ds.meta["rows"]
     keep, tissue_seen = [], {}
     for i, r in enumerate(rows):
+        if r["split"] not in splits or f"{r['split']}:{r.get('kind', 'nodule')}" in skip:
+            continue
         if r.get("kind") == "tissue":
-            n = tissue_seen.get(r["source"], 0)
-            tissue_seen[r["source"]] = n + 1
+            key = (r["source"], r.get("respeckled", 0))
+            n = tissue_seen.get(key, 0)
+            tissue_seen[key] = n + 1
             if n >= max_tissue:
                 continue
         keep.append(i)
@@ -44,7 +50,9 @@ def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int) -> dict:
     if tflite:
         model = build_model(ModelConfig())
         load_encoder(model.encoder, tflite)
-        torch.save({"encoder": model.encoder.state_dict(), "from": Path(tflite).name}, out / "encoder.pt")
+        # half precision to travel (load_state_dict casts back); integer buffers stay as they are
+        enc = {k: v.half() if v.is_floating_point() else v for k, v in model.encoder.state_dict().items()}
+        torch.save({"encoder": enc, "from": Path(tflite).name}, out / "encoder.pt")
         info["encoder"] = Path(tflite).name
     return info
 
@@ -57,6 +65,21 @@ def unpack(pack_dir: Path, out: Path) -> int:
     return len(json.loads((out / "meta.json").read_text())["rows"])
 
 
+def place(came_back: Path, runs: Path, prefix: str) -> list[str]:
+    """Lay out what a GPU call brought back as ordinary runs: runs/<prefix><name>/{train.json,best.pt}."""
+    summaries = json.loads((came_back / "runs.json").read_text())
+    placed = []
+    for name, summary in summaries.items():
+        d = runs / f"{prefix}{name}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "train.json").write_text(json.dumps(summary, indent=1))
+        ck = came_back / f"{name}.pt"
+        if ck.exists():
+            (d / "best.pt").write_bytes(ck.read_bytes())
+        placed.append(d.name)
+    return placed
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -65,12 +88,22 @@ def main(argv: list[str]) -> None:
     a_pack.add_argument("--out", required=True, type=Path)
     a_pack.add_argument("--tflite", type=Path, default=None)
     a_pack.add_argument("--max-tissue", type=int, default=1)
+    a_pack.add_argument("--splits", default="train,val,test",
+                        help="splits to pack (train,val when the model is shipped back here, where test is)")
+    a_pack.add_argument("--skip", default="", help="split:kind pairs to leave out, e.g. val:nodule (val-kind roi)")
     a_unpack = sub.add_parser("unpack")
     a_unpack.add_argument("--pack", required=True, type=Path)
     a_unpack.add_argument("--out", required=True, type=Path)
+    a_place = sub.add_parser("place", help="lay out a GPU call's runs.json and <run>.pt as runs/<prefix><run>/")
+    a_place.add_argument("--from", dest="came_back", required=True, type=Path)
+    a_place.add_argument("--runs", default=Path("runs"), type=Path)
+    a_place.add_argument("--prefix", default="gpu-")
     a = p.parse_args(argv)
-    if a.cmd == "pack":
-        print(json.dumps(pack(a.data, a.out, a.tflite, a.max_tissue)))
+    if a.cmd == "place":
+        print(json.dumps({"placed": place(a.came_back, a.runs, a.prefix)}))
+    elif a.cmd == "pack":
+        print(json.dumps(pack(a.data, a.out, a.tflite, a.max_tissue, tuple(a.splits.split(",")),
+                              tuple(filter(None, a.skip.split(","))))))
     else:
         print(json.dumps({"frames": unpack(a.pack, a.out)}))
 

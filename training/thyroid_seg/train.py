@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import shlex
 import sys
@@ -70,6 +71,10 @@ def train(args: argparse.Namespace) -> dict:
     pp = ds.meta["preprocessing"]
     kinds = tuple(k for k in ALL_KINDS if k == "nodule" or args.negatives)
     xtr_u8, ytr, tr_ids = ds.subset("train", args.limit_train, kinds)
+    if not args.respeckled:
+        # ablation: leave out the frames prepared from re-speckled screens (prepare-dataset speckle=N)
+        keep = [i for i, r in enumerate(tr_ids) if "~speckle" not in r]
+        xtr_u8, ytr, tr_ids = xtr_u8[keep], ytr[keep], [tr_ids[i] for i in keep]
     xva_u8, yva, _ = ds.subset(args.val_split, args.limit_val, (args.val_kind,))
     xtr = normalize(xtr_u8, pp["mean"], pp["std"])
     ytr_t = torch.as_tensor(ytr).float().unsqueeze(1)
@@ -108,8 +113,12 @@ def train(args: argparse.Namespace) -> dict:
             init_from["run"].pop("history", None)
     loss_fn = make_loss(args.loss)
     model.to(device)
+    # the training frames live on the device (a few hundred MB): no host-to-device copy per step
+    xtr, ytr_t = xtr.to(device), ytr_t.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs) if args.schedule == "cosine" else None
+    if args.schedule == "cosine-time" and not args.time_budget_min:
+        raise SystemExit("--schedule cosine-time anneals over --time-budget-min: give one")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     history, best = [], {"valIoU": -1.0, "epoch": -1}
@@ -138,11 +147,17 @@ def train(args: argparse.Namespace) -> dict:
         bar = tqdm(steps, desc=f"epoch {epoch}/{args.epochs}", leave=True, file=sys.stderr, disable=args.quiet)
         losses = []
         for i in bar:
-            idx = perm[i:i + args.batch]
-            x, y = augment(xtr[idx], ytr_t[idx], gen, args.rot, hflip=True) if args.augment else (xtr[idx], ytr_t[idx])
-            if args.augment and args.gain > 0:
-                x = gain_gamma(x, gen, pp["mean"], pp["std"], args.gain)
-            x, y = x.to(device), y.to(device)
+            idx = perm[i:i + args.batch].to(device)
+            x, y = xtr[idx], ytr_t[idx]
+            if args.augment:
+                x, y = augment(x, y, gen, args.rot, hflip=True)
+                if args.gain > 0:
+                    x = gain_gamma(x, gen, pp["mean"], pp["std"], args.gain)
+            if args.schedule == "cosine-time":
+                # cosine over the wall-clock budget: every run ends annealed, however fast its device is
+                frac = min(1.0, (time.time() - t0) / (args.time_budget_min * 60))
+                for group in opt.param_groups:
+                    group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * frac))
             # bf16 autocast: ~3x faster on CPUs with AVX-512 BF16; evaluation stays in float32
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = model(x)
@@ -216,7 +231,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    p.add_argument("--schedule", choices=["constant", "cosine", "cosine-time"], default="constant",
+                   help="cosine: over --epochs; cosine-time: over --time-budget-min (runs sharing a GPU)")
     p.add_argument("--loss", choices=["tversky", "bce", "tversky+bce"], default="tversky")
     p.add_argument("--init-tflite", default=None,
                    help="TFLite MobileNetV2 whose weights start the encoder (../shared/pretrained/...), or an encoder.pt from gpu_pack")
@@ -227,6 +243,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--val-kind", default="nodule", choices=["nodule", "roi"],
                    help="the view of the val nodule frames that chooses the checkpoint (roi: as a calibrated box sees them)")
     p.add_argument("--epoch-size", type=int, default=None, help="frames per epoch (default: all training frames)")
+    p.add_argument("--no-respeckled", dest="respeckled", action="store_false",
+                   help="leave out the training frames prepared from re-speckled screens (an ablation)")
     p.add_argument("--gain", type=float, default=0.0, help="random gain/gamma strength (0 = off)")
     p.add_argument("--checkpoint-dir", default=None, help="write last.pt here every epoch (outside the work tree)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir/last.pt when it exists")

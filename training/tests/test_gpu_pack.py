@@ -1,0 +1,46 @@
+"""The trip to a lent GPU and back: pack (splits, tissue cap), unpack, a time-annealed run, place."""
+import json
+
+import numpy as np
+
+from conftest import write_prepared
+from thyroid_seg import gpu_pack, train
+from thyroid_seg.data import load_prepared
+
+
+def test_pack_unpack_keeps_chosen_splits_and_bytes(tmp_path):
+    data = write_prepared(tmp_path / "data", negatives=2)
+    meta = json.loads((data / "meta.json").read_text())
+    for r in meta["rows"]:
+        if r.get("kind") == "tissue":
+            r["source"] = f"{r['split']}-frame"  # a split's tissue crops from one frame: the cap keeps one each
+    (data / "meta.json").write_text(json.dumps(meta))
+    info = gpu_pack.pack(data, tmp_path / "pack", None, max_tissue=1, splits=("train", "val"), skip=("val:nodule",))
+    n = gpu_pack.unpack(tmp_path / "pack", tmp_path / "back")
+    assert n == info["frames"]
+    src, back = load_prepared(data), load_prepared(tmp_path / "back")
+    assert set(back.splits) == {"train", "val"}
+    assert "nodule" not in {k for k, sp in zip(back.kinds, back.splits) if sp == "val"}
+    assert back.kinds.count("tissue") == 2 and back.kinds.count("notissue") == 4
+    for i, rid in enumerate(back.ids):
+        j = src.ids.index(rid)
+        assert np.array_equal(back.images[i], src.images[j]) and np.array_equal(back.masks[i], src.masks[j])
+
+
+def test_cosine_time_run_is_placed_as_an_ordinary_run(tmp_path):
+    data = write_prepared(tmp_path / "data", negatives=1)
+    out = tmp_path / "call" / "runs" / "final-s0"
+    s = train.train(train.parse_args([
+        "--data", str(data), "--out", str(out), "--epochs", "1000", "--epoch-size", "4", "--batch", "2",
+        "--negatives", "--schedule", "cosine-time", "--time-budget-min", "0.02", "--width", "0.35", "--threads", "1",
+        "--quiet"]))
+    # the budget, not --epochs, ended the run
+    assert s["stoppedByTimeBudgetAfterEpoch"] == s["epochsRun"] < 1000
+    came_back = tmp_path / "came-back"
+    came_back.mkdir()
+    (came_back / "runs.json").write_text(json.dumps({"final-s0": s}))
+    (came_back / "final-s0.pt").write_bytes((out / "best.pt").read_bytes())
+    assert gpu_pack.place(came_back, tmp_path / "runs", "gpu-") == ["gpu-final-s0"]
+    placed = tmp_path / "runs" / "gpu-final-s0"
+    assert json.loads((placed / "train.json").read_text())["best"] == s["best"]
+    assert (placed / "best.pt").read_bytes() == (out / "best.pt").read_bytes()
