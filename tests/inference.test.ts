@@ -188,8 +188,7 @@ describe('segmenter (real onnxruntime-node)', () => {
     console.log(
       `phantom mean IoU over seeds 1-3: ROI ${mean('roi').toFixed(3)}, DDTI-like screen ${mean('screen').toFixed(3)}`,
     );
-    // the ROI figure is what the daemon sees; the shipped model was trained on whole DDTI screens and
-    // loses most of its IoU on any imaging-area crop, real frames included (src/tools/framing-check.ts)
+    // the ROI figure is what the daemon sees (src/tools/framing-check.ts compares the framings)
     expect(mean('roi')).toBeGreaterThan(PHANTOM_IOU_FLOOR);
     expect(mean('screen')).toBeGreaterThan(PHANTOM_SCREEN_IOU_FLOOR);
     await seg.release();
@@ -200,5 +199,5 @@ describe('segmenter (real onnxruntime-node)', () => {
  * Measured with the shipped model by `node dist/src/tools/framing-check.js` (seeds 1-3; the ROI figure
  * is also `thyroid-edge infer --phantom 40 --phantom-seed S`); kept a margin below.
  */
-const PHANTOM_IOU_FLOOR = 0.12; // measured 0.178 (seeds 1-3, 6 frames each)
-const PHANTOM_SCREEN_IOU_FLOOR = 0.45; // measured 0.554
+const PHANTOM_IOU_FLOOR = 0.35; // measured 0.451 with model v3 (seeds 1-3, 6 frames each; earlier models 0.178)
+const PHANTOM_SCREEN_IOU_FLOOR = 0.5; // measured 0.600 with model v3 (earlier 0.554)

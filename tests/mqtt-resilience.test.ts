@@ -118,6 +118,9 @@ describe('delivery under faults (real mosquitto)', () => {
       STALL_MS,
       'the last alerts',
     );
+    // stopping clears the tracks still open (reason shutdown): those are stored in the outbox for the next
+    // start and may or may not go out before MQTT stops, so they are not part of "every alert arrives"
+    const beforeStop = generated.length;
     await d.stop();
     const received: string[] = [];
     for (const m of sub.messages) {
@@ -125,7 +128,7 @@ describe('delivery under faults (real mosquitto)', () => {
       if (!received.includes(id)) received.push(id); // deduplicate by messageId (QoS 1)
     }
     expect(received).toEqual(generated.slice(0, received.length));
-    expect(received.length).toBe(generated.length);
+    expect(received.length).toBeGreaterThanOrEqual(beforeStop);
   }, 600_000);
 
   it('daemon killed (SIGKILL) with undelivered alerts in its outbox: delivered after restart', async () => {

@@ -45,6 +45,8 @@ run baseline-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --arch deeplabv3plus
 run abl-no-respeckle-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --no-respeckled
 if [ "${SMALL:-}" != 1 ]; then
   run abl-scratch-s0 "${RECIPE[@]}" --seed 0
+fi
+if [ "${ABLATIONS:-}" = all ]; then
   run abl-tversky-only-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --loss tversky
   run abl-no-ppm-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --no-ppm
   run abl-no-attention-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --no-attention

@@ -55,7 +55,7 @@ export const DEFAULT_TRACKER: TrackerOptions = {
   minIou: 0.1,
   matchDistance: 0.12,
   confirmEvidenceS: 0.2,
-  minDurationS: 0.15,
+  minDurationS: 0.25,
   evidenceDecayPerS: 1,
   memoryS: 1.5,
   growthFraction: 0.25,

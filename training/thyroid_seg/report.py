@@ -64,7 +64,8 @@ def runs_table(paths: list[str]) -> str:
     for p in paths:
         s = json.loads(Path(p).read_text())
         c = s["config"]
-        sw = f"{c['arch']} aspp={c['aspp']} ppm={c['ppm']} att={c['attention']} skips={c['skips']} w={c['width']}"
+        sw = (f"{c['arch']} aspp={c['aspp']} ppm={c['ppm']} att={c['attention']} skips={c['skips']} w={c['width']}"
+              if c["arch"] == "improved" else f"{c['arch']} (standard; the switches do not apply) w={c['width']}")
         init = ((s.get("pretrained") or {}).get("file") or ("--init-from" if s.get("initFrom") else "scratch"))
         b = s["best"]
         fl = (f"{fmt(b['valSensitivity'], 3)} / {fmt(b['valSpecificity'], 3)}" if "valSpecificity" in b else "-")
@@ -78,11 +79,55 @@ def runs_table(paths: list[str]) -> str:
     return "\n".join(lines)
 
 
+def seed_spread(paths: list[str]) -> str:
+    """Runs that differ only by seed (names ending -s<N>): best val mean IoU as mean, spread and range."""
+    groups: dict[str, list[float]] = {}
+    for p in paths:
+        name = Path(p).parent.name
+        stem, _, seed = name.rpartition("-s")
+        if stem and seed.isdigit():
+            groups.setdefault(stem, []).append(json.loads(Path(p).read_text())["best"]["valIoU"])
+    lines = []
+    for stem, v in groups.items():
+        if len(v) < 2:
+            continue
+        mean = sum(v) / len(v)
+        sd = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5
+        lines.append(f"- `{stem}` over {len(v)} seeds: best val mean IoU {mean:.4f} ± {sd:.4f} (sd), "
+                     f"range {min(v):.4f}–{max(v):.4f}")
+    return "\n".join(lines)
+
+
+def compare_cards(paths: list[str]) -> str:
+    """One row per shipped (or candidate) INT8 file: the figures the issue's targets name, side by side."""
+    lines = ["| model (card) | arch | test mean IoU INT8 (FP32) | val mean IoU INT8 | frame sens. test | "
+             "spec. tissue test | spec. no tissue test | rule | MB | GMACs at input |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for p in paths:
+        c = json.loads(Path(p).read_text())
+        m, fl, d = c["metrics"], c["metrics"]["frameLevel"]["test"], c["decision"]
+        lines.append(
+            f"| `{p}` | {c['architecture']['arch']} | {fmt(m['test']['onnx_int8']['meanIoU'])} "
+            f"({fmt(m['test']['pytorch_fp32']['meanIoU'])}) | {fmt(m['val']['onnx_int8']['meanIoU'])} | "
+            f"{fmt(fl['sensitivity'], 3)} | {fmt(fl['specificity_tissue'], 3)} | {fmt(fl['specificity_notissue'], 3)} | "
+            f"p > {d['threshold']}, ≥ {d['minAreaPx']} px | {c['fileBytes'] / 1e6:.2f} | "
+            f"{c['architecture'].get('gmacsAtInput')} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--card", required=True)
     ap.add_argument("--runs", nargs="*", default=[])
+    ap.add_argument("--compare", nargs="*", default=[], help="more cards (the baseline, other seeds) for one table")
     a = ap.parse_args()
     print(card_tables(json.loads(Path(a.card).read_text())))
     print()
+    if a.compare:
+        print(compare_cards([a.card, *a.compare]))
+        print()
     print(runs_table(a.runs))
+    spread = seed_spread(a.runs)
+    if spread:
+        print()
+        print(spread)

@@ -202,6 +202,7 @@ def train(args: argparse.Namespace) -> dict:
         if args.time_budget_min and time.time() - t0 > args.time_budget_min * 60:
             stopped_early = epoch
             break
+    model.cpu()  # count_macs feeds a CPU tensor
     summary = {
         "command": "python -m thyroid_seg.train " + " ".join(shlex.quote(a) for a in args.argv),
         "args": {k: v for k, v in vars(args).items() if k != "argv"},
