@@ -66,6 +66,10 @@ runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs_dir.glob("
 (out / "runs.json").write_text(json.dumps(runs, indent=1))
 for k, r in runs.items():
     print(k, r["epochsRun"], json.dumps(r["best"]))
+# checkpoints by folder, not by summary: a run that trained but failed after (no train.json) still comes back
+for k in sorted(p.parent.name for p in runs_dir.glob("*/best.pt")):
+    if k not in runs:
+        print(k, "no train.json: see its log")
     if k.startswith(("final-", "baseline-", "abl-no-respeckle-")):
         src = runs_dir / k / "best.pt"
         if src.stat().st_size < 15 << 20:
