@@ -193,7 +193,10 @@ export function mqttMarkdown(): string {
       'nodule_cleared with',
     '  reason `restart` at the next start; a clean shutdown clears them with reason `shutdown`. A crash between ' +
       'storing a',
-    '  clear and updating the track file repeats that clear (same trackId, new messageId).',
+    '  clear and updating the track file repeats that clear (same trackId, new messageId). While connected, a clean ' +
+      'stop waits',
+    '  up to 2 s for the outbox to empty, so the shutdown clears go out before the daemon does (the rest stays on ' +
+      'disk).',
     '- **Results, masks, telemetry** are best effort (their QoS above, not queued while offline); results dropped ' +
       'while',
     '  offline are counted (`resultsDroppedOffline`).',

@@ -25,6 +25,9 @@ import { readSystem } from '../system/readings.js';
 import { Topics } from './topics.js';
 import type { SnapshotResult } from './command-table.js';
 
+/** how long a clean stop waits for the outbox to empty while connected (what is left stays on disk) */
+const STOP_DRAIN_MS = 2000;
+
 /** An update step as the updater reports it; the service adds messageId, deviceId and time. */
 export type UpdateProgressFields = Omit<UpdatePayload, 'messageId' | 'deviceId' | 'time'>;
 
@@ -310,13 +313,22 @@ export class MqttService {
     }
   }
 
+  private async drainOutbox(maxMs: number): Promise<void> {
+    const until = Date.now() + maxMs;
+    while (this.running && this.client?.connected && (this.outbox?.size ?? 0) > 0 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
+  }
+
   async stop(): Promise<void> {
     if (!this.running && !this.client) return; // already stopped
-    this.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.offResult?.();
     await this.outbox?.settled(); // the last frame's alerts are on disk before we go
+    // while connected, a clean stop lets the delivery loop send what is queued (the shutdown's nodule_cleared),
+    // so subscribers do not see a track open until the next start; bounded, and kept on disk if it runs out
+    await this.drainOutbox(STOP_DRAIN_MS);
+    this.running = false;
     this.outbox?.wakeAll();
     const c = this.client;
     if (c) {
