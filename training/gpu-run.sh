@@ -57,30 +57,7 @@ fail=0
 for job in $(jobs -p); do wait "$job" || fail=1; done
 
 # every run's summary in one file, and the checkpoints that are shipped or compared back here
-$PY - "$WORK/runs" "$OUT" <<'PYEOF'
-import json, shutil, sys
-from pathlib import Path
-import torch
-runs_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
-runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs_dir.glob("*/train.json"))}
-(out / "runs.json").write_text(json.dumps(runs, indent=1))
-for k, r in runs.items():
-    print(k, r["epochsRun"], json.dumps(r["best"]))
-# checkpoints by folder, not by summary: a run that trained but failed after (no train.json) still comes back
-for k in sorted(p.parent.name for p in runs_dir.glob("*/best.pt")):
-    if k not in runs:
-        print(k, "no train.json: see its log")
-    if k.startswith(("final-", "baseline-", "abl-no-respeckle-")):
-        src = runs_dir / k / "best.pt"
-        if src.stat().st_size < 15 << 20:
-            shutil.copy(src, out / f"{k}.pt")
-            continue
-        # over the 16 MiB a returned file may have (the baseline): float weights in half precision
-        ck = torch.load(src, map_location="cpu", weights_only=False)
-        ck["state_dict"] = {n: v.half() if v.is_floating_point() else v for n, v in ck["state_dict"].items()}
-        ck["halfPrecision"] = True
-        torch.save(ck, out / f"{k}.pt")
-PYEOF
+$PY -m thyroid_seg.gpu_pack collect --runs "$WORK/runs" --out "$OUT"
 tar -czf "$OUT/logs.tar.gz" -C "$WORK/runs" $(cd "$WORK/runs" && ls *.log)
 ls -la "$OUT"
 exit $fail

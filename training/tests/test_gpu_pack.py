@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import torch
 
 from conftest import write_prepared
 from thyroid_seg import gpu_pack, train
@@ -38,9 +39,40 @@ def test_cosine_time_run_is_placed_as_an_ordinary_run(tmp_path):
     assert s["stoppedByTimeBudgetAfterEpoch"] == s["epochsRun"] < 1000
     came_back = tmp_path / "came-back"
     came_back.mkdir()
-    (came_back / "runs.json").write_text(json.dumps({"final-s0": s}))
-    (came_back / "final-s0.pt").write_bytes((out / "best.pt").read_bytes())
+    assert gpu_pack.collect(out.parent, came_back, ("final-",)) == {"final-s0": s}
+    assert (came_back / "final-s0.pt").read_bytes() == (out / "best.pt").read_bytes()
     assert gpu_pack.place(came_back, tmp_path / "runs", "gpu-") == ["gpu-final-s0"]
     placed = tmp_path / "runs" / "gpu-final-s0"
     assert json.loads((placed / "train.json").read_text())["best"] == s["best"]
     assert (placed / "best.pt").read_bytes() == (out / "best.pt").read_bytes()
+
+
+def test_collect_halves_a_checkpoint_over_the_return_limit(tmp_path, monkeypatch):
+    run = tmp_path / "runs" / "baseline-s0"
+    run.mkdir(parents=True)
+    torch.save({"state_dict": {"w": torch.ones(4), "n": torch.tensor(3)}, "epoch": 2}, run / "best.pt")
+    (tmp_path / "runs" / "abl-other-s0").mkdir()
+    torch.save({"state_dict": {}}, tmp_path / "runs" / "abl-other-s0" / "best.pt")
+    monkeypatch.setattr(gpu_pack, "RETURN_LIMIT_BYTES", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    # no train.json (a run that failed after training): its checkpoint still comes back
+    assert gpu_pack.collect(tmp_path / "runs", out, ("baseline-",)) == {}
+    assert sorted(p.name for p in out.iterdir()) == ["baseline-s0.pt", "runs.json"]
+    ck = torch.load(out / "baseline-s0.pt", weights_only=False)
+    assert ck["halfPrecision"] and ck["epoch"] == 2
+    assert ck["state_dict"]["w"].dtype == torch.float16 and ck["state_dict"]["n"].dtype == torch.int64
+
+
+def test_no_respeckled_leaves_out_the_rows_marked_in_meta(tmp_path):
+    data = write_prepared(tmp_path / "data", negatives=1)
+    meta = json.loads((data / "meta.json").read_text())
+    marked = [r for r in meta["rows"] if r["split"] == "train" and r.get("kind") == "tissue"]
+    for r in marked:
+        r["respeckled"] = 1
+    (data / "meta.json").write_text(json.dumps(meta))
+    common = ["--data", str(data), "--epochs", "1", "--epoch-size", "2", "--batch", "2", "--negatives", "--width",
+              "0.35", "--threads", "1", "--quiet"]
+    full = train.train(train.parse_args([*common, "--out", str(tmp_path / "a")]))
+    ablated = train.train(train.parse_args([*common, "--out", str(tmp_path / "b"), "--no-respeckled"]))
+    assert ablated["trainFrames"] == full["trainFrames"] - len(marked) > 0

@@ -11,7 +11,7 @@ def test_seed_spread_groups_runs_by_name_without_seed(tmp_path):
         d.mkdir()
         (d / "train.json").write_text(json.dumps({"best": {"valIoU": iou}}))
         paths.append(str(d / "train.json"))
-    out = report.seed_spread(paths)
+    out = report.seed_spread(report.load_runs(paths))
     assert "`final` over 3 seeds: best val mean IoU 0.6000 ± 0.0200 (sd), range 0.5800–0.6200" in out
     assert "baseline" not in out  # one seed: no spread
 

@@ -8,6 +8,7 @@ Only the repository travels there (64 MiB), and no TFLite parser is installed th
 
   python -m thyroid_seg.gpu_pack pack --data ../data/ddti-256-neg --tflite ../../shared/pretrained/.../x.tflite --out ../data/gpu-pack
   python -m thyroid_seg.gpu_pack unpack --pack ../data/gpu-pack --out /tmp/ddti
+  python -m thyroid_seg.gpu_pack collect --runs /tmp/runs --out $OUT      (there, after training)
   python -m thyroid_seg.gpu_pack place --from <the call's files> --runs runs --prefix gpu-
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +26,15 @@ import torch
 from .data import load_prepared
 from .model import ModelConfig, build_model
 from .pretrained import load_encoder
+
+
+# a file that comes back from the GPU machine may hold 16 MiB at most: keep a margin under it
+RETURN_LIMIT_BYTES = 15 << 20
+
+
+def half_floats(state: dict) -> dict:
+    """Float tensors in half precision, to travel (load_state_dict casts back); integer buffers as they are."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int, splits: tuple[str, ...],
@@ -50,9 +61,7 @@ def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int, splits: tu
     if tflite:
         model = build_model(ModelConfig())
         load_encoder(model.encoder, tflite)
-        # half precision to travel (load_state_dict casts back); integer buffers stay as they are
-        enc = {k: v.half() if v.is_floating_point() else v for k, v in model.encoder.state_dict().items()}
-        torch.save({"encoder": enc, "from": Path(tflite).name}, out / "encoder.pt")
+        torch.save({"encoder": half_floats(model.encoder.state_dict()), "from": Path(tflite).name}, out / "encoder.pt")
         info["encoder"] = Path(tflite).name
     return info
 
@@ -63,6 +72,27 @@ def unpack(pack_dir: Path, out: Path) -> int:
         (out / name).write_bytes(lzma.decompress((pack_dir / f"{name}.xz").read_bytes()))
     (out / "meta.json").write_text((pack_dir / "meta.json").read_text())
     return len(json.loads((out / "meta.json").read_text())["rows"])
+
+
+def collect(runs_dir: Path, out: Path, keep: tuple[str, ...]) -> dict[str, dict]:
+    """On the GPU machine: every run's train.json into out/runs.json, and the best.pt of runs whose names start
+    with one of `keep` as out/<run>.pt (half precision where a file would be over the return limit).
+
+    Checkpoints are found by folder, not by summary, so a run that trained but failed afterwards still comes back.
+    """
+    runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs_dir.glob("*/train.json"))}
+    (out / "runs.json").write_text(json.dumps(runs, indent=1))
+    for ck in sorted(runs_dir.glob("*/best.pt")):
+        name = ck.parent.name
+        if not name.startswith(keep):
+            continue
+        if ck.stat().st_size < RETURN_LIMIT_BYTES:
+            shutil.copy(ck, out / f"{name}.pt")
+            continue
+        c = torch.load(ck, map_location="cpu", weights_only=False)
+        c["state_dict"], c["halfPrecision"] = half_floats(c["state_dict"]), True
+        torch.save(c, out / f"{name}.pt")
+    return runs
 
 
 def place(came_back: Path, runs: Path, prefix: str) -> list[str]:
@@ -94,12 +124,23 @@ def main(argv: list[str]) -> None:
     a_unpack = sub.add_parser("unpack")
     a_unpack.add_argument("--pack", required=True, type=Path)
     a_unpack.add_argument("--out", required=True, type=Path)
+    a_collect = sub.add_parser("collect", help="on the GPU machine: runs.json and the kept checkpoints into --out")
+    a_collect.add_argument("--runs", required=True, type=Path)
+    a_collect.add_argument("--out", required=True, type=Path)
+    a_collect.add_argument("--keep", default="final-,baseline-,abl-no-respeckle-",
+                           help="name prefixes of the runs whose checkpoints come back")
     a_place = sub.add_parser("place", help="lay out a GPU call's runs.json and <run>.pt as runs/<prefix><run>/")
     a_place.add_argument("--from", dest="came_back", required=True, type=Path)
     a_place.add_argument("--runs", default=Path("runs"), type=Path)
     a_place.add_argument("--prefix", default="gpu-")
     a = p.parse_args(argv)
-    if a.cmd == "place":
+    if a.cmd == "collect":
+        runs = collect(a.runs, a.out, tuple(filter(None, a.keep.split(","))))
+        for name, r in runs.items():
+            print(name, r["epochsRun"], json.dumps(r["best"]))
+        for d in sorted(p.parent.name for p in a.runs.glob("*/best.pt") if p.parent.name not in runs):
+            print(d, "no train.json: see its log")
+    elif a.cmd == "place":
         print(json.dumps({"placed": place(a.came_back, a.runs, a.prefix)}))
     elif a.cmd == "pack":
         print(json.dumps(pack(a.data, a.out, a.tflite, a.max_tissue, tuple(a.splits.split(",")),

@@ -57,36 +57,38 @@ def card_tables(card: dict) -> str:
     return "\n".join(lines)
 
 
-def runs_table(paths: list[str]) -> str:
+def load_runs(paths: list[str]) -> list[tuple[str, dict]]:
+    """(run folder name, its train.json) for each path, read once for every table."""
+    return [(Path(p).parent.name, json.loads(Path(p).read_text())) for p in paths]
+
+
+def runs_table(runs: list[tuple[str, dict]]) -> str:
     lines = ["| run | arch / switches | init | negatives | loss | seed | epochs run | best epoch | best val mean IoU | "
              "val frame sens. / spec. (40 px) | params | GMACs@512 | minutes |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for p in paths:
-        s = json.loads(Path(p).read_text())
+    for name, s in runs:
         c = s["config"]
         sw = (f"{c['arch']} aspp={c['aspp']} ppm={c['ppm']} att={c['attention']} skips={c['skips']} w={c['width']}"
               if c["arch"] == "improved" else f"{c['arch']} (standard; the switches do not apply) w={c['width']}")
         init = ((s.get("pretrained") or {}).get("file") or ("--init-from" if s.get("initFrom") else "scratch"))
         b = s["best"]
         fl = (f"{fmt(b['valSensitivity'], 3)} / {fmt(b['valSpecificity'], 3)}" if "valSpecificity" in b else "-")
-        lines.append(f"| `{Path(p).parent.name}` | {sw} | {init} | {'yes' if s.get('negatives') else 'no'} | {s['args']['loss']} | "
+        lines.append(f"| `{name}` | {sw} | {init} | {'yes' if s.get('negatives') else 'no'} | {s['args']['loss']} | "
                      f"{s['args']['seed']} | {s.get('epochsRun', len(s['history']))} | "
                      f"{b['epoch']} | {fmt(b['valIoU'])} | {fl} | {s['params'] / 1e6:.2f} M | {s['gmacs512']:.2f} | {s['seconds'] / 60:.0f} |")
     lines.append("")
-    for p in paths:
-        s = json.loads(Path(p).read_text())
-        lines.append(f"- `{Path(p).parent.name}`: `{s['command']}`")
+    for name, s in runs:
+        lines.append(f"- `{name}`: `{s['command']}`")
     return "\n".join(lines)
 
 
-def seed_spread(paths: list[str]) -> str:
+def seed_spread(runs: list[tuple[str, dict]]) -> str:
     """Runs that differ only by seed (names ending -s<N>): best val mean IoU as mean, spread and range."""
     groups: dict[str, list[float]] = {}
-    for p in paths:
-        name = Path(p).parent.name
+    for name, s in runs:
         stem, _, seed = name.rpartition("-s")
         if stem and seed.isdigit():
-            groups.setdefault(stem, []).append(json.loads(Path(p).read_text())["best"]["valIoU"])
+            groups.setdefault(stem, []).append(s["best"]["valIoU"])
     lines = []
     for stem, v in groups.items():
         if len(v) < 2:
@@ -126,8 +128,9 @@ if __name__ == "__main__":
     if a.compare:
         print(compare_cards([a.card, *a.compare]))
         print()
-    print(runs_table(a.runs))
-    spread = seed_spread(a.runs)
+    runs = load_runs(a.runs)
+    print(runs_table(runs))
+    spread = seed_spread(runs)
     if spread:
         print()
         print(spread)

@@ -73,7 +73,8 @@ def train(args: argparse.Namespace) -> dict:
     xtr_u8, ytr, tr_ids = ds.subset("train", args.limit_train, kinds)
     if not args.respeckled:
         # ablation: leave out the frames prepared from re-speckled screens (prepare-dataset speckle=N)
-        keep = [i for i, r in enumerate(tr_ids) if "~speckle" not in r]
+        respeckled = {r["id"] for r in ds.meta["rows"] if r.get("respeckled")}
+        keep = [i for i, r in enumerate(tr_ids) if r not in respeckled]
         xtr_u8, ytr, tr_ids = xtr_u8[keep], ytr[keep], [tr_ids[i] for i in keep]
     xva_u8, yva, _ = ds.subset(args.val_split, args.limit_val, (args.val_kind,))
     xtr = normalize(xtr_u8, pp["mean"], pp["std"])
