@@ -546,7 +546,12 @@ function replay(v: ScanVideo, a: Args, d: Dump): void {
       );
     }
     const alerts = events.map((e) => ({ ...e, messageId: '', deviceId: 'bench', time: 0 }) as unknown as AlertPayload);
-    const h = score(v, { results: new Map(results.map((r) => [r.seq, r])), alerts, wallS: 0 }, 0.003).headline;
+    const h = score(
+      v,
+      { results: new Map(results.map((r) => [r.seq, r])), alerts, wallS: 0 },
+      0.003,
+      a.verbose,
+    ).headline;
     console.log(
       tableRow([
         JSON.stringify(partial),

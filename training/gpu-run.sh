@@ -5,6 +5,8 @@
 # back under $OUT (at most 8 files, 16 MiB each) is:
 #   <run>.pt for the final seeds, the baseline and the no-respeckle ablation (best on val), runs.json
 #   (every run's train.json), logs.tar.gz
+# When the pack holds pretrained.pt (gpu_pack pack --pretrained: the TG3K gland pretraining, made on CPU), the
+# final seeds start from it and abl-imagenet-s0 (ImageNet encoder only) is the ablation row that comes back.
 #
 # Before the call, here (CPU machine, repo root):
 #   npm run prepare-data -- --data ../shared/datasets/ddti --spec training/preprocessing-256-tiles-imagenet.json \
@@ -35,14 +37,20 @@ fi
 RECIPE=(--negatives --val-kind roi --loss tversky+bce --gain 0.2 --lr 5e-4 --schedule cosine-time --epochs 1000
         --bf16 --time-budget-min "$BUDGET_MIN" --device "$DEVICE" --threads 1 --quiet)
 INIT=(--init-tflite ../data/gpu-pack/encoder.pt)
+FINAL_INIT=("${INIT[@]}")
+KEEP=final-,baseline-,abl-no-respeckle-
+if [ -f ../data/gpu-pack/pretrained.pt ]; then
+  FINAL_INIT=(--init-from ../data/gpu-pack/pretrained.pt); KEEP=$KEEP,abl-imagenet-
+fi
 
 run() { # name, extra args...
   local name=$1; shift
   $PY -m thyroid_seg.train --data "$WORK/data" --out "$WORK/runs/$name" "${SIZE[@]}" "$@" > "$WORK/runs/$name.log" 2>&1 &
 }
-for s in 0 1 2; do run "final-s$s" "${RECIPE[@]}" "${INIT[@]}" --seed "$s"; done
+for s in 0 1 2; do run "final-s$s" "${RECIPE[@]}" "${FINAL_INIT[@]}" --seed "$s"; done
 run baseline-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --arch deeplabv3plus
-run abl-no-respeckle-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --no-respeckled
+run abl-no-respeckle-s0 "${RECIPE[@]}" "${FINAL_INIT[@]}" --seed 0 --no-respeckled
+[ -f ../data/gpu-pack/pretrained.pt ] && run abl-imagenet-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0
 if [ "${SMALL:-}" != 1 ]; then
   run abl-scratch-s0 "${RECIPE[@]}" --seed 0
 fi
@@ -57,7 +65,7 @@ fail=0
 for job in $(jobs -p); do wait "$job" || fail=1; done
 
 # every run's summary in one file, and the checkpoints that are shipped or compared back here
-$PY -m thyroid_seg.gpu_pack collect --runs "$WORK/runs" --out "$OUT"
+$PY -m thyroid_seg.gpu_pack collect --runs "$WORK/runs" --out "$OUT" --keep "$KEEP"
 tar -czf "$OUT/logs.tar.gz" -C "$WORK/runs" $(cd "$WORK/runs" && ls *.log)
 ls -la "$OUT"
 exit $fail

@@ -2,7 +2,8 @@
  * Prepares a segmentation dataset for training through the daemon's own preprocessing
  * (src/inference/preprocess.ts), so train-time and serve-time pixels are the same bytes.
  *
- * Input: a folder with images/<id>.png, masks/<id>.png and split.json ({train,val,test: id[]}).
+ * Input: a folder with images/<id>.png, masks/<id>.png and split.json ({train,val,test: id[]}; --split-file
+ * names another, e.g. the one src/tools/tg3k-split.ts writes for TG3K, which has none).
  * Output folder: images.u8 and masks.u8 (N x H x W uint8, masks 0/1) and meta.json
  * (ids, split of each row, preprocessing spec, source hash).
  *
@@ -43,6 +44,8 @@ export interface PrepareOptions {
   out: string;
   limit?: number;
   splits?: readonly string[];
+  /** the split file (default <data>/split.json): a dataset without one (TG3K) gets one made by a tool */
+  splitFile?: string;
   quiet?: boolean;
   /** frames without a nodule per source frame (0 = none), and the seed that places them */
   negatives?: { tissue: number; notissue: number; noduleCrops: number; seed: number; roi?: number; speckle?: number };
@@ -163,11 +166,12 @@ async function extrasFor(
 }
 
 export async function prepareDataset(opts: PrepareOptions): Promise<{ rows: number; hash: string }> {
-  const split = JSON.parse(await readFile(join(opts.data, 'split.json'), 'utf8')) as Record<string, unknown>;
+  const splitFile = opts.splitFile ?? join(opts.data, 'split.json');
+  const split = JSON.parse(await readFile(splitFile, 'utf8')) as Record<string, unknown>;
   const rows: Row[] = [];
   for (const s of opts.splits ?? SPLITS) {
     const ids = split[s];
-    if (!Array.isArray(ids)) throw new Error(`${opts.data}/split.json has no list "${s}"`);
+    if (!Array.isArray(ids)) throw new Error(`${splitFile} has no list "${s}"`);
     const chosen = opts.limit ? ids.slice(0, opts.limit) : ids;
     for (const id of chosen) rows.push({ id: String(id), split: s });
   }
@@ -250,6 +254,7 @@ async function main(): Promise<void> {
     .requiredOption('--out <dir>', 'output folder')
     .option('--limit <n>', 'at most n frames per split (small runs)', (v) => Number.parseInt(v, 10))
     .option('--splits <list>', 'comma-separated splits', 'train,val,test')
+    .option('--split-file <file>', 'split JSON {train,val,test: id[]} (default: <data>/split.json)')
     .option(
       '--negatives <spec>',
       'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,speckle=1,seed=0 (roi: the ' +
@@ -263,6 +268,7 @@ async function main(): Promise<void> {
     out: string;
     limit?: number;
     splits: string;
+    splitFile?: string;
     negatives?: string;
   }>();
   const spec = JSON.parse(await readFile(o.spec, 'utf8')) as unknown;
@@ -274,6 +280,7 @@ async function main(): Promise<void> {
     out: o.out,
     limit: o.limit,
     splits: o.splits.split(','),
+    splitFile: o.splitFile,
     negatives: o.negatives ? parseNegatives(o.negatives) : undefined,
   });
   console.log(`prepared ${r.rows} frames into ${o.out} (source sha256 ${r.hash.slice(0, 12)})`);

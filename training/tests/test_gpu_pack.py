@@ -76,3 +76,20 @@ def test_no_respeckled_leaves_out_the_rows_marked_in_meta(tmp_path):
     full = train.train(train.parse_args([*common, "--out", str(tmp_path / "a")]))
     ablated = train.train(train.parse_args([*common, "--out", str(tmp_path / "b"), "--no-respeckled"]))
     assert ablated["trainFrames"] == full["trainFrames"] - len(marked) > 0
+
+
+def test_a_pretrained_model_travels_in_half_precision_and_starts_a_run(tmp_path):
+    data = write_prepared(tmp_path / "data", negatives=1)
+    tiny = ["--epochs", "1", "--epoch-size", "4", "--batch", "2", "--width", "0.35", "--threads", "1", "--quiet"]
+    pre = train.train(train.parse_args(["--data", str(data), "--out", str(tmp_path / "pre"), *tiny]))
+    info = gpu_pack.pack(data, tmp_path / "pack", None, max_tissue=1, splits=("train", "val"),
+                         pretrained=tmp_path / "pre" / "best.pt")
+    assert info["pretrained"].endswith("best.pt")
+    packed = torch.load(tmp_path / "pack" / "pretrained.pt", map_location="cpu", weights_only=False)
+    assert packed["halfPrecision"] and all(v.dtype == torch.float16 for v in packed["state_dict"].values()
+                                           if v.is_floating_point())
+    # train --init-from takes the half-precision copy (load_state_dict casts back to float32)
+    s = train.train(train.parse_args(["--data", str(data), "--out", str(tmp_path / "ft"), *tiny,
+                                      "--init-from", str(tmp_path / "pack" / "pretrained.pt")]))
+    assert s["initFrom"]["checkpoint"].endswith("pretrained.pt")
+    assert s["config"] == pre["config"]

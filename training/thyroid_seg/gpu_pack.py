@@ -4,7 +4,9 @@ Only the repository travels there (64 MiB), and no TFLite parser is installed th
 - images and masks go as xz-compressed arrays (prepared uint8 ultrasound compresses to about half);
 - tissue crops are capped per source frame (`--max-tissue`) to fit, and `--splits train,val` leaves test
   behind (the run's checkpoints come back and are shipped and reported here);
-- the ImageNet encoder is converted here and travels as a state dict (`encoder.pt`, train --init-tflite takes it).
+- the ImageNet encoder is converted here and travels as a state dict (`encoder.pt`, train --init-tflite takes it);
+- a whole pretrained model (e.g. the TG3K gland pretraining, made on CPU) travels as `pretrained.pt` in half
+  precision (train --init-from takes it).
 
   python -m thyroid_seg.gpu_pack pack --data ../data/ddti-256-neg --tflite ../../shared/pretrained/.../x.tflite --out ../data/gpu-pack
   python -m thyroid_seg.gpu_pack unpack --pack ../data/gpu-pack --out /tmp/ddti
@@ -38,7 +40,7 @@ def half_floats(state: dict) -> dict:
 
 
 def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int, splits: tuple[str, ...],
-         skip: tuple[str, ...] = ()) -> dict:
+         skip: tuple[str, ...] = (), pretrained: Path | None = None) -> dict:
     ds = load_prepared(data)
     rows = ds.meta["rows"]
     keep, tissue_seen = [], {}
@@ -63,6 +65,12 @@ def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int, splits: tu
         load_encoder(model.encoder, tflite)
         torch.save({"encoder": half_floats(model.encoder.state_dict()), "from": Path(tflite).name}, out / "encoder.pt")
         info["encoder"] = Path(tflite).name
+    if pretrained:
+        c = torch.load(pretrained, map_location="cpu", weights_only=False)
+        torch.save({**c, "state_dict": half_floats(c["state_dict"]), "halfPrecision": True, "packedFrom": str(pretrained)},
+                   out / "pretrained.pt")
+        info["pretrained"] = str(pretrained)
+    info["bytes"] = sum(f.stat().st_size for f in out.iterdir())
     return info
 
 
@@ -117,6 +125,8 @@ def main(argv: list[str]) -> None:
     a_pack.add_argument("--data", required=True, type=Path)
     a_pack.add_argument("--out", required=True, type=Path)
     a_pack.add_argument("--tflite", type=Path, default=None)
+    a_pack.add_argument("--pretrained", type=Path, default=None,
+                        help="a train.py checkpoint to start runs from (train --init-from), e.g. the TG3K pretraining")
     a_pack.add_argument("--max-tissue", type=int, default=1)
     a_pack.add_argument("--splits", default="train,val,test",
                         help="splits to pack (train,val when the model is shipped back here, where test is)")
@@ -144,7 +154,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps({"placed": place(a.came_back, a.runs, a.prefix)}))
     elif a.cmd == "pack":
         print(json.dumps(pack(a.data, a.out, a.tflite, a.max_tissue, tuple(a.splits.split(",")),
-                              tuple(filter(None, a.skip.split(","))))))
+                              tuple(filter(None, a.skip.split(","))), a.pretrained)))
     else:
         print(json.dumps({"frames": unpack(a.pack, a.out)}))
 
