@@ -41,7 +41,8 @@ RECIPE=(--negatives --val-kind roi --loss tversky+bce --gain 0.2 --lr 5e-4 --sch
 INIT=(--init-tflite ../data/gpu-pack/encoder.pt)
 FINAL_INIT=("${INIT[@]}")
 KEEP=final-,baseline-,abl-no-respeckle-
-if [ -f ../data/gpu-pack/pretrained.pt ]; then
+PRETRAINED=$([ -f ../data/gpu-pack/pretrained.pt ] && echo 1 || true)
+if [ -n "$PRETRAINED" ]; then
   FINAL_INIT=(--init-from ../data/gpu-pack/pretrained.pt); KEEP=$KEEP,abl-imagenet-
 fi
 
@@ -52,7 +53,7 @@ run() { # name, extra args...
 for s in 0 1 2; do run "final-s$s" "${RECIPE[@]}" "${FINAL_INIT[@]}" --seed "$s"; done
 run baseline-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0 --arch deeplabv3plus
 run abl-no-respeckle-s0 "${RECIPE[@]}" "${FINAL_INIT[@]}" --seed 0 --no-respeckled
-[ -f ../data/gpu-pack/pretrained.pt ] && run abl-imagenet-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0
+[ -n "$PRETRAINED" ] && run abl-imagenet-s0 "${RECIPE[@]}" "${INIT[@]}" --seed 0
 if [ "${SMALL:-}" != 1 ]; then
   run abl-scratch-s0 "${RECIPE[@]}" --seed 0
 fi

@@ -17,6 +17,7 @@ import sharp from 'sharp';
 import { findImagingArea } from '../capture/calibrate.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../capture/phantom.js';
 import { ProgressBar } from '../util/progress.js';
+import { parseIndexCsv } from './index-csv.js';
 import { frameStats, summarise, type FrameStats, type Spread, type StatsSummary } from './ultrasound-stats.js';
 
 export interface MeasuredStats {
@@ -41,16 +42,9 @@ async function greyRaw(path: string): Promise<{ data: Uint8Array; width: number;
 /** Number of annotated regions per frame id, from the dataset's index.csv (absent: unknown). */
 async function polygonCounts(data: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  const text = await readFile(join(data, 'index.csv'), 'utf8').catch(() => '');
-  const [head, ...rows] = text.trim().split('\n');
-  const cols = (head ?? '').split(',');
-  const idCol = cols.indexOf('id');
-  const nCol = cols.indexOf('n_polygons');
-  if (idCol < 0 || nCol < 0) return counts;
-  for (const r of rows) {
-    const c = r.split(',');
-    counts.set(c[idCol] ?? '', Number(c[nCol]));
-  }
+  const rows = parseIndexCsv(await readFile(join(data, 'index.csv'), 'utf8').catch(() => ''));
+  if (!rows[0] || !('id' in rows[0]) || !('n_polygons' in rows[0])) return counts;
+  for (const r of rows) counts.set(r.id ?? '', Number(r.n_polygons));
   return counts;
 }
 

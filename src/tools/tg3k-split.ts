@@ -13,6 +13,7 @@
 import { Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseIndexCsv, requireColumns } from './index-csv.js';
 
 export interface Tg3kSplit {
   about: string;
@@ -27,14 +28,7 @@ export const DEFAULT_VAL_BLOCKS = [3, 11];
 
 /** The split from index.csv's text (columns id, seg_est, seg_edge, excluded). */
 export function tg3kSplit(indexCsv: string, valBlocks: readonly number[] = DEFAULT_VAL_BLOCKS): Tg3kSplit {
-  const [head = '', ...lines] = indexCsv.trim().split('\n');
-  const cols = head.split(',');
-  const col = (name: string): number => {
-    const i = cols.indexOf(name);
-    if (i < 0) throw new Error(`index.csv has no column "${name}"`);
-    return i;
-  };
-  const [idC, blockC, edgeC, exC] = [col('id'), col('seg_est'), col('seg_edge'), col('excluded')];
+  requireColumns(indexCsv, ['id', 'seg_est', 'seg_edge', 'excluded']);
   const out: Tg3kSplit = {
     about:
       'TG3K split by estimated video block (seg_est); frames near block boundaries and excluded frames left out; ' +
@@ -44,12 +38,10 @@ export function tg3kSplit(indexCsv: string, valBlocks: readonly number[] = DEFAU
     val: [],
     test: [],
   };
-  for (const line of lines) {
-    const c = line.split(','); // no quoting in this file; the free-text columns come last
-    const id = c[idC] ?? '';
-    const block = Number.parseInt(c[blockC] ?? '', 10);
-    const excluded = c.slice(exC).join(',').trim();
-    if (!id || excluded || c[edgeC] === '1' || !Number.isInteger(block)) continue;
+  for (const r of parseIndexCsv(indexCsv)) {
+    const id = r.id ?? '';
+    const block = Number.parseInt(r.seg_est ?? '', 10);
+    if (!id || r.excluded?.trim() || r.seg_edge === '1' || !Number.isInteger(block)) continue;
     (valBlocks.includes(block) ? out.val : out.train).push(id);
   }
   return out;

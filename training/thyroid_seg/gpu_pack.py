@@ -59,7 +59,7 @@ def pack(data: Path, out: Path, tflite: Path | None, max_tissue: int, splits: tu
     (out / "masks.u8.xz").write_bytes(lzma.compress(ds.masks[keep].tobytes(), preset=6))
     meta = dict(ds.meta, rows=[rows[i] for i in keep], packedFrom=str(data), packedMaxTissue=max_tissue)
     (out / "meta.json").write_text(json.dumps(meta))
-    info = {"frames": len(keep), "bytes": sum(f.stat().st_size for f in out.iterdir())}
+    info: dict = {"frames": len(keep)}
     if tflite:
         model = build_model(ModelConfig())
         load_encoder(model.encoder, tflite)
