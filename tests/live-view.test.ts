@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
 import { ConfigError, validateConfig } from '../src/config/load.js';
 import { startDaemon, testConfig } from './helpers/daemon.js';
 import { freePort } from './helpers/mosquitto.js';
@@ -132,7 +133,8 @@ describe.skipIf(!existsSync(CHROMIUM))(
           null,
           { timeout: 20_000 },
         );
-        expect(await cal.textContent('#configured')).toBe('{ x: 64, y: 56, width: 512, height: 400 }');
+        const { x, y, width, height } = DEFAULT_PHANTOM.roi; // the phantom's imaging area, DDTI's median size
+        expect(await cal.textContent('#configured')).toBe(`{ x: ${x}, y: ${y}, width: ${width}, height: ${height} }`);
         await cal.screenshot({ path: `${ARTIFACTS}/live-view-calibrate.png` });
       } finally {
         await d.stop();

@@ -9,7 +9,7 @@
  * nodule appears (its cross-section grows as the probe sweeps through it), then leaves, and frames
  * between appearances show the gland with no nodule. Seeded and deterministic; every frame carries
  * its ground truth (mask and the visible nodules). Pure: no I/O. Laid out for an imaging area of a
- * few hundred pixels each way, like the default 512x400 (lengths are in screen pixels, which match
+ * few hundred pixels each way, by default DDTI's median 387x299 (lengths are in screen pixels, which match
  * DDTI's, so the model sees structures at the size it learnt them).
  */
 import type { Rect } from './frame-source.js';
@@ -38,11 +38,23 @@ export interface PhantomOptions {
   liftWhenAbsent?: boolean;
 }
 
+/**
+ * The imaging area is DDTI's median one (measured with the other statistics), set below the header band
+ * of a screen with margins like DDTI's: the daemon resizes the imaging area to the model's input, so an
+ * area of another size would show the model every structure at another scale than it learnt.
+ */
+const AREA = {
+  width: Math.round(measured.stats.imagingWidth.p50),
+  height: Math.round(measured.stats.imagingHeight.p50),
+};
+const MARGIN_X = 86;
+const HEADER = 56;
+
 export const DEFAULT_PHANTOM: PhantomOptions = {
   seed: 1,
-  screenWidth: 640,
-  screenHeight: 480,
-  roi: { x: 64, y: 56, width: 512, height: 400 },
+  screenWidth: AREA.width + 2 * MARGIN_X,
+  screenHeight: HEADER + AREA.height + 24,
+  roi: { x: MARGIN_X, y: HEADER, ...AREA },
   nodules: 1,
   cycleFrames: 0,
   visibleFraction: 0.4,
@@ -151,7 +163,9 @@ export class PhantomGenerator {
     this.cw = r.width + 2 * PAN_X;
     this.ch = r.height + 2 * PAN_Y;
     const view = { x: PAN_X, y: PAN_Y, width: r.width, height: r.height };
-    let anatomy = renderAnatomy(this.cw, this.ch, view, rnd);
+    // the anatomy's and the speckle's noise fields take as many draws as the area has pixels: their own
+    // streams keep the seed's gain and nodules the same whatever the imaging area's size
+    let anatomy = renderAnatomy(this.cw, this.ch, view, mulberry32((o.seed * 7919 + 1) >>> 0));
     if (rnd() < 0.5) anatomy = mirror(anatomy);
     this.texture = anatomy.texture;
     this.gain = within(STATS.areaMean, 0.25, 0.75);
@@ -171,7 +185,7 @@ export class PhantomGenerator {
         step: 0.08,
         windowCv: STATS.speckleCvSurround.p50,
       },
-      rnd,
+      mulberry32((o.seed * 7919 + 2) >>> 0),
     );
     this.nodules = placeNodules(o.nodules, anatomy.gland, rnd, within);
     this.header = renderHeader(o.screenWidth, o.roi.y, rnd);
@@ -296,7 +310,9 @@ function placeNodules(
       radius[b] = re * rr;
       maxRadius = Math.max(maxRadius, re * rr);
     }
-    const echo = within(STATS.noduleRatio, 0, 0.5); // hypoechoic: the measured p10..p50
+    // hypoechoic: between the measured p10 and p50, its lowest fifth left out, because the texture, the halo
+    // and a cystic part read back darker than drawn (measurePhantom; tests/phantom.test.ts)
+    const echo = within(STATS.noduleRatio, 0.1, 0.5);
     const patch = 2 * Math.ceil(maxRadius) + 1;
     const tex = smoothNoise(patch, patch, 12, rnd);
     const interior = new Float32Array(patch * patch);

@@ -4,7 +4,7 @@
  *  - DDTI frames (train or val split): the whole scanner screen, as in training, versus the imaging
  *    area alone (found by calibrate's findImagingArea), which is what the daemon feeds the model when
  *    capture.roi is the imaging area;
- *  - phantom frames: the ROI (imaging area) as the daemon crops it, versus its central 387x300 px set
+ *  - phantom frames: the ROI (imaging area) as the daemon crops it, versus its centre (at most 387x300 px) set
  *    into a black 560x360 screen at (86, 8), the median DDTI layout.
  * A model that scores well only in the screen framing has learnt the screen, not the anatomy.
  *
@@ -65,12 +65,10 @@ export async function phantomFramings(
       roi.push(iou((await proc.process(f)).mask, f.truth as Uint8Array));
       const p = g.render(i * 4);
       const { roi: R, screenWidth: SW, screenHeight: SH } = opts;
-      const c = {
-        left: Math.floor((R.width - SCREEN.area.width) / 2),
-        top: Math.floor((R.height - SCREEN.area.height) / 2),
-        width: SCREEN.area.width,
-        height: SCREEN.area.height,
-      };
+      // the ROI's centre, at most the DDTI area's size (the default ROI is DDTI's median area already)
+      const cw = Math.min(R.width, SCREEN.area.width);
+      const ch = Math.min(R.height, SCREEN.area.height);
+      const c = { left: Math.floor((R.width - cw) / 2), top: Math.floor((R.height - ch) / 2), width: cw, height: ch };
       const grey = sharp(Buffer.from(p.screen), { raw: { width: SW, height: SH, channels: 1 } }).extract({
         left: R.x + c.left,
         top: R.y + c.top,

@@ -48,7 +48,15 @@ async function polygonCounts(data: string): Promise<Map<string, number>> {
   return counts;
 }
 
-const GEOMETRY: (keyof FrameStats)[] = ['noduleAreaFraction', 'noduleAspect', 'noduleDepth', 'noduleAreaPx'];
+// split-screen frames (two annotated views) count for neither the nodule geometry nor the imaging-area size
+const GEOMETRY: (keyof FrameStats)[] = [
+  'noduleAreaFraction',
+  'noduleAspect',
+  'noduleDepth',
+  'noduleAreaPx',
+  'imagingWidth',
+  'imagingHeight',
+];
 
 export async function measureDataset(
   data: string,

@@ -49,6 +49,9 @@ export interface FrameStats {
   noduleDepth: number;
   /** nodule area in source pixels */
   noduleAreaPx: number;
+  /** the imaging area's size in source pixels: what the daemon crops and resizes to the model's input */
+  imagingWidth: number;
+  imagingHeight: number;
 }
 
 /** Box sums of v and v^2 over (2r+1)^2 windows (clipped at the edges): local mean and std. */
@@ -250,6 +253,8 @@ export function frameStats(
     noduleAspect: (sx1 - sx0 + 1) / (sy1 - sy0 + 1),
     noduleDepth: cy / areaPx / h,
     noduleAreaPx: areaPx,
+    imagingWidth: area.width,
+    imagingHeight: area.height,
   };
 }
 
