@@ -48,12 +48,14 @@ const AREA = {
   height: Math.round(measured.stats.imagingHeight.p50),
 };
 const MARGIN_X = 86;
+const even = (n: number): number => 2 * Math.ceil(n / 2);
 const HEADER = 56;
 
 export const DEFAULT_PHANTOM: PhantomOptions = {
   seed: 1,
-  screenWidth: AREA.width + 2 * MARGIN_X,
-  screenHeight: HEADER + AREA.height + 24,
+  // even sizes: H.264 in yuv420p (the benches' phantom video) needs them
+  screenWidth: even(AREA.width + 2 * MARGIN_X),
+  screenHeight: even(HEADER + AREA.height + 24),
   roi: { x: MARGIN_X, y: HEADER, ...AREA },
   nodules: 1,
   cycleFrames: 0,
