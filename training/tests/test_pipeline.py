@@ -57,7 +57,10 @@ def test_negatives_train_and_card_frame_level_figures(tmp_path):
     assert all("valSpecificity" in h for h in s["history"])
     models = tmp_path / "models"
     card = ship.ship(ship.parse_args(["--ckpt", str(run / "best.pt"), "--data", str(data), "--out-dir", str(models),
-                                      "--name", "tiny", "--work", str(tmp_path / "w"), "--calib-frames", "4"]))
+                                      "--name", "tiny", "--work", str(tmp_path / "w"),
+                                      "--calib-set", "nodule=3,tissue+notissue=2"]))
+    assert card["quantization"]["calibrationSet"] == "nodule=3,tissue+notissue=2"
+    assert card["quantization"]["calibrationFrames"] == 5
     d = card["decision"]
     assert d["chosenOn"] == "val" and d["minAreaPx"] in ship.MIN_AREA_GRID and d["threshold"] == card["threshold"]
     for split in ("val", "test"):

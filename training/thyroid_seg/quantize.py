@@ -16,6 +16,33 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 
+def parse_calib_set(spec: str) -> list[tuple[tuple[str, ...], int]]:
+    """'roi=64,tissue+notissue=32' -> [(('roi',), 64), (('tissue', 'notissue'), 32)]: train frames by kind."""
+    out = []
+    for item in filter(None, (t.strip() for t in spec.split(","))):
+        kinds, _, n = item.partition("=")
+        if not kinds or not n.isdigit() or int(n) <= 0:
+            raise ValueError(f"calibration set '{spec}': '{item}' is not KIND[+KIND]=COUNT with COUNT > 0")
+        out.append((tuple(kinds.split("+")), int(n)))
+    if not out:
+        raise ValueError(f"calibration set '{spec}' names no frames")
+    return out
+
+
+def pick_calibration(kinds_of_rows: list[str], spec: str, seed: int = 0) -> list[int]:
+    """Row indices (sorted) for a calibration set: COUNT rows drawn at random (fixed seed) among each item's
+    kinds. An item asking for more rows than exist takes them all; a kind that is absent is an error,
+    since a calibration that silently lacks, say, the probe-lifted frames quantizes their ranges away."""
+    rng = np.random.default_rng(seed)
+    picked: list[int] = []
+    for kinds, n in parse_calib_set(spec):
+        rows = [i for i, k in enumerate(kinds_of_rows) if k in kinds]
+        if not rows:
+            raise ValueError(f"calibration set: no train frames of kind {'+'.join(kinds)}")
+        picked += list(rng.choice(rows, min(n, len(rows)), replace=False))
+    return sorted(set(int(i) for i in picked))
+
+
 class FrameReader(CalibrationDataReader):
     def __init__(self, frames: np.ndarray):
         self.frames = frames

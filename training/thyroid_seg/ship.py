@@ -26,7 +26,7 @@ from .data import NEGATIVE_KINDS, load_prepared, normalize
 from .export import export_onnx, load_checkpoint, onnx_logits, onnx_session, parity
 from .metrics import frame_level, keep_components, largest_component, summarize
 from .model import count_macs, count_params
-from .quantize import quantize_int8
+from .quantize import pick_calibration, quantize_int8
 
 
 def sha256(path: Path) -> str:
@@ -71,6 +71,26 @@ def choose_min_area(largest_pos: np.ndarray, largest_neg: np.ndarray, min_sensit
     return best
 
 
+def choose_rule(int8: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], y_val: np.ndarray,
+                threshold: float | None, min_area: int | None, min_sensitivity: float, max_area: int
+                ) -> tuple[float, int, dict[str, dict[str, np.ndarray]], bool]:
+    """The frame rule the daemon applies ("a nodule is shown" = a component of >= minAreaPx at the threshold),
+    chosen on val unless fixed. `int8`: per split, the INT8 probabilities of the nodule frames and of each kind
+    of frame without a nodule. Returns the threshold, the area, each split's largest component per frame and
+    kind, and whether val had frames without a nodule (without them the area is the daemon's old 40 px)."""
+    if threshold is None:
+        threshold = choose_threshold(int8["val"][0], y_val)
+    largest = {split: {"nodule": np.array([largest_component(p > threshold) for p in pos]),
+                       **{k: np.array([largest_component(p > threshold) for p in pn]) for k, pn in neg.items()}}
+               for split, (pos, neg) in int8.items()}
+    has_negatives = any(len(v) for k, v in largest["val"].items() if k != "nodule")
+    if min_area is None:
+        min_area = choose_min_area(largest["val"]["nodule"],
+                                   np.concatenate([v for k, v in largest["val"].items() if k != "nodule"]),
+                                   min_sensitivity, max_area) if has_negatives else 40
+    return threshold, int(min_area), largest, has_negatives
+
+
 def frame_figures(largest_by_kind: dict[str, np.ndarray], min_area: int) -> dict:
     """Sensitivity on nodule frames and specificity on each kind of frame without a nodule."""
     out: dict = {}
@@ -83,6 +103,22 @@ def frame_figures(largest_by_kind: dict[str, np.ndarray], min_area: int) -> dict
             out[f"specificity_{kind}"] = float((~says).mean()) if len(lg) else None
             out[f"{kind}Frames"] = int(len(lg))
     return out
+
+
+def calibration_frames(ds, calib_set: str | None, calib_frames: int) -> np.ndarray:
+    """Train frames (uint8) for INT8 calibration. With a --calib-set spec ('roi=64,tissue+notissue=32'),
+    those kinds; without one, v1-v3's set: the first calib_frames whole screens and a quarter as many frames
+    without a nodule (dark probe-lifted frames have their own ranges)."""
+    if calib_set:
+        train = [i for i, s in enumerate(ds.splits) if s == "train"]
+        rows = [train[j] for j in pick_calibration([ds.kinds[i] for i in train], calib_set)]
+        return ds.images[rows]
+    xtr, _, _ = ds.subset("train", calib_frames)
+    xneg, _, _ = ds.subset("train", None, NEGATIVE_KINDS)
+    if len(xneg):
+        pick = np.random.default_rng(0).choice(len(xneg), min(len(xneg), calib_frames // 4), replace=False)
+        xtr = np.concatenate([xtr, xneg[np.sort(pick)]])
+    return xtr
 
 
 def ms_per_frame(sess: ort.InferenceSession, x: np.ndarray, reps: int = 10) -> float:
@@ -107,15 +143,11 @@ def ship(a: argparse.Namespace) -> dict:
     Path(a.work).mkdir(parents=True, exist_ok=True)
 
     export_onnx(model, fp32_path, h, w)
-    # calibration sees frames without a nodule too (dark probe-lifted frames have their own ranges)
-    xtr, _, _ = ds.subset("train", a.calib_frames)
-    xneg, _, _ = ds.subset("train", None, NEGATIVE_KINDS)
-    if len(xneg):
-        pick = np.random.default_rng(0).choice(len(xneg), min(len(xneg), a.calib_frames // 4), replace=False)
-        xtr = np.concatenate([xtr, xneg[np.sort(pick)]])
-    xcal = normalize(xtr, pp["mean"], pp["std"]).numpy()
+    xcal = normalize(calibration_frames(ds, a.calib_set, a.calib_frames), pp["mean"], pp["std"]).numpy()
     quant = quantize_int8(fp32_path, int8_path, xcal, reduce_range=a.reduce_range, method=a.calib_method,
                           keep_float=a.keep_float)
+    if a.calib_set:
+        quant["calibrationSet"] = a.calib_set
     s32, s8 = onnx_session(fp32_path, a.threads), onnx_session(int8_path, a.threads)
 
     splits = {}
@@ -135,19 +167,12 @@ def ship(a: argparse.Namespace) -> dict:
             if len(nids):
                 splits[split]["neg"][kind] = sigmoid(onnx_logits(s8, normalize(xn_u8, pp["mean"], pp["std"]).numpy())[:, 0])
 
-    threshold = a.threshold if a.threshold is not None else choose_threshold(
-        splits["val"]["probs"]["onnx_int8"], splits["val"]["y"])
+    threshold, min_area, largest, has_negatives = choose_rule(
+        {split: (d["probs"]["onnx_int8"], d["neg"]) for split, d in splits.items()}, splits["val"]["y"],
+        a.threshold, a.min_area, a.min_sensitivity, int(a.max_min_area_fraction * h * w))
     metrics: dict = {"threshold": threshold, "thresholdChosenOn": "val" if a.threshold is None else "fixed"}
     for split, d in splits.items():
         metrics[split] = {k: summarize(p > threshold, d["y"]) for k, p in d["probs"].items()}
-    # The frame rule the daemon applies: "a nodule is shown" = a component of >= minAreaPx at the threshold.
-    largest = {split: {"nodule": np.array([largest_component(p > threshold) for p in d["probs"]["onnx_int8"]]),
-                       **{k: np.array([largest_component(p > threshold) for p in pn]) for k, pn in d["neg"].items()}}
-               for split, d in splits.items()}
-    has_negatives = any(len(v) for k, v in largest["val"].items() if k != "nodule")
-    min_area = a.min_area if a.min_area is not None else (choose_min_area(
-        largest["val"]["nodule"], np.concatenate([v for k, v in largest["val"].items() if k != "nodule"]),
-        a.min_sensitivity, int(a.max_min_area_fraction * h * w)) if has_negatives else 40)
     decision = {"threshold": threshold, "minAreaPx": int(min_area),
                 "rule": "a frame shows a nodule when a component of the mask (probability > threshold, "
                         "8-connected, model pixels) has at least minAreaPx pixels; smaller ones are dropped",
@@ -239,6 +264,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--work", default="runs/ship-work", help="where the FP32 ONNX goes unless --keep-fp32")
     p.add_argument("--keep-fp32", action="store_true", help="also write <name>.fp32.onnx next to the INT8 file")
     p.add_argument("--calib-frames", type=int, default=64)
+    p.add_argument("--calib-set", default=None,
+                   help="train frames for calibration by kind, e.g. 'roi=64,tissue+notissue=32' (random, seed 0); "
+                        "default: the first --calib-frames whole screens and a quarter as many negatives")
     p.add_argument("--calib-method", choices=["minmax", "entropy", "percentile"], default="minmax")
     p.add_argument("--no-reduce-range", dest="reduce_range", action="store_false")
     p.add_argument("--keep-float", nargs="*", default=[], help="node names to leave in float (justify in README)")
