@@ -66,6 +66,20 @@ export const ModelCardSchema = Type.Object(
         { additionalProperties: true },
       ),
     ),
+    quantization: Type.Optional(
+      Type.Object(
+        {
+          reduceRange: Type.Optional(
+            Type.Boolean({
+              description:
+                '7-bit weights: needed only on x86-64 CPUs without VNNI, where 8-bit ones can saturate ' +
+                "onnxruntime's u8 x s8 sums (the daemon warns there when this is false)",
+            }),
+          ),
+        },
+        { additionalProperties: true },
+      ),
+    ),
     metrics: Type.Record(Type.String(), Type.Unknown()),
     dataset: Type.Record(Type.String(), Type.Unknown()),
     training: Type.Record(Type.String(), Type.Unknown()),

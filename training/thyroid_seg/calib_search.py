@@ -5,6 +5,9 @@ to ship.py (--calib-method, --calib-set), which writes the test figures of that 
   python -m thyroid_seg.calib_search --ckpt runs/gpu-final-s1/best.pt --data ../data/ddti-256-spk --view roi \
       --candidates minmax:legacy percentile:legacy minmax:roi=64,tissue+notissue=16 --out runs/calib-search.json
 
+Memory: onnxruntime (1.23) keeps every activation of every calibration frame for the histogram methods
+(percentile, entropy): about 80 frames at 256 px fit in 23 GB, 192 did not.
+
 A candidate is METHOD:SET, METHOD one of minmax/entropy/percentile and SET a --calib-set spec or 'legacy'
 (v1-v3's set: the first 64 whole screens and 16 frames without a nodule). Append ':full' to quantize
 without reduce_range (8-bit weights; see quantize.py on x86 CPUs without VNNI).
