@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .data import NEGATIVE_KINDS, load_prepared, normalize
-from .export import export_onnx, load_checkpoint, onnx_logits, onnx_session
+from .data import NEGATIVE_KINDS, normalize
+from .export import export_onnx, onnx_logits, onnx_session
 from .metrics import keep_components, summarize
 from .quantize import quantize_int8
-from .ship import calibration_frames, choose_rule, choose_threshold, frame_figures, sigmoid
+from .ship import calibration_frames, choose_rule, choose_threshold, frame_figures, open_inputs, sigmoid
 
 
 def parse_candidate(text: str) -> dict:
@@ -40,11 +39,7 @@ def parse_candidate(text: str) -> dict:
 
 
 def search(a: argparse.Namespace) -> dict:
-    torch.set_num_threads(a.threads)
-    model, _ = load_checkpoint(a.ckpt)
-    ds = load_prepared(a.data)
-    pp = ds.meta["preprocessing"]
-    h, w = ds.meta["height"], ds.meta["width"]
+    model, _, ds, pp, h, w = open_inputs(a)
     candidates = [parse_candidate(c) for c in a.candidates]
     x_val_u8, y_val, _ = ds.subset("val", a.limit, (a.view,))
     if not len(y_val):

@@ -130,12 +130,16 @@ def ms_per_frame(sess: ort.InferenceSession, x: np.ndarray, reps: int = 10) -> f
     return (time.perf_counter() - t) / reps * 1000
 
 
-def ship(a: argparse.Namespace) -> dict:
+def open_inputs(a: argparse.Namespace):
+    """The checkpoint (model, its dict) and the prepared data (with its preprocessing and size) of a run."""
     torch.set_num_threads(a.threads)
     model, ck = load_checkpoint(a.ckpt)
     ds = load_prepared(a.data)
-    pp = ds.meta["preprocessing"]
-    h, w = ds.meta["height"], ds.meta["width"]
+    return model, ck, ds, ds.meta["preprocessing"], ds.meta["height"], ds.meta["width"]
+
+
+def ship(a: argparse.Namespace) -> dict:
+    model, ck, ds, pp, h, w = open_inputs(a)
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32_path = out_dir / f"{a.name}.fp32.onnx" if a.keep_fp32 else Path(a.work) / f"{a.name}.fp32.onnx"
