@@ -9,16 +9,23 @@ const card = (reduceRange: boolean | undefined): ModelCard =>
   ({ precision: 'int8', quantization: reduceRange === undefined ? undefined : { reduceRange } }) as ModelCard;
 
 describe('INT8 saturation warning (x86-64 without VNNI, 8-bit weights)', () => {
-  it('warns only for an 8-bit-weight INT8 model on an x86-64 CPU known to lack VNNI', () => {
+  it('warns only for an 8-bit-weight INT8 model on an x86-64 CPU known to lack VNNI', async () => {
     const avx2 = new Set(['sse4_2', 'avx2', 'fma']);
-    expect(int8SaturationRisk('x64', avx2, card(false))).toMatch(/no VNNI.*reduceRange false/);
-    expect(int8SaturationRisk('x64', new Set([...avx2, 'avx512_vnni']), card(false))).toBeNull();
-    expect(int8SaturationRisk('x64', new Set([...avx2, 'avx_vnni']), card(false))).toBeNull();
-    expect(int8SaturationRisk('x64', avx2, card(true))).toBeNull(); // 7-bit weights: no risk
-    expect(int8SaturationRisk('x64', avx2, card(undefined))).toBeNull(); // older cards say nothing
-    expect(int8SaturationRisk('arm64', new Set(['asimd']), card(false))).toBeNull(); // the box
-    expect(int8SaturationRisk('x64', null, card(false))).toBeNull(); // flags unknown: no guess
-    expect(int8SaturationRisk('x64', avx2, { ...card(false), precision: 'fp32' })).toBeNull();
+    let reads = 0;
+    const flags = (f: ReadonlySet<string> | null) => async () => {
+      reads++;
+      return f;
+    };
+    expect(await int8SaturationRisk('x64', card(false), flags(avx2))).toMatch(/no VNNI.*reduceRange false/);
+    expect(await int8SaturationRisk('x64', card(false), flags(new Set([...avx2, 'avx512_vnni'])))).toBeNull();
+    expect(await int8SaturationRisk('x64', card(false), flags(new Set([...avx2, 'avx_vnni'])))).toBeNull();
+    expect(await int8SaturationRisk('x64', card(false), flags(null))).toBeNull(); // flags unknown: no guess
+    reads = 0;
+    expect(await int8SaturationRisk('x64', card(true), flags(avx2))).toBeNull(); // 7-bit weights: no risk
+    expect(await int8SaturationRisk('x64', card(undefined), flags(avx2))).toBeNull(); // older cards say nothing
+    expect(await int8SaturationRisk('arm64', card(false), flags(new Set(['asimd'])))).toBeNull(); // the box
+    expect(await int8SaturationRisk('x64', { ...card(false), precision: 'fp32' }, flags(avx2))).toBeNull();
+    expect(reads).toBe(0); // and without reading the CPU's flags
   });
 
   it('reads the flags of x86 (flags) and ARM (Features) cpuinfo, and null where there is none', async () => {

@@ -27,24 +27,19 @@ if [ "${SMALL:-}" = 1 ]; then SIZE=(--epoch-size 16 --limit-val 8 --batch 4); el
 RECIPE=(--data "$DATA" --negatives --val-kind roi --gain 0.2 --lr 5e-4 --schedule cosine --epochs "$EPOCHS"
         --bf16 --threads 1 --quiet --seed "$SEED" "${SIZE[@]}")
 
-row_args() { # the one thing each row changes
-  case $1 in
-    ref)          echo "--loss tversky+bce ${IMAGENET[*]}" ;;
-    tversky-only) echo "--loss tversky ${IMAGENET[*]}" ;;
-    pascal)       echo "--loss tversky+bce ${PASCAL[*]}" ;;
-    no-ppm)       echo "--loss tversky+bce ${IMAGENET[*]} --no-ppm" ;;
-    no-attention) echo "--loss tversky+bce ${IMAGENET[*]} --no-attention" ;;
-    no-skips)     echo "--loss tversky+bce ${IMAGENET[*]} --no-skips" ;;
-    plain-aspp)   echo "--loss tversky+bce ${IMAGENET[*]} --aspp plain" ;;
-    *) echo "cpu-ablations: unknown row $1" >&2; return 2 ;;
-  esac
-}
-
 for row in $ROWS; do
+  case $row in # the one thing each row changes against ref
+    ref)          args=(--loss tversky+bce "${IMAGENET[@]}") ;;
+    tversky-only) args=(--loss tversky "${IMAGENET[@]}") ;;
+    pascal)       args=(--loss tversky+bce "${PASCAL[@]}") ;;
+    no-ppm)       args=(--loss tversky+bce "${IMAGENET[@]}" --no-ppm) ;;
+    no-attention) args=(--loss tversky+bce "${IMAGENET[@]}" --no-attention) ;;
+    no-skips)     args=(--loss tversky+bce "${IMAGENET[@]}" --no-skips) ;;
+    plain-aspp)   args=(--loss tversky+bce "${IMAGENET[@]}" --aspp plain) ;;
+    *) echo "cpu-ablations: unknown row $row" >&2; exit 2 ;;
+  esac
   out="$PREFIX-$row-s$SEED"
   if [ -f "$out/train.json" ]; then echo "skip $row ($out/train.json exists)"; continue; fi
-  args=$(row_args "$row")
   echo "$(date -u +%H:%M:%S) $row -> $out"
-  # shellcheck disable=SC2086  # row_args gives whitespace-separated flags; paths have no spaces
-  $PY -m thyroid_seg.train --out "$out" "${RECIPE[@]}" $args
+  $PY -m thyroid_seg.train --out "$out" "${RECIPE[@]}" "${args[@]}"
 done

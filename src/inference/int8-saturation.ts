@@ -9,9 +9,17 @@ import type { ModelCard } from './model-card.js';
 
 const VNNI_FLAGS = ['avx512_vnni', 'avx_vnni'];
 
-/** Why this machine may compute the card's INT8 model with saturation, or null when it does not. */
-export function int8SaturationRisk(arch: string, cpuFlags: ReadonlySet<string> | null, card: ModelCard): string | null {
+/**
+ * Why this machine may compute the card's INT8 model with saturation, or null when it does not. The CPU's
+ * flags are read only for an 8-bit-weight INT8 model on x86-64 (never on the box).
+ */
+export async function int8SaturationRisk(
+  arch: string,
+  card: ModelCard,
+  readFlags: () => Promise<ReadonlySet<string> | null> = readCpuFlags,
+): Promise<string | null> {
   if (arch !== 'x64' || card.precision !== 'int8' || card.quantization?.reduceRange !== false) return null;
+  const cpuFlags = await readFlags();
   if (cpuFlags === null) return null; // flags unknown (not Linux): say nothing rather than guess
   if (VNNI_FLAGS.some((f) => cpuFlags.has(f))) return null;
   return (

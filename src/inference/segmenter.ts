@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { basename } from 'node:path';
 import type { ModelCard } from './model-card.js';
-import { int8SaturationRisk, readCpuFlags } from './int8-saturation.js';
+import { int8SaturationRisk } from './int8-saturation.js';
 
 export class ModelMismatchError extends Error {}
 
@@ -56,7 +56,7 @@ export class Segmenter {
           o.logger.warn({ requested: wanted, active: ep, errors }, `execution provider fallback: running on ${ep}`);
         }
         o.logger.info({ model: basename(o.modelPath), provider: ep, threads: o.intraOpThreads }, 'model loaded');
-        const risk = ep === 'cpu' ? int8SaturationRisk(process.arch, await readCpuFlags(), o.card) : null;
+        const risk = ep === 'cpu' ? await int8SaturationRisk(process.arch, o.card) : null;
         if (risk) o.logger.warn({ model: basename(o.modelPath) }, risk);
         return new Segmenter(session, o.card, ep, o.modelPath);
       } catch (err) {

@@ -25,8 +25,8 @@ import numpy as np
 from .data import NEGATIVE_KINDS, normalize
 from .export import export_onnx, onnx_logits, onnx_session
 from .metrics import keep_components, summarize
-from .quantize import quantize_int8
-from .ship import calibration_frames, choose_rule, choose_threshold, frame_figures, open_inputs, sigmoid
+from .quantize import calibration_frames, quantize_int8
+from .ship import choose_rule, choose_threshold, frame_figures, open_inputs, sigmoid
 
 
 def parse_candidate(text: str) -> dict:

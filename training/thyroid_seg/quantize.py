@@ -15,6 +15,8 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from .data import NEGATIVE_KINDS, Prepared
+
 
 def parse_calib_set(spec: str) -> list[tuple[tuple[str, ...], int]]:
     """'roi=64,tissue+notissue=32' -> [(('roi',), 64), (('tissue', 'notissue'), 32)]: train frames by kind."""
@@ -41,6 +43,22 @@ def pick_calibration(kinds_of_rows: list[str], spec: str, seed: int = 0) -> list
             raise ValueError(f"calibration set: no train frames of kind {'+'.join(kinds)}")
         picked += list(rng.choice(rows, min(n, len(rows)), replace=False))
     return sorted(set(int(i) for i in picked))
+
+
+def calibration_frames(ds: Prepared, calib_set: str | None, calib_frames: int) -> np.ndarray:
+    """Train frames (uint8) for INT8 calibration. With a --calib-set spec ('roi=64,tissue+notissue=32'),
+    those kinds; without one, v1-v3's set: the first calib_frames whole screens and a quarter as many frames
+    without a nodule (dark probe-lifted frames have their own ranges)."""
+    if calib_set:
+        train = [i for i, s in enumerate(ds.splits) if s == "train"]
+        rows = [train[j] for j in pick_calibration([ds.kinds[i] for i in train], calib_set)]
+        return ds.images[rows]
+    xtr, _, _ = ds.subset("train", calib_frames)
+    xneg, _, _ = ds.subset("train", None, NEGATIVE_KINDS)
+    if len(xneg):
+        pick = np.random.default_rng(0).choice(len(xneg), min(len(xneg), calib_frames // 4), replace=False)
+        xtr = np.concatenate([xtr, xneg[np.sort(pick)]])
+    return xtr
 
 
 class FrameReader(CalibrationDataReader):

@@ -26,7 +26,7 @@ from .data import NEGATIVE_KINDS, load_prepared, normalize
 from .export import export_onnx, load_checkpoint, onnx_logits, onnx_session, parity
 from .metrics import frame_level, keep_components, largest_component, summarize
 from .model import count_macs, count_params
-from .quantize import pick_calibration, quantize_int8
+from .quantize import calibration_frames, quantize_int8
 
 
 def sha256(path: Path) -> str:
@@ -103,22 +103,6 @@ def frame_figures(largest_by_kind: dict[str, np.ndarray], min_area: int) -> dict
             out[f"specificity_{kind}"] = float((~says).mean()) if len(lg) else None
             out[f"{kind}Frames"] = int(len(lg))
     return out
-
-
-def calibration_frames(ds, calib_set: str | None, calib_frames: int) -> np.ndarray:
-    """Train frames (uint8) for INT8 calibration. With a --calib-set spec ('roi=64,tissue+notissue=32'),
-    those kinds; without one, v1-v3's set: the first calib_frames whole screens and a quarter as many frames
-    without a nodule (dark probe-lifted frames have their own ranges)."""
-    if calib_set:
-        train = [i for i, s in enumerate(ds.splits) if s == "train"]
-        rows = [train[j] for j in pick_calibration([ds.kinds[i] for i in train], calib_set)]
-        return ds.images[rows]
-    xtr, _, _ = ds.subset("train", calib_frames)
-    xneg, _, _ = ds.subset("train", None, NEGATIVE_KINDS)
-    if len(xneg):
-        pick = np.random.default_rng(0).choice(len(xneg), min(len(xneg), calib_frames // 4), replace=False)
-        xtr = np.concatenate([xtr, xneg[np.sort(pick)]])
-    return xtr
 
 
 def ms_per_frame(sess: ort.InferenceSession, x: np.ndarray, reps: int = 10) -> float:
