@@ -130,10 +130,13 @@ describe('sd_notify protocol of thyroid-edge run (real systemd-notify)', () => {
     const flowing = msgs(/^WATCHDOG=1$/).filter((m) => m.at > ready.at);
     expect(flowing.length).toBeGreaterThanOrEqual(4);
     const gaps = flowing.slice(1).map((m, i) => m.at - flowing[i]!.at);
-    for (const g of gaps) {
-      expect(g).toBeGreaterThan(250);
-      expect(g).toBeLessThan(1000);
-    }
+    // each keep-alive reaches the socket through a systemd-notify child process, whose start-up time varies on a
+    // loaded machine (one slow, the next fast: 229 ms apart once in CI), so the cadence is asserted on the mean
+    // gap; a lost tick would still show as a gap of 1 s or more
+    const meanGap = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    expect(meanGap).toBeGreaterThan(350);
+    expect(meanGap).toBeLessThan(750);
+    for (const g of gaps) expect(g).toBeLessThan(1000);
 
     // frames stop while ffmpeg still runs (pipe open, nothing written): keep-alives stop
     // ffmpeg and the latest-frame slot may still hand over the last written frames a little later on a loaded
