@@ -87,5 +87,10 @@ def test_frame_rule_choice_is_the_most_specific_that_keeps_sensitivity():
     neg = np.array([0, 30, 70, 0, 10])     # per frame without a nodule
     assert ship.choose_min_area(pos, neg, 1.0) == 40      # all 4 positives kept; 70 still passes
     assert ship.choose_min_area(pos, neg, 0.75) == 80     # one positive may go: 70 is dropped
+    # equally specific and sensitive: the larger area (fewer stray regions reach the tracker), up to the cap
+    assert ship.choose_min_area(np.array([500, 300, 250]), np.array([0, 30]), 1.0) == 240
+    assert ship.choose_min_area(np.array([500, 300, 250]), np.array([0, 30]), 1.0, max_area=196) == 196
+    # equally specific: the more sensitive area first
+    assert ship.choose_min_area(np.array([500, 300, 150, 90]), np.array([0, 30]), 0.75) == 80
     fl = ship.frame_figures({"nodule": pos, "tissue": neg}, 80)
     assert fl["sensitivity"] == 0.75 and fl["specificity_tissue"] == 1.0

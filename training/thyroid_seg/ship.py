@@ -59,15 +59,17 @@ def choose_min_area(largest_pos: np.ndarray, largest_neg: np.ndarray, min_sensit
                     max_area: int | None = None) -> int:
     """The frame rule's minimum component area (model px): the most specific one on val whose frame-level
     sensitivity stays >= min_sensitivity (the smallest area if none does), never above max_area: DDTI's
-    nodules are large, and a rule that only its data supports would hide the small nodules a scan shows."""
-    best = MIN_AREA_GRID[0]
+    nodules are large, and a rule that only its data supports would hide the small nodules a scan shows.
+    Ties go to the higher sensitivity, then to the larger area: the stills cannot tell those apart, but in a
+    scan a stray region lasts several frames, and the smaller the area the more of them the tracker sees."""
     truth = np.r_[np.ones(len(largest_pos)), np.zeros(len(largest_neg))]
-    best_spec = -1.0
     grid = sorted({a for a in MIN_AREA_GRID if max_area is None or a <= max_area} | ({max_area} if max_area else set()))
+    best, best_key = MIN_AREA_GRID[0], None
     for area in grid:
         fl = frame_level(np.r_[largest_pos, largest_neg], truth, area)
-        if fl["sensitivity"] >= min_sensitivity and fl["specificity"] > best_spec:
-            best, best_spec = area, fl["specificity"]
+        key = (fl["specificity"], fl["sensitivity"], area)
+        if fl["sensitivity"] >= min_sensitivity and (best_key is None or key > best_key):
+            best, best_key = area, key
     return best
 
 
