@@ -2,7 +2,7 @@
  * Measures B-mode image statistics (gain, speckle, nodule contrast, halo, depth profile, nodule
  * geometry; see ultrasound-stats.ts) on DDTI `train` frames and writes them as the JSON the phantom
  * reads (src/capture/phantom-stats.json). With --phantom N it measures N phantom frames the same way
- * and prints them next to a stats file, so the phantom can be checked against the real frames.
+ * (seeds 1-3, or --seeds) and prints them next to a stats file, so the phantom can be checked against the real frames.
  *
  *   node dist/src/tools/measure-ultrasound-stats.js --data ../shared/datasets/ddti --out src/capture/phantom-stats.json
  *   node dist/src/tools/measure-ultrasound-stats.js --phantom 30 --against src/capture/phantom-stats.json
@@ -129,7 +129,8 @@ async function main(): Promise<void> {
     .addOption(new Option('--split <name>', 'which split to measure').choices(['train', 'val']).default('train'))
     .option('--limit <n>', 'first n frames only', (v) => Number.parseInt(v, 10), 0)
     .option('--out <file>', 'write the measured JSON here')
-    .option('--phantom <n>', 'measure n phantom frames per seed (seeds 1-3) instead', (v) => Number.parseInt(v, 10))
+    .option('--phantom <n>', 'measure n phantom frames per seed instead', (v) => Number.parseInt(v, 10))
+    .option('--seeds <list>', 'with --phantom: which seeds, comma-separated', '1,2,3')
     .option('--against <file>', 'with --phantom: a measured JSON to print next to the phantom figures')
     .option('--quiet', 'no progress bar')
     .parse();
@@ -140,10 +141,13 @@ async function main(): Promise<void> {
     out?: string;
     phantom?: number;
     against?: string;
+    seeds: string;
     quiet?: boolean;
   }>();
   if (o.phantom) {
-    const ph = measurePhantom(o.phantom, [1, 2, 3]);
+    const seeds = o.seeds.split(',').map((s) => Number.parseInt(s, 10));
+    if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected integers, got '${o.seeds}'`);
+    const ph = measurePhantom(o.phantom, seeds);
     const ref = o.against ? (JSON.parse(await readFile(o.against, 'utf8')) as MeasuredStats).stats : null;
     console.log(`${'statistic'.padEnd(20)} ${'phantom p50 [p10..p90]'.padEnd(30)} ${ref ? 'DDTI p50 [p10..p90]' : ''}`);
     for (const k of Object.keys(ph) as (keyof StatsSummary)[]) {
