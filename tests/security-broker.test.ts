@@ -350,4 +350,44 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     expect(ok.ok).toBe(true);
     expect(d.daemon.currentConfig.alerts.minAreaPx).toBe(41);
   }, 300_000);
+
+  it.each([5, 4] as const)(
+    'D4 (MQTT %i): a retained request never runs; a huge one is dropped by the broker (5) or refused by its size (4)',
+    async (protocolVersion) => {
+      const broker = await Mosquitto.start(await tempDir('te-mq-'));
+      cleanup.push(() => broker.stop());
+      // left on the broker before the box connects: a retained set_config would otherwise be a standing override
+      const planter = await subscriber(broker.url, 'nothing/#');
+      cleanup.push(() => planter.client.end(true));
+      await planter.client.publishAsync(
+        `${root}/request/set_config`,
+        JSON.stringify({ transaction: 'retained', config: { alerts: { minAreaPx: 42 } } }),
+        { qos: 1, retain: true },
+      );
+      const { all, d, of, until } = await setup({ broker, mqtt: { protocolVersion } });
+      await until(() => of('status').some((m) => body(m).state === 'online'), 'online');
+      const huge = Buffer.from(JSON.stringify({ transaction: 'huge', pad: 'x'.repeat(3 * 65536) }));
+      await all.client.publishAsync(`${root}/request/ping`, huge, { qos: 1 });
+      await all.client.publishAsync(`${root}/request/ping`, JSON.stringify({ transaction: 'after' }), { qos: 1 });
+      // commands run in arrival order: once 'after' is answered, anything before it has been handled
+      await until(
+        () =>
+          of('response/ping')
+            .map(body)
+            .find((b) => b.transaction === 'after'),
+        'reply after',
+      );
+      const replies = [...of('response/set_config'), ...of('response/ping')].map(body);
+      expect(replies.some((b) => b.transaction === 'retained')).toBe(false);
+      expect(d.daemon.currentConfig.alerts.minAreaPx).not.toBe(42);
+      const hugeReply = of('response/ping')
+        .map(body)
+        .filter((b) => b.error !== undefined);
+      if (protocolVersion === 5)
+        expect(hugeReply).toEqual([]); // over twice the limit: the broker dropped it
+      else
+        expect(hugeReply.map((b) => b.error)).toEqual([`payload of ${huge.length} bytes exceeds the limit of 65536`]);
+    },
+    300_000,
+  );
 });

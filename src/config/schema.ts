@@ -126,7 +126,9 @@ export const ConfigSchema = Type.Object(
           minimum: 256,
           maximum: 1048576,
           default: 65536,
-          description: 'Larger command payloads are answered with an error.',
+          description:
+            'Larger command payloads are answered with an error; with MQTT 5 the broker drops those over twice this ' +
+            '(plus 4 KiB) before they reach the box.',
         }),
         responseTopicPrefix: Type.Union([Type.String({ minLength: 1, pattern: '^[^+#\\u0000]+/$' }), Type.Null()], {
           default: null,

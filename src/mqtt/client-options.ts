@@ -35,6 +35,10 @@ export function clientOptions(c: Config, topics: Topics, since: string): IClient
     queueQoSZero: false, // results are best effort: never pile them up while offline
     will: lastWill(topics.status, will),
   };
+  // MQTT 5: the broker sends nothing much bigger than a request may be, so a flood of huge messages is
+  // dropped there, not buffered on the box (up to twice the limit is still answered with the reason);
+  // 3.1.1 has no such limit
+  if (m.protocolVersion === 5) o.properties = { maximumPacketSize: 2 * m.maxCommandBytes + 4096 };
   if (m.username) o.username = m.username;
   if (m.password) o.password = m.password;
   if (m.caFile) o.ca = readFileSync(m.caFile);

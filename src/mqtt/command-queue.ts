@@ -11,7 +11,8 @@ import type { ResponsePayload } from './payloads.js';
 import { outboxMessage } from './publisher.js';
 import { MAX_CORRELATION_BYTES, type Topics } from './topics.js';
 
-const MAX_PENDING_COMMANDS = 2000;
+/** waiting requests at most (beyond, each is refused as busy): with mqtt.maxCommandBytes, a bound on the bytes held */
+const MAX_PENDING_COMMANDS = 256;
 
 export interface RequestProps {
   responseTopic?: string;
@@ -20,6 +21,8 @@ export interface RequestProps {
 
 export interface CommandQueueDeps {
   deviceId(): string;
+  /** payloads over this are refused by their size alone, without holding them while they wait */
+  maxBytes(): number;
   /** into the outbox; resolves once on disk */
   store(m: Omit<OutboxMessage, 'seq' | 'createdAt'>): Promise<unknown>;
   logger: Logger;
@@ -35,14 +38,29 @@ export class CommandQueue {
     private readonly deps: CommandQueueDeps,
   ) {}
 
-  /** A message on any subscribed topic; anything but a request is ignored. */
-  receive(topic: string, payload: Buffer, props?: RequestProps): void {
+  /**
+   * A message on any subscribed topic; anything but a request is ignored, and so is a retained one:
+   * the broker hands it over again at every (re)connect, so it would run again each time (a retained
+   * set_config would be a standing override no config file edit removes). A command is an act, sent now.
+   */
+  receive(topic: string, payload: Buffer, props?: RequestProps, retained = false): void {
     const command = this.topics.commandOf(topic);
     if (command === null) return;
+    if (retained) {
+      this.deps.logger.warn(
+        { command, bytes: payload.length },
+        'retained request ignored: commands are never retained',
+      );
+      return;
+    }
     this.pending++;
     const busy = this.pending > MAX_PENDING_COMMANDS;
+    // an oversized payload, or one refused as busy, waits in the queue as its size only, not as its bytes
+    const max = this.deps.maxBytes();
+    const tooBig = payload.length > max ? `payload of ${payload.length} bytes exceeds the limit of ${max}` : null;
+    const body = tooBig || busy ? Buffer.alloc(0) : payload;
     this.chain = this.chain
-      .then(() => this.run(command, payload, props, busy))
+      .then(() => this.run(command, body, props, busy, tooBig))
       .finally(() => {
         this.pending--;
       });
@@ -53,11 +71,18 @@ export class CommandQueue {
     return this.chain;
   }
 
-  private async run(command: string, payload: Buffer, props: RequestProps | undefined, busy: boolean): Promise<void> {
+  private async run(
+    command: string,
+    payload: Buffer,
+    props: RequestProps | undefined,
+    busy: boolean,
+    tooBig: string | null,
+  ): Promise<void> {
     try {
       // a request-chosen response topic must be plain and under our response prefix; anything else
       // refuses the whole request, answered on the default response topic (never the one asked for)
-      const refusal = this.responseTopicRefusal(props);
+      const topicRefusal = this.responseTopicRefusal(props);
+      const refusal = topicRefusal ?? tooBig;
       const reply = busy
         ? {
             command,
@@ -74,7 +99,7 @@ export class CommandQueue {
       };
       if (!reply.ok) this.deps.logger.warn({ command, error: reply.error }, 'command refused');
       const alsoTo =
-        props?.responseTopic !== undefined && refusal === null
+        props?.responseTopic !== undefined && topicRefusal === null
           ? { topic: props.responseTopic, correlationData: props.correlationData?.toString('base64') }
           : undefined;
       await this.deps.store(

@@ -64,6 +64,7 @@ export class MqttService {
     this.commands = new CommandQueue(router, this.topics, {
       deviceId: () => this.config.deviceId,
       store: (m) => this.outbox.add(m),
+      maxBytes: () => this.config.mqtt.maxCommandBytes,
       logger,
     });
   }
@@ -131,7 +132,9 @@ export class MqttService {
       this.logger.warn({ url, retryMs: client.options.reconnectPeriod }, 'mqtt offline, reconnecting'),
     );
     client.on('error', (err) => this.logger.warn({ err }, 'mqtt error'));
-    client.on('message', (topic, payload, packet) => this.commands.receive(topic, payload, packet.properties));
+    client.on('message', (topic, payload, packet) =>
+      this.commands.receive(topic, payload, packet.properties, packet.retain),
+    );
     this.offResult = this.host.onResult((r) => this.publishResult(r));
     this.delivery = deliverOutbox({
       outbox: this.outbox,
@@ -151,7 +154,11 @@ export class MqttService {
   private async onConnect(): Promise<void> {
     try {
       // subscribe before the birth message: whoever sees "online" can send commands at once
-      await this.client?.subscribeAsync(this.topics.requests, { qos: TOPIC_TABLE.request.qos });
+      // MQTT 5: rh 2 = the broker hands over no retained request at subscribe (3.1.1: receive() drops them)
+      await this.client?.subscribeAsync(this.topics.requests, {
+        qos: TOPIC_TABLE.request.qos,
+        ...(this.config.mqtt.protocolVersion === 5 ? { rh: 2 } : {}),
+      });
       await this.publishStatus(true);
       this.outbox.wakeAll();
     } catch (err) {
