@@ -4,7 +4,7 @@
  * ends in `failed` with the reason and leaves the active model untouched.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFile, readFile, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, ConfigError } from '../src/config/load.js';
@@ -170,6 +170,27 @@ describe('install (offline, real onnxruntime self-test)', () => {
       /bad signature/,
     ],
     ['unknown key', () => urlOf({ key: generateKeyPair() }), /signed by unknown key/],
+    [
+      // the signature is checked on the manifest before any file is fetched: a forged bundle costs two
+      // small downloads, however big it claims to be (its files need not even exist)
+      'a forged bundle before fetching any of its files',
+      async () => {
+        const b = await bundleA({ key: generateKeyPair() });
+        await rm(join(b, 'model.onnx'));
+        await rm(join(b, 'golden'), { recursive: true });
+        return { url: bundleUrl(b) };
+      },
+      /signed by unknown key/,
+    ],
+    [
+      'a stale version before fetching any of its files',
+      async () => {
+        const b = await bundleA({ minDaemonVersion: '9.0.0' });
+        await rm(join(b, 'model.onnx'));
+        return { url: bundleUrl(b) };
+      },
+      /needs daemon 9\.0\.0 or newer/,
+    ],
     [
       'sha256 mismatch',
       async () => {

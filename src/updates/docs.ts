@@ -63,15 +63,17 @@ Its health window runs
 
 ## What the box does, step by step (the states on the \`update\` topic)
 
-1. **downloading**: the manifest (at most 1 MB), its signature and the listed files are written into a staging
-   folder. A bundle that declares or sends more than \`updates.maxBundleBytes\` is refused, and so is a file longer
-   than declared.
-2. **verifying**:
-   - The Ed25519 signature is checked against \`updates.trustedKeys\`.
-   - The version: an older one is refused unless \`updates.allowDowngrade\` is on, and the active version is never
-     reinstalled.
+1. **downloading**: the manifest (at most 1 MB) and its signature first. Before any listed file is fetched:
+   - the Ed25519 signature is checked against \`updates.trustedKeys\` (none configured: every bundle is refused);
+   - the version: an older one is refused unless \`updates.allowDowngrade\` is on, and the active version is never
+     reinstalled;
    - \`minDaemonVersion\` is checked.
-   - Every file's size is checked (a short file is reported as a truncated download), and so is its sha256.
+
+   So a forged or stale bundle costs two small downloads. Then the listed files are written into a staging folder.
+   A bundle that declares or sends more than \`updates.maxBundleBytes\` is refused, and so is a file longer than
+   declared.
+2. **verifying**: every file's size is checked (a short file is reported as a truncated download), and so is its
+   sha256.
 3. The verified folder is **renamed** into the inactive A/B slot.
 4. **testing** (self-test):
    - *Model bundles*:

@@ -129,11 +129,21 @@ export async function peekManifest(url: string, o: FetchOptions): Promise<Bundle
   return parseManifest(await fetchSmall(checkUrl(url, o.allowFileUrls), MAX_MANIFEST_BYTES, o.timeoutMs));
 }
 
-export async function fetchBundle(url: string, staging: string, o: FetchOptions): Promise<FetchedBundle> {
+/**
+ * Manifest and signature first; `accept` (signature and version rules) runs on them before any file is
+ * fetched, so an unsigned or stale bundle costs the box two small downloads, not a staging area's worth.
+ */
+export async function fetchBundle(
+  url: string,
+  staging: string,
+  o: FetchOptions,
+  accept: (manifestBytes: Buffer, signature: SignatureFile, manifest: BundleManifest) => Promise<void>,
+): Promise<FetchedBundle> {
   const base = checkUrl(url, o.allowFileUrls);
   const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o.timeoutMs);
   const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o.timeoutMs));
   const manifest = parseManifest(manifestBytes);
+  await accept(manifestBytes, signature, manifest);
   const declared = manifest.files.reduce((s, f) => s + f.size, 0);
   if (declared > o.maxBytes)
     throw new BundleError(

@@ -243,21 +243,24 @@ export class Updater {
       step('downloading');
       const o = this.opts;
       staging = await this.newStaging();
-      const fetched = await fetchBundle(url, staging, {
-        maxBytes: o.maxBundleBytes,
-        allowFileUrls: o.allowFileUrls,
-        timeoutMs: o.downloadTimeoutS * 1000,
-      });
+      const fetched = await fetchBundle(
+        url,
+        staging,
+        { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 },
+        // signature and versions before any file is fetched
+        async (bytes, signature, m) => {
+          note({ kind: m.kind, name: m.name, version: m.version });
+          verifyHeader(bytes, signature, m, {
+            trustedKeys: o.trustedKeys,
+            daemonVersion: VERSION,
+            activeVersion: await this.activeVersion(m.kind),
+            allowDowngrade: o.allowDowngrade,
+          });
+        },
+      );
       const m = fetched.manifest;
-      note({ kind: m.kind, name: m.name, version: m.version });
       store = this.stores[m.kind];
       step('verifying');
-      verifyHeader(fetched.manifestBytes, fetched.signature, m, {
-        trustedKeys: o.trustedKeys,
-        daemonVersion: VERSION,
-        activeVersion: await this.activeVersion(m.kind),
-        allowDowngrade: o.allowDowngrade,
-      });
       await verifyFiles(staging, m, fetched.received);
       const trial = await store.trial();
       if (trial) throw new BundleError(`${m.kind} ${trial.version} is still in its health window; try again after it`);
