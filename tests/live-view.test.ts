@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -17,6 +18,7 @@ import { startDaemon, testConfig } from './helpers/daemon.js';
 import { freePort } from './helpers/mosquitto.js';
 import { tempDir } from './helpers/fixtures.js';
 import { makePki } from './helpers/pki.js';
+import { requestRefusal } from '../src/live/request-guard.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts';
@@ -35,6 +37,79 @@ describe('live view: config rules', () => {
         .liveView.port,
     ).toBe(8080);
     expect(validateConfig({}).liveView.enabled).toBe(false); // production default: off
+  });
+});
+
+describe('live view: who may ask (Host, Origin), and the calibrate grab', () => {
+  it('request-guard: loopback names only without a token; an Origin must be the Host itself', () => {
+    for (const host of ['localhost:8080', '127.0.0.1:8080', '127.3.4.5', '[::1]:8080', 'app.localhost:1'])
+      expect(requestRefusal({ host }, false), host).toBeNull();
+    for (const host of ['evil.example:8080', '10.0.0.7:8080', '[::2]:8080', undefined, ''])
+      expect(requestRefusal({ host }, false), String(host)).toBe('host is not a loopback name');
+    expect(requestRefusal({ host: 'box.ward:8443' }, true)).toBeNull(); // with a token any name may be used
+    expect(requestRefusal({ host: 'localhost:8080', origin: 'http://localhost:8080' }, false)).toBeNull();
+    expect(requestRefusal({ host: 'localhost:8080', origin: 'http://evil.example' }, false)).toBe(
+      'cross-origin request',
+    );
+    expect(requestRefusal({ host: 'localhost:8080', origin: 'http://localhost:9999' }, false)).toBe(
+      'cross-origin request',
+    );
+    expect(requestRefusal({ host: 'box.ward:8443', origin: 'https://evil.example' }, true)).toBe(
+      'cross-origin request',
+    );
+    expect(requestRefusal({ host: 'localhost:8080', origin: 'null' }, false)).toBe('opaque origin');
+  });
+
+  it('a rebound name or a foreign page is refused (403); one grab serves a burst of calibrate requests', async () => {
+    const d = await startDaemon(
+      await testConfig(null, {
+        mqtt: { url: null, embeddedPort: await freePort() },
+        liveView: { enabled: true, port: 0 },
+      }),
+    );
+    try {
+      const { port } = new URL(d.live!.url);
+      const get = (path: string, headers: Record<string, string>) =>
+        new Promise<{ status: number; csp: string | undefined }>((resolve, reject) => {
+          httpGet({ host: '127.0.0.1', port, path, headers }, (res) => {
+            res.resume();
+            resolve({ status: res.statusCode ?? 0, csp: res.headers['content-security-policy'] as string | undefined });
+          }).on('error', reject);
+        });
+      const page = await get('/', { host: `localhost:${port}` });
+      expect(page.status).toBe(200);
+      expect(page.csp).toMatch(/default-src 'none'.*frame-ancestors 'none'/);
+      expect((await get('/api/status', { host: `evil.example:${port}` })).status).toBe(403); // DNS rebinding
+      expect((await get('/api/status', { host: `127.0.0.1:${port}`, origin: 'http://evil.example' })).status).toBe(403);
+      const ws = (origin: string) =>
+        new Promise<string>((resolve) => {
+          const w = new WebSocket(`ws://127.0.0.1:${port}/ws`, { origin });
+          w.on('unexpected-response', (_req, res) => resolve(`HTTP ${res.statusCode}`));
+          w.on('open', () => {
+            w.close();
+            resolve('open');
+          });
+          w.on('error', (e) => resolve(e.message));
+        });
+      expect(await ws('http://evil.example')).toBe('HTTP 403'); // cross-site WebSocket from a page the browser opened
+      expect(await ws(`http://127.0.0.1:${port}`)).toBe('open');
+      // a page reloaded in a loop: one grab (on a V4L2 dongle each one pauses the pipeline) answers them all
+      const daemon = d.daemon as unknown as { grabFullFrame: () => Promise<unknown> };
+      const real = daemon.grabFullFrame.bind(daemon);
+      let grabs = 0;
+      daemon.grabFullFrame = () => {
+        grabs++;
+        return real();
+      };
+      const burst = await Promise.all(
+        Array.from({ length: 5 }, () => get('/api/calibrate.json', { host: `127.0.0.1:${port}` })),
+      );
+      expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect((await get('/api/calibrate.json', { host: `127.0.0.1:${port}` })).status).toBe(200);
+      expect(grabs).toBe(1);
+    } finally {
+      await d.stop();
+    }
   });
 });
 

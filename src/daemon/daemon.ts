@@ -93,12 +93,13 @@ export class Daemon implements MqttHost {
    */
   async grabFullFrame(): Promise<{ frame: FullFrame; roi: Rect | null }> {
     const capture: CaptureConfig = this.config.capture;
-    const exclusive = capture.source === 'v4l2' && this.pipeline !== null;
-    if (exclusive) await this.pipeline?.stop();
+    const paused = capture.source === 'v4l2' ? this.pipeline : null;
+    await paused?.stop();
     try {
       return { frame: await grabFullFrame(capture), roi: this.lastRoi ?? capture.roi };
     } finally {
-      if (exclusive) this.startPipeline();
+      // resume only what this grab paused: a restart (set_config) or stop meanwhile owns the pipeline now
+      if (paused !== null && this.pipeline === paused) this.startPipeline();
     }
   }
 

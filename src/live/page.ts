@@ -24,6 +24,8 @@ const token = new URLSearchParams(location.search).get('token');
 const q = token ? '?token=' + encodeURIComponent(token) : '';
 const live = (window.__live = { frames: 0, lastMaskPixels: 0, nodules: [], samples: [], alerts: [], status: null });
 const $ = (id) => document.getElementById(id);
+// text from the box (a capture error quotes ffmpeg or a path) goes into markup escaped
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
 const view = $('view'); const ctx = view.getContext('2d');
 const img = new Image();
 
@@ -67,7 +69,7 @@ function drawFrame(f) {
   live.imaging = f.imaging;
   $('imaging').innerHTML = f.imaging
     ? '<span class="ok">yes</span>'
-    : '<span class="warn">no: ' + f.imagingReason + '</span>';
+    : '<span class="warn">no: ' + esc(f.imagingReason) + '</span>';
   img.src = 'data:image/jpeg;base64,' + f.jpeg;
   live.nodules = f.nodules;
   $('nodules').innerHTML = f.nodules.length
@@ -115,8 +117,8 @@ function showStatus(st) {
     ? model.name + (model.version ? ' ' + model.version : ' (factory)') + ' on ' + model.provider
     : 'none';
   $('capture').innerHTML = cap
-    ? '<span class="' + (cap.state === 'running' ? 'ok' : 'warn') + '">' + cap.state + '</span> ' + cap.source +
-      (cap.lastError ? ' – ' + cap.lastError : '')
+    ? '<span class="' + (cap.state === 'running' ? 'ok' : 'warn') + '">' + esc(cap.state) + '</span> ' + esc(cap.source) +
+      (cap.lastError ? ' – ' + esc(cap.lastError) : '')
     : 'none';
   $('broker').innerHTML = st.mqttConnected
     ? '<span class="ok">connected</span>'

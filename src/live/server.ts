@@ -23,6 +23,7 @@ import { readCpu } from '../system/readings.js';
 import type { FrameResult } from '../inference/frame-processor.js';
 import { encodeRle } from '../inference/mask-encoding.js';
 import { calibratePage, livePage } from './page.js';
+import { requestRefusal } from './request-guard.js';
 import { loopbackAddressOf } from '../util/loopback.js';
 
 /** What the page reads from the running daemon: results, status, stats, and a full frame to calibrate on. */
@@ -55,6 +56,9 @@ interface Client {
 const HISTORY = 300; // 5 minutes of 1 s samples
 const MAX_BUFFERED = 256 * 1024;
 
+/** how long one calibrate grab answers further requests */
+const GRAB_REUSE_MS = 3000;
+
 export class LiveViewServer {
   private server: Server | null = null;
   private wss: WebSocketServer | null = null;
@@ -64,6 +68,7 @@ export class LiveViewServer {
   private offs: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
   private encoding = false;
+  private grab: { at: number; pending: boolean; value: Promise<{ frame: FullFrame; roi: Rect | null }> } | null = null;
 
   constructor(
     private readonly opts: Config['liveView'],
@@ -95,6 +100,10 @@ export class LiveViewServer {
         : createHttp(handler);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
     this.server.on('upgrade', (req, socket, head) => {
+      if (this.refusal(req) !== null) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
       if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws' || !this.authorized(req)) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
         return;
@@ -127,6 +136,33 @@ export class LiveViewServer {
     return addr;
   }
 
+  /**
+   * One grab at a time, and a grab serves every request for GRAB_REUSE_MS: on a V4L2 dongle each grab
+   * pauses the pipeline, so a page reloaded in a loop must not stop the box's alerts.
+   */
+  private grabFullFrame(): Promise<{ frame: FullFrame; roi: Rect | null }> {
+    if (this.grab && (this.grab.pending || Date.now() - this.grab.at < GRAB_REUSE_MS)) return this.grab.value;
+    const g = { at: Date.now(), pending: true, value: this.deps.daemon.grabFullFrame() };
+    g.value.then(
+      () => {
+        g.at = Date.now();
+        g.pending = false;
+      },
+      () => {
+        if (this.grab === g) this.grab = null; // a failed grab is not kept
+      },
+    );
+    this.grab = g;
+    return g.value;
+  }
+
+  /** Host and Origin (see request-guard.ts): the reason to refuse, logged, or null. */
+  private refusal(req: IncomingMessage): string | null {
+    const r = requestRefusal({ host: req.headers.host, origin: req.headers.origin }, !!this.opts.token);
+    if (r !== null) this.logger.warn({ host: req.headers.host, origin: req.headers.origin, r }, 'live view refused');
+    return r;
+  }
+
   /** Token from ?token= or "Authorization: Bearer"; no token configured = open (loopback only, config enforces). */
   private authorized(req: IncomingMessage): boolean {
     const want = this.opts.token;
@@ -145,9 +181,15 @@ export class LiveViewServer {
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
         'referrer-policy': 'no-referrer',
+        // the pages' scripts and styles are inline; nothing loads from elsewhere, nothing may frame them
+        'content-security-policy':
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; " +
+          "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
       });
       res.end(body);
     };
+    const refused = this.refusal(req);
+    if (refused !== null) return send(403, 'text/plain', `live view: refused (${refused})\n`);
     if (!this.authorized(req)) return send(401, 'text/plain', 'live view: token required (?token=...)\n');
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const title = `thyroid-edge ${this.deps.daemon.status().deviceId}`;
@@ -157,7 +199,7 @@ export class LiveViewServer {
       if (path === '/api/status')
         return send(200, 'application/json', JSON.stringify(this.statusMessage(this.history.at(-1) ?? null)));
       if (path === '/api/calibrate.json') {
-        const { frame, roi } = await this.deps.daemon.grabFullFrame();
+        const { frame, roi } = await this.grabFullFrame();
         const suggested = findImagingArea(frame.data, frame.width, frame.height);
         const rects = [{ rect: suggested, rgb: [0, 200, 255] as [number, number, number] }];
         if (roi) rects.push({ rect: roi, rgb: [255, 200, 0] });
