@@ -303,6 +303,35 @@ describe('install (offline, real onnxruntime self-test)', () => {
     expect(await lenient.stores.model.active()).toBe('slot-b'); // A/B: the other slot
   });
 
+  it('after a rollback an old signed bundle cannot be replayed: versions only go up (unless allowDowngrade)', async () => {
+    const { updater, stateDir } = await offlineUpdater();
+    const v1 = bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden }));
+    expect((await updater.install(v1)).state).toBe('testing');
+    // its health window never passes: two starts roll it back to the factory model
+    await updater.stores.model.recover();
+    expect((await updater.stores.model.recover()).rolledBack?.version).toBe('1.0.0');
+    expect(await updater.activeVersion('model')).toBeNull();
+    expect(await updater.stores.model.highestActivated()).toBe('1.0.0');
+    const again = await updater.install(v1);
+    expect(again.state).toBe('failed');
+    expect(again.reason).toMatch(/model 1\.0\.0 is not newer than 1\.0\.0, the highest ever installed here/);
+    const older = bundleUrl(
+      await makeModelBundle({ model: fixtureModel('brightness-b'), version: '0.9.0', key, golden }),
+    );
+    expect((await updater.install(older)).reason).toMatch(/0\.9\.0 is not newer than 1\.0\.0/);
+    expect(await updater.activeVersion('model')).toBeNull();
+    const { updater: lenient } = await offlineUpdater({ allowDowngrade: true }, stateDir);
+    expect((await lenient.install(older)).state).toBe('testing');
+    expect(await lenient.stores.model.highestActivated()).toBe('1.0.0'); // the floor stays where it was
+    const { updater: strict } = await offlineUpdater({}, stateDir);
+    await strict.stores.model.markGood();
+    const newer = bundleUrl(
+      await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.1.0', key, golden }),
+    );
+    expect((await strict.install(newer)).state).toBe('testing');
+    expect(await strict.stores.model.highestActivated()).toBe('1.1.0');
+  });
+
   it('a second install is refused while the first is still in its trial', async () => {
     const { updater } = await offlineUpdater();
     await updater.install(

@@ -66,7 +66,8 @@ Its health window runs
 1. **downloading**: the manifest (at most 1 MB) and its signature first. Before any listed file is fetched:
    - the Ed25519 signature is checked against \`updates.trustedKeys\` (none configured: every bundle is refused);
    - the version: an older one is refused unless \`updates.allowDowngrade\` is on, and the active version is never
-     reinstalled;
+     reinstalled; nor is any version not newer than the highest ever activated on the box
+     (\`<kind>/highest.json\`), so after a rollback an old signed bundle cannot be replayed;
    - \`minDaemonVersion\` is checked.
 
    So a forged or stale bundle costs two small downloads. Then the listed files are written into a staging folder.
@@ -105,6 +106,7 @@ touched.
   model/slot-a, model/slot-b complete bundles (manifest + files)
   model/current -> slot-b    the active one; absent = the factory model from config.model.path
   model/trial.json           an activated bundle that has not passed its health window yet
+  model/highest.json         the highest version ever activated: the floor for the next one
   config/...                 the same for config bundles
 \`\`\`
 

@@ -3,6 +3,8 @@
  *   slot-a/, slot-b/   complete installed bundles (manifest.json + files)
  *   current            symlink to the active slot; absent = the factory files from the config
  *   trial.json         an activated bundle that has not yet passed its health window
+ *   highest.json       the highest version ever activated here: older or equal ones are never taken again
+ *                      (unless allowDowngrade), so an old signed bundle cannot be replayed after a rollback
  *   staging.old-*      a replaced slot being deleted (removed at recovery)
  *
  * Crash safety rests on two atomic steps: rename(staging -> slot) and rename(current.tmp ->
@@ -13,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import semver from 'semver';
 import { syncDir, writeAtomic } from '../util/durable-fs.js';
 import { parseManifest, type BundleManifest } from './manifest.js';
 
@@ -53,6 +56,20 @@ export class SlotStore {
 
   private get trialFile(): string {
     return join(this.root, 'trial.json');
+  }
+
+  private get highestFile(): string {
+    return join(this.root, 'highest.json');
+  }
+
+  /** The highest version ever activated in this store (null: none yet). */
+  async highestActivated(): Promise<string | null> {
+    try {
+      const v = (JSON.parse(await readFile(this.highestFile, 'utf8')) as { version?: unknown }).version;
+      return typeof v === 'string' && semver.valid(v) ? v : null;
+    } catch {
+      return null;
+    }
   }
 
   async active(): Promise<ActiveSlot> {
@@ -109,6 +126,9 @@ export class SlotStore {
   /** Record the trial, then switch. Recovery drops a trial whose slot never became current. */
   async activate(slot: SlotName, version: string, boots: number): Promise<Trial> {
     const trial: Trial = { slot, previous: await this.active(), version, boots, startedAt: new Date().toISOString() };
+    const highest = await this.highestActivated();
+    if (highest === null || semver.gt(version, highest))
+      await writeAtomic(this.highestFile, JSON.stringify({ version, at: trial.startedAt }));
     await writeAtomic(this.trialFile, JSON.stringify(trial));
     await syncDir(this.root);
     await this.pointAt(slot);

@@ -228,8 +228,10 @@ export class Updater {
       timeoutMs: o.downloadTimeoutS * 1000,
     });
     const active = await this.activeVersion(peek.kind);
-    if (active !== null && !semver.gt(peek.version, active)) {
-      this.logger.info({ active, offered: peek.version }, 'scheduled update check: nothing newer');
+    const highest = await this.stores[peek.kind].highestActivated();
+    const floor = [active, highest].filter((v): v is string => v !== null).sort(semver.rcompare)[0] ?? null;
+    if (floor !== null && !semver.gt(peek.version, floor)) {
+      this.logger.info({ active, highest, offered: peek.version }, 'scheduled update check: nothing newer');
       return null;
     }
     return this.install(o.manifestUrl);
@@ -254,6 +256,7 @@ export class Updater {
             trustedKeys: o.trustedKeys,
             daemonVersion: VERSION,
             activeVersion: await this.activeVersion(m.kind),
+            highestVersion: await this.stores[m.kind].highestActivated(),
             allowDowngrade: o.allowDowngrade,
           });
         },

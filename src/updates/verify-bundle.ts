@@ -12,6 +12,8 @@ export interface VerifyOptions {
   daemonVersion: string;
   /** version of the active bundle of the same kind, or null for the factory one */
   activeVersion: string | null;
+  /** the highest version of this kind ever activated on the box (null: none) */
+  highestVersion: string | null;
   allowDowngrade: boolean;
 }
 
@@ -40,6 +42,14 @@ export function verifyHeader(
         `downgrade from ${o.activeVersion} to ${manifest.version} refused (updates.allowDowngrade is off)`,
       );
     }
+  }
+  // after a rollback (or on the factory files) the active version says nothing of what was installed
+  // before: a signed bundle stays valid forever, so without this floor an old one could be replayed
+  if (o.highestVersion !== null && semver.lte(manifest.version, o.highestVersion) && !o.allowDowngrade) {
+    throw new BundleError(
+      `${manifest.kind} ${manifest.version} is not newer than ${o.highestVersion}, the highest ever installed ` +
+        'here; refused (updates.allowDowngrade is off)',
+    );
   }
   return keyId;
 }
