@@ -303,7 +303,7 @@ describe('install (offline, real onnxruntime self-test)', () => {
     expect(await lenient.stores.model.active()).toBe('slot-b'); // A/B: the other slot
   });
 
-  it('after a rollback an old signed bundle cannot be replayed: versions only go up (unless allowDowngrade)', async () => {
+  it('after a rollback an old signed bundle cannot be replayed: versions only go up (or allowDowngrade)', async () => {
     const { updater, stateDir } = await offlineUpdater();
     const v1 = bundleUrl(await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden }));
     expect((await updater.install(v1)).state).toBe('testing');

@@ -117,8 +117,8 @@ function showStatus(st) {
     ? model.name + (model.version ? ' ' + model.version : ' (factory)') + ' on ' + model.provider
     : 'none';
   $('capture').innerHTML = cap
-    ? '<span class="' + (cap.state === 'running' ? 'ok' : 'warn') + '">' + esc(cap.state) + '</span> ' + esc(cap.source) +
-      (cap.lastError ? ' – ' + esc(cap.lastError) : '')
+    ? '<span class="' + (cap.state === 'running' ? 'ok' : 'warn') + '">' + esc(cap.state) + '</span> ' +
+      esc(cap.source) + (cap.lastError ? ' – ' + esc(cap.lastError) : '')
     : 'none';
   $('broker').innerHTML = st.mqttConnected
     ? '<span class="ok">connected</span>'
