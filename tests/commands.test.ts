@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { Logger } from 'pino';
+import { CommandQueue } from '../src/mqtt/command-queue.js';
 import { CommandRouter, redact, type CommandTarget } from '../src/mqtt/commands.js';
+import { Topics } from '../src/mqtt/topics.js';
 import { COMMAND_TABLE, COMMANDS, type SnapshotResult } from '../src/mqtt/command-table.js';
 import { compileSchema } from '../src/util/schema.js';
 import { mergePatch } from '../src/config/patch.js';
@@ -155,5 +158,58 @@ describe('command router', () => {
     );
     expect((await ask(r, 'toString', {})).error).toMatch(/^unknown command "toString"/);
     expect(t.updates).toEqual([]);
+  });
+});
+
+describe('command queue', () => {
+  /** A queue whose router holds every request until `release()`; replies are collected from the outbox. */
+  function queue(maxBytes = 65536) {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const seen: number[] = [];
+    const router = {
+      handle: async (command: string, payload: Buffer, refusal?: string) => {
+        await gate;
+        seen.push(payload.length);
+        return { command, transaction: null, ok: refusal === undefined, ...(refusal ? { error: refusal } : {}) };
+      },
+    } as unknown as CommandRouter;
+    const replies: { ok: boolean; error?: string }[] = [];
+    const warnings: string[] = [];
+    const q = new CommandQueue(router, new Topics('thyroid-edge', 'box-a'), {
+      deviceId: () => 'box-a',
+      maxBytes: () => maxBytes,
+      store: async (m) => {
+        replies.push(JSON.parse(String(m.payload)) as { ok: boolean; error?: string });
+      },
+      logger: { warn: (_o: unknown, msg: string) => warnings.push(msg), error: () => {} } as unknown as Logger,
+    });
+    return { q, release, seen, replies, warnings };
+  }
+  const topic = 'thyroid-edge/box-a/request/ping';
+
+  it('a retained request is never run; an oversized one waits as its size only and is refused by it', async () => {
+    const { q, release, seen, replies, warnings } = queue(1024);
+    q.receive(topic, Buffer.from('{}'), undefined, true);
+    q.receive(topic, Buffer.alloc(5000, 32));
+    q.receive(topic, Buffer.from('{}'));
+    release();
+    await q.settled();
+    expect(warnings.filter((w) => /retained/.test(w))).toEqual([
+      'retained request ignored: commands are never retained',
+    ]);
+    expect(seen).toEqual([0, 2]); // the router never got the 5000 bytes
+    expect(replies.map((r) => r.error ?? 'ok')).toEqual(['payload of 5000 bytes exceeds the limit of 1024', 'ok']);
+  });
+
+  it('the bytes waiting are bounded (16 MiB): beyond, requests are refused as busy, not held', async () => {
+    const { q, release, seen, replies } = queue();
+    for (let i = 0; i < 300; i++) q.receive(topic, Buffer.alloc(65536, 32)); // 18.75 MiB in all
+    release();
+    await q.settled();
+    expect(seen.filter((n) => n === 65536).length).toBe(256); // 16 MiB of them were held, the rest only counted
+    expect(replies.filter((r) => /too many pending commands/.test(r.error ?? '')).length).toBe(44);
   });
 });

@@ -11,8 +11,9 @@ import type { ResponsePayload } from './payloads.js';
 import { outboxMessage } from './publisher.js';
 import { MAX_CORRELATION_BYTES, type Topics } from './topics.js';
 
-/** waiting requests at most (beyond, each is refused as busy): with mqtt.maxCommandBytes, a bound on the bytes held */
-const MAX_PENDING_COMMANDS = 256;
+/** waiting requests at most, and their payload bytes at most: beyond either, each is refused as busy */
+const MAX_PENDING_COMMANDS = 2000;
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export interface RequestProps {
   responseTopic?: string;
@@ -31,6 +32,7 @@ export interface CommandQueueDeps {
 export class CommandQueue {
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
+  private pendingBytes = 0;
 
   constructor(
     private readonly router: CommandRouter,
@@ -53,16 +55,19 @@ export class CommandQueue {
       );
       return;
     }
-    this.pending++;
-    const busy = this.pending > MAX_PENDING_COMMANDS;
-    // an oversized payload, or one refused as busy, waits in the queue as its size only, not as its bytes
     const max = this.deps.maxBytes();
     const tooBig = payload.length > max ? `payload of ${payload.length} bytes exceeds the limit of ${max}` : null;
+    this.pending++;
+    const busy =
+      this.pending > MAX_PENDING_COMMANDS || (!tooBig && this.pendingBytes + payload.length > MAX_PENDING_BYTES);
+    // an oversized payload, or one refused as busy, waits in the queue as its size only, not as its bytes
     const body = tooBig || busy ? Buffer.alloc(0) : payload;
+    this.pendingBytes += body.length;
     this.chain = this.chain
       .then(() => this.run(command, body, props, busy, tooBig))
       .finally(() => {
         this.pending--;
+        this.pendingBytes -= body.length;
       });
   }
 
@@ -88,7 +93,7 @@ export class CommandQueue {
             command,
             transaction: null,
             ok: false,
-            error: `too many pending commands (> ${MAX_PENDING_COMMANDS}); try again`,
+            error: `too many pending commands (> ${MAX_PENDING_COMMANDS} or ${MAX_PENDING_BYTES} bytes); try again`,
           }
         : await this.router.handle(command, payload, refusal ?? undefined);
       const body: ResponsePayload = {
