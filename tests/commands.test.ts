@@ -169,18 +169,18 @@ describe('command queue', () => {
       release = r;
     });
     const seen: number[] = [];
-    const router = {
-      handle: async (command: string, payload: Buffer, refusal?: string) => {
+    // the real router (its size rule), holding each request at the gate and recording what reached it
+    const router = new (class extends CommandRouter {
+      override async handle(command: string, payload: Buffer, refusal?: string) {
         await gate;
         seen.push(payload.length);
-        return { command, transaction: null, ok: refusal === undefined, ...(refusal ? { error: refusal } : {}) };
-      },
-    } as unknown as CommandRouter;
+        return super.handle(command, payload, refusal);
+      }
+    })(target(), maxBytes);
     const replies: { ok: boolean; error?: string }[] = [];
     const warnings: string[] = [];
     const q = new CommandQueue(router, new Topics('thyroid-edge', 'box-a'), {
       deviceId: () => 'box-a',
-      maxBytes: () => maxBytes,
       store: async (m) => {
         replies.push(JSON.parse(String(m.payload)) as { ok: boolean; error?: string });
       },

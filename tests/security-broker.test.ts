@@ -73,11 +73,20 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     const moving = anyProgress(framesProgress(d), deliveredProgress(all.messages));
     const until = <T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string) =>
       untilProgress(fn, moving, STALL_MS, what);
-    return { broker, all, d, of, cfg, until };
+    /** the reply to `command` with this transaction, on its default response topic */
+    const replyTo = (command: string, tx: string) =>
+      until(
+        () =>
+          of(`response/${command}`)
+            .map(body)
+            .find((b) => b.transaction === tx),
+        `reply ${command} ${tx}`,
+      );
+    return { broker, all, d, of, cfg, until, replyTo };
   }
 
   it('D1: the exact repro (response topic thyroid-edge/<id>/#) is refused on default topic; alerts flow', async () => {
-    const { broker, d, of, until } = await setup();
+    const { broker, d, of, until, replyTo } = await setup();
     await until(() => of('alert').length >= 1, 'first alert');
     execFileSync('mosquitto_pub', [
       '-h',
@@ -97,13 +106,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
       'response-topic',
       `${root}/#`,
     ]);
-    const reply = await until(
-      () =>
-        of('response/ping')
-          .map(body)
-          .find((b) => b.transaction === 'x'),
-      'the reply on the default topic',
-    );
+    const reply = await replyTo('ping', 'x');
     expect(reply.ok).toBe(false);
     expect(reply.error).toMatch(/response topic "thyroid-edge\/box-a\/#" contains a wildcard.*request refused/);
     const n = of('alert').length;
@@ -113,7 +116,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
   }, 300_000);
 
   it('D2: a response topic of …/alert or …/status is refused; one under …/response/ is honoured', async () => {
-    const { all, of, until } = await setup();
+    const { all, of, until, replyTo } = await setup();
     await until(() => of('status').some((m) => body(m).state === 'online'), 'online');
     const ask = (tx: string, responseTopic: string) =>
       all.client.publishAsync(`${root}/request/ping`, JSON.stringify({ transaction: tx }), {
@@ -131,13 +134,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     expect(body(mine)).toMatchObject({ ok: true, transaction: 'mine' });
     expect(Buffer.from(mine.props.correlationData as Buffer).toString()).toBe('mine');
     for (const tx of ['to-alert', 'to-status', 'to-other-box']) {
-      const r = await until(
-        () =>
-          of('response/ping')
-            .map(body)
-            .find((b) => b.transaction === tx),
-        `refusal ${tx}`,
-      );
+      const r = await replyTo('ping', tx);
       expect(r.ok, tx).toBe(false);
       expect(r.error, tx).toMatch(/is not under thyroid-edge\/box-a\/response\//);
     }
@@ -232,7 +229,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
         `acl_file ${join(dir, 'acl')}`,
       ].join('\n'),
     });
-    const { all, d, of, cfg, until } = await setup({
+    const { all, d, of, cfg, until, replyTo } = await setup({
       broker,
       mqtt: { username: 'box-a', password: 'a-secret' },
       fleet: { username: 'fleet', password: 'f-secret' },
@@ -242,13 +239,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
       qos: 1,
       properties: { responseTopic: `${root}/response/audit` },
     });
-    await until(
-      () =>
-        of('response/ping')
-          .map(body)
-          .some((b) => b.transaction === 'audit'),
-      'reply on the default topic',
-    );
+    await replyTo('ping', 'audit');
     // dead letters are the .json files: the daemon writes each one atomically (a .tmp beside it, then a rename)
     const letters = async () =>
       (await readdir(join(cfg.stateDir, 'outbox-dead')).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
@@ -310,7 +301,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
   }, 300_000);
 
   it('D3: set_config naming capture.ffmpegPath or capture.file.path is refused with the key; none runs', async () => {
-    const { all, d, of, until } = await setup();
+    const { all, d, of, until, replyTo } = await setup();
     await until(() => of('status').some((m) => body(m).state === 'online'), 'online');
     const dir = await tempDir('te-evil-');
     const marker = join(dir, 'ran');
@@ -321,13 +312,7 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
       await all.client.publishAsync(`${root}/request/set_config`, JSON.stringify({ transaction: tx, config }), {
         qos: 1,
       });
-      return until(
-        () =>
-          of('response/set_config')
-            .map(body)
-            .find((b) => b.transaction === tx),
-        `reply ${tx}`,
-      );
+      return replyTo('set_config', tx);
     };
     const file = { path: '/etc/hostname', width: 64, height: 64 };
     const roi = { x: 0, y: 0, width: 64, height: 64 };
@@ -364,19 +349,13 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
         JSON.stringify({ transaction: 'retained', config: { alerts: { minAreaPx: 42 } } }),
         { qos: 1, retain: true },
       );
-      const { all, d, of, until } = await setup({ broker, mqtt: { protocolVersion } });
+      const { all, d, of, until, replyTo } = await setup({ broker, mqtt: { protocolVersion } });
       await until(() => of('status').some((m) => body(m).state === 'online'), 'online');
       const huge = Buffer.from(JSON.stringify({ transaction: 'huge', pad: 'x'.repeat(3 * 65536) }));
       await all.client.publishAsync(`${root}/request/ping`, huge, { qos: 1 });
       await all.client.publishAsync(`${root}/request/ping`, JSON.stringify({ transaction: 'after' }), { qos: 1 });
       // commands run in arrival order: once 'after' is answered, anything before it has been handled
-      await until(
-        () =>
-          of('response/ping')
-            .map(body)
-            .find((b) => b.transaction === 'after'),
-        'reply after',
-      );
+      await replyTo('ping', 'after');
       const replies = [...of('response/set_config'), ...of('response/ping')].map(body);
       expect(replies.some((b) => b.transaction === 'retained')).toBe(false);
       expect(d.daemon.currentConfig.alerts.minAreaPx).not.toBe(42);

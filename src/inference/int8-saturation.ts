@@ -1,8 +1,8 @@
 /**
  * onnxruntime documents that on x86-64 CPUs with AVX2/AVX-512 but without VNNI its u8 x s8 kernels can
  * saturate 16-bit intermediate sums; a model quantized with 7-bit weights (`reduce_range`) avoids it.
- * The box is ARM, where this does not arise, so the shipped file uses full 8-bit weights (chosen on val);
- * a development or bench machine without VNNI should know that its masks may differ from the box's.
+ * The box is ARM, where this does not arise, so a file with full 8-bit weights may ship (the card says which);
+ * a development or bench machine without VNNI should then know that its masks may differ from the box's.
  */
 import { readFile } from 'node:fs/promises';
 import type { ModelCard } from './model-card.js';

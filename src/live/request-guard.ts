@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 
 /** The hostname of a Host header value ("name:port", "[::1]:port"), lower case; null if malformed. */
-export function hostnameOf(hostHeader: string | undefined): string | null {
+function hostnameOf(hostHeader: string | undefined): string | null {
   if (!hostHeader) return null;
   try {
     return new URL(`http://${hostHeader}`).hostname.toLowerCase();
@@ -31,14 +31,13 @@ export function isLoopbackName(hostname: string): boolean {
 export function requestRefusal(headers: { host?: string; origin?: string }, tokenRequired: boolean): string | null {
   const host = hostnameOf(headers.host);
   if (!tokenRequired && (host === null || !isLoopbackName(host))) return 'host is not a loopback name';
-  if (headers.origin !== undefined && headers.origin !== 'null') {
-    let o: URL;
-    try {
-      o = new URL(headers.origin);
-    } catch {
-      return 'malformed origin';
-    }
-    if (o.host.toLowerCase() !== (headers.host ?? '').toLowerCase()) return 'cross-origin request';
-  } else if (headers.origin === 'null') return 'opaque origin';
-  return null;
+  if (headers.origin === undefined) return null;
+  if (headers.origin === 'null') return 'opaque origin';
+  let origin: URL;
+  try {
+    origin = new URL(headers.origin);
+  } catch {
+    return 'malformed origin';
+  }
+  return origin.host.toLowerCase() === (headers.host ?? '').toLowerCase() ? null : 'cross-origin request';
 }

@@ -68,7 +68,7 @@ export class LiveViewServer {
   private offs: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
   private encoding = false;
-  private grab: { at: number; pending: boolean; value: Promise<{ frame: FullFrame; roi: Rect | null }> } | null = null;
+  private grab: { until: number; value: Promise<{ frame: FullFrame; roi: Rect | null }> } | null = null;
 
   constructor(
     private readonly opts: Config['liveView'],
@@ -141,15 +141,15 @@ export class LiveViewServer {
    * pauses the pipeline, so a page reloaded in a loop must not stop the box's alerts.
    */
   private grabFullFrame(): Promise<{ frame: FullFrame; roi: Rect | null }> {
-    if (this.grab && (this.grab.pending || Date.now() - this.grab.at < GRAB_REUSE_MS)) return this.grab.value;
-    const g = { at: Date.now(), pending: true, value: this.deps.daemon.grabFullFrame() };
+    if (this.grab && Date.now() < this.grab.until) return this.grab.value;
+    // answers every request while it runs, then for GRAB_REUSE_MS; a failed grab is not kept
+    const g = { until: Number.POSITIVE_INFINITY, value: this.deps.daemon.grabFullFrame() };
     g.value.then(
       () => {
-        g.at = Date.now();
-        g.pending = false;
+        g.until = Date.now() + GRAB_REUSE_MS;
       },
       () => {
-        if (this.grab === g) this.grab = null; // a failed grab is not kept
+        g.until = 0;
       },
     );
     this.grab = g;

@@ -22,8 +22,6 @@ export interface RequestProps {
 
 export interface CommandQueueDeps {
   deviceId(): string;
-  /** payloads over this are refused by their size alone, without holding them while they wait */
-  maxBytes(): number;
   /** into the outbox; resolves once on disk */
   store(m: Omit<OutboxMessage, 'seq' | 'createdAt'>): Promise<unknown>;
   logger: Logger;
@@ -55,8 +53,8 @@ export class CommandQueue {
       );
       return;
     }
-    const max = this.deps.maxBytes();
-    const tooBig = payload.length > max ? `payload of ${payload.length} bytes exceeds the limit of ${max}` : null;
+    // refused by its size alone (the router's rule), so an oversized payload need not be held while it waits
+    const tooBig = this.router.sizeRefusal(payload.length);
     this.pending++;
     const busy =
       this.pending > MAX_PENDING_COMMANDS || (!tooBig && this.pendingBytes + payload.length > MAX_PENDING_BYTES);

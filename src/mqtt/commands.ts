@@ -86,6 +86,11 @@ export class CommandRouter {
     };
   }
 
+  /** Why a payload of this many bytes is refused by its size alone, or null. */
+  sizeRefusal(bytes: number): string | null {
+    return bytes > this.maxBytes ? `payload of ${bytes} bytes exceeds the limit of ${this.maxBytes}` : null;
+  }
+
   /**
    * `refusal`: a reason found by the transport (e.g. a bad response topic) to refuse the request,
    * with its transaction.
@@ -96,8 +101,8 @@ export class CommandRouter {
       transaction: CommandReply['transaction'],
       body: { result?: CommandResult; error?: string },
     ): CommandReply => ({ command, transaction, ok, ...body });
-    if (payload.length > this.maxBytes)
-      return reply(false, null, { error: `payload of ${payload.length} bytes exceeds the limit of ${this.maxBytes}` });
+    const tooBig = this.sizeRefusal(payload.length);
+    if (tooBig) return reply(false, null, { error: tooBig });
     let req: unknown = {};
     if (payload.length > 0) {
       try {

@@ -64,7 +64,6 @@ export class MqttService {
     this.commands = new CommandQueue(router, this.topics, {
       deviceId: () => this.config.deviceId,
       store: (m) => this.outbox.add(m),
-      maxBytes: () => this.config.mqtt.maxCommandBytes,
       logger,
     });
   }

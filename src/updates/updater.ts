@@ -229,7 +229,8 @@ export class Updater {
     });
     const active = await this.activeVersion(peek.kind);
     const highest = await this.stores[peek.kind].highestActivated();
-    const floor = [active, highest].filter((v): v is string => v !== null).sort(semver.rcompare)[0] ?? null;
+    // the highest ever activated is never below the active one (which a box from before highest.json has alone)
+    const floor = highest ?? active;
     if (floor !== null && !semver.gt(peek.version, floor)) {
       this.logger.info({ active, highest, offered: peek.version }, 'scheduled update check: nothing newer');
       return null;
