@@ -7,6 +7,7 @@
  *
  *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
  *                                   [--view roi|screen] [--clean] [--dump FILE] [--replay FILE --grid JSON]
+ *                                   [--model FILE.onnx]
  *
  * `--view roi` (the default) plays what a calibrated box feeds the model: the imaging area alone;
  * `--view screen` the whole screen with its margins and overlays (an uncalibrated, whole-screen ROI).
@@ -16,6 +17,8 @@
  * offline (src/alerts/tracker.ts, pure) once per alerts config in `--grid` (a JSON array of partial
  * configs), in seconds instead of one real-time playback each. The replay approximates the gate's
  * per-frame verdict by its debounced one (results carry only that), so confirm a choice with a real run.
+ *
+ * `--model` plays a candidate file (its card beside it) instead of models/, e.g. before shipping it.
  *
  * `test` frames are for reporting; tune on `val` (--split val). Without ../shared/datasets/ddti it
  * skips with a message (exit 0).
@@ -57,6 +60,8 @@ interface Args {
   clean: boolean;
   replay: string | null;
   grid: Record<string, unknown>[];
+  /** a candidate model file instead of models/ (null: the shipped one) */
+  model: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -75,6 +80,7 @@ function parseArgs(argv: string[]): Args {
     replay: null,
     grid: [{}],
     ddti: process.env.DDTI_DIR ?? '../shared/datasets/ddti',
+    model: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -94,6 +100,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--gate') a.gate = JSON.parse(v()) as Record<string, unknown>;
     else if (k === '--out') a.out = v();
     else if (k === '--ddti') a.ddti = v();
+    else if (k === '--model') a.model = resolve(v());
     else if (k === '--verbose') a.verbose = true;
     else if (k === '--dump') a.dump = v();
     else if (k === '--clean') a.clean = true;
@@ -147,6 +154,7 @@ async function play(v: ScanVideo, a: Args, dir: string): Promise<Played> {
       file: { path: v.path, width: v.width, height: v.height, realtime: true, loop: false },
     },
     mqtt: { url: broker.url },
+    ...(a.model ? { model: { path: a.model } } : {}),
     alerts: a.alerts,
     imagingGate: a.gate,
   };
@@ -400,7 +408,7 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const card = await loadModelCard('models/thyroid-nodule-int8.json');
+  const card = await loadModelCard((a.model ?? 'models/thyroid-nodule-int8.onnx').replace(/\.onnx$/, '.json'));
   const dir = await mkdtemp(join(tmpdir(), 'te-alerts-bench-'));
   try {
     const t0 = Date.now();
