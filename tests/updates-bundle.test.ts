@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { appendFile, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, ConfigError } from '../src/config/load.js';
 import { BundleError, parseManifest } from '../src/updates/manifest.js';
@@ -252,6 +253,16 @@ describe('install (offline, real onnxruntime self-test)', () => {
       'file:// when not allowed',
       async () => ({ url: bundleUrl(await makeConfigBundle({}, '1.0.0', key)), patch: { allowFileUrls: false } }),
       /file: is refused/,
+    ],
+    [
+      // a FIFO nobody writes to: without the regular-file check the updater would wait forever
+      'a file:// manifest that is a FIFO, not a file',
+      async () => {
+        const dir = await tempDir('te-upd-fifo-');
+        execFileSync('mkfifo', [join(dir, 'manifest.json')]);
+        return { url: pathToFileURL(join(dir, 'manifest.json')).href };
+      },
+      /not a regular file/,
     ],
     [
       'a config bundle that does not validate',

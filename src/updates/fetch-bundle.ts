@@ -3,7 +3,7 @@
  * manifest's URL) into a staging directory, with a byte cap. https:// always; file:// only when
  * allowed (tests, field service from a USB stick). Nothing is trusted here: verify-bundle checks.
  */
-import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -75,12 +75,20 @@ async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
 
 async function openStream(u: URL, timeoutMs: number): Promise<Readable> {
   if (u.protocol === 'file:') {
-    const s = createReadStream(fileURLToPath(u));
-    await new Promise<void>((resolve, reject) => {
-      s.once('open', () => resolve());
-      s.once('error', (err) => reject(new BundleError(`cannot read ${u.href}: ${err.message}`)));
+    // O_NONBLOCK so that opening a FIFO does not wait for a writer; then only a regular file is read
+    // (a FIFO, a device or a socket would hang the updater or stream forever).
+    const fh = await open(fileURLToPath(u), constants.O_RDONLY | constants.O_NONBLOCK).catch((err: Error) => {
+      throw new BundleError(`cannot read ${u.href}: ${err.message}`);
     });
-    return s;
+    const st = await fh.stat().catch(async (err: Error) => {
+      await fh.close();
+      throw new BundleError(`cannot read ${u.href}: ${err.message}`);
+    });
+    if (!st.isFile()) {
+      await fh.close();
+      throw new BundleError(`cannot read ${u.href}: not a regular file`);
+    }
+    return fh.createReadStream();
   }
   const res = await httpsGet(u, timeoutMs);
   if (!res.ok || !res.body) throw new BundleError(`cannot fetch ${u.href}: HTTP ${res.status}`);
