@@ -239,11 +239,20 @@ describe.skipIf(!existsSync(CHROMIUM))(
         expect(refused).toMatch(/401/);
         const page = await browser.newPage();
         await page.goto(`${base}/?token=${token}`);
-        await page.waitForFunction(
-          () => (window as unknown as { __live: { frames: number } }).__live.frames > 0,
-          null,
-          { timeout: 30_000 },
-        );
+        const framing = () =>
+          page.waitForFunction(() => (window as unknown as { __live: { frames: number } }).__live.frames > 0, null, {
+            timeout: 30_000,
+          });
+        await framing();
+        // the token leaves the address bar and the history entry; an HttpOnly, SameSite=Strict cookie lets a
+        // reload and the calibrate page in
+        expect(page.url()).toBe(`${base}/`);
+        const [cookie] = await page.context().cookies(base);
+        expect(cookie).toMatchObject({ name: 'te_live_token', value: token, httpOnly: true, sameSite: 'Strict' });
+        await page.reload();
+        await framing();
+        expect(page.url()).toBe(`${base}/`);
+        expect((await page.goto(`${base}/calibrate`))?.status()).toBe(200);
       } finally {
         await d.stop();
       }

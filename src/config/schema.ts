@@ -341,8 +341,9 @@ export const ConfigSchema = Type.Object(
         token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
           default: null,
           description:
-            'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". Prefer ' +
-            'THYROID_EDGE__liveView__token in the environment.',
+            'Access token (>= 16 characters), required as ?token= or "Authorization: Bearer". A page opened ' +
+            'with ?token= sets an HttpOnly, SameSite=Strict session cookie and drops the token from the address ' +
+            'bar. Prefer THYROID_EDGE__liveView__token in the environment.',
         }),
         tlsCertFile: Type.Union([Type.String(), Type.Null()], {
           default: null,

@@ -19,9 +19,18 @@ canvas.chart { width: 100%; height: 90px; background: #151515; }
 a { color: #8bf; }
 `;
 
-const SCRIPT = `
+/**
+ * The token arrives once in ?token=, with a cookie that carries it from then on (src/live/server.ts); it is
+ * taken out of the address bar and the history entry, where anyone at the bedside screen could read it.
+ * This page's own requests still name it, for a browser that refuses the cookie.
+ */
+const TOKEN_SCRIPT = `
 const token = new URLSearchParams(location.search).get('token');
+if (location.search) history.replaceState(null, '', location.pathname);
 const q = token ? '?token=' + encodeURIComponent(token) : '';
+`;
+
+const SCRIPT = `${TOKEN_SCRIPT}
 const live = (window.__live = { frames: 0, lastMaskPixels: 0, nodules: [], samples: [], alerts: [], status: null });
 const $ = (id) => document.getElementById(id);
 // text from the box (a capture error quotes ffmpeg or a path) goes into markup escaped
@@ -149,7 +158,7 @@ function connect() {
   };
   ws.onclose = () => { $('broker').textContent += ' (live view disconnected, retrying)'; setTimeout(connect, 1000); };
 }
-$('calib').href = '/calibrate' + q;
+$('calib').href = '/calibrate';
 connect();
 `;
 
@@ -200,10 +209,8 @@ export function calibratePage(title: string): string {
     If the rectangles differ, paste the suggestion into <code>capture.roi</code>.</p>
   </section>
 </main>
-<script>
-const token = new URLSearchParams(location.search).get('token');
-const q = token ? '?token=' + encodeURIComponent(token) : '';
-document.getElementById('back').href = '/' + q;
+<script>${TOKEN_SCRIPT}
+document.getElementById('back').href = '/';
 fetch('/api/calibrate.json' + q).then((r) => r.json()).then((c) => {
   const f = (r) => r ? '{ x: ' + r.x + ', y: ' + r.y + ', width: ' + r.width + ', height: ' + r.height + ' }' : 'none';
   document.getElementById('configured').textContent = f(c.configured);

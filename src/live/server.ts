@@ -58,6 +58,22 @@ const MAX_BUFFERED = 256 * 1024;
 
 /** how long one calibrate grab answers further requests */
 const GRAB_REUSE_MS = 3000;
+const TOKEN_COOKIE = 'te_live_token';
+
+/** The live view's token cookie from a Cookie header, or null. */
+function tokenCookieOf(header: string | undefined): string | null {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === TOKEN_COOKIE) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
 
 export class LiveViewServer {
   private server: Server | null = null;
@@ -163,20 +179,37 @@ export class LiveViewServer {
     return r;
   }
 
-  /** Token from ?token= or "Authorization: Bearer"; no token configured = open (loopback only, config enforces). */
+  /**
+   * Token from ?token=, "Authorization: Bearer" or the cookie the page got with it (so that the token can
+   * leave the address bar); no token configured = open (loopback only, config enforces).
+   */
   private authorized(req: IncomingMessage): boolean {
     const want = this.opts.token;
     if (!want) return true;
+    const exp = Buffer.from(want);
+    const matches = (v: string | null | undefined) => {
+      const got = Buffer.from(v ?? '');
+      return got.length === exp.length && timingSafeEqual(got, exp);
+    };
     const q = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
     const h = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const got = Buffer.from(q ?? h ?? '');
-    const exp = Buffer.from(want);
-    return got.length === exp.length && timingSafeEqual(got, exp);
+    return matches(q) || matches(h) || matches(tokenCookieOf(req.headers.cookie));
+  }
+
+  /**
+   * Set with a page opened by ?token=: HttpOnly (no script reads it), SameSite=Strict (no other site's page
+   * sends it; the Origin check stands as well), Secure over TLS, gone when the browser closes.
+   */
+  private tokenCookie(): string {
+    const secure = this.opts.tlsCertFile && this.opts.tlsKeyFile ? '; Secure' : '';
+    return `${TOKEN_COOKIE}=${encodeURIComponent(this.opts.token ?? '')}; Path=/; HttpOnly; SameSite=Strict${secure}`;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const withCookie = !!this.opts.token && new URL(req.url ?? '/', 'http://x').searchParams.has('token');
     const send = (code: number, type: string, body: string | Buffer) => {
       res.writeHead(code, {
+        ...(withCookie && code === 200 && type.startsWith('text/html') ? { 'set-cookie': this.tokenCookie() } : {}),
         'content-type': type,
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
