@@ -5,7 +5,7 @@ import { CommandRouter, redact, type CommandTarget } from '../src/mqtt/commands.
 import { Topics } from '../src/mqtt/topics.js';
 import { COMMAND_TABLE, COMMANDS, type SnapshotResult } from '../src/mqtt/command-table.js';
 import { compileSchema } from '../src/util/schema.js';
-import { mergePatch } from '../src/config/patch.js';
+import { keysOutside, mergePatch } from '../src/config/patch.js';
 import { validateConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 
@@ -20,8 +20,10 @@ const SNAPSHOT: SnapshotResult = {
   maskPngBase64: '',
 };
 
-function target(): CommandTarget & { applied: Config[]; updates: string[]; restarts: number } {
-  let cfg = validateConfig({ mqtt: { password: 's3cret' } });
+function target(
+  mqtt: Record<string, unknown> = {},
+): CommandTarget & { applied: Config[]; updates: string[]; restarts: number } {
+  let cfg = validateConfig({ mqtt: { password: 's3cret', ...mqtt } });
   const applied: Config[] = [];
   const t = {
     applied,
@@ -76,6 +78,28 @@ describe('command router', () => {
     const missing = await r.handle('set_config', Buffer.from('{}'));
     expect(missing.error).toBe('config: is required');
     expect(t.applied).toHaveLength(1);
+  });
+
+  it('mqtt.setConfigKeys narrows set_config: a key outside the list is refused by name, nothing applied', async () => {
+    expect(keysOutside({ alerts: { memoryS: 1 }, capture: { roi: null } }, ['alerts', 'capture.roi'])).toEqual([]);
+    // resetting a whole subtree is more than one of its keys; an empty object sets nothing
+    expect(keysOutside({ capture: null, postprocess: {} }, ['capture.roi'])).toEqual(['capture', 'postprocess']);
+    expect(keysOutside({ alertsX: 1 }, ['alerts'])).toEqual(['alertsX']);
+    expect(keysOutside({ anything: 1 }, null)).toEqual([]);
+
+    const t = target({ setConfigKeys: ['logLevel', 'alerts'] });
+    const r = new CommandRouter(t, 10_000);
+    expect((await ask(r, 'set_config', { config: { alerts: { memoryS: 2 }, logLevel: 'debug' } })).ok).toBe(true);
+    const refused = await ask(r, 'set_config', {
+      transaction: 7,
+      config: { alerts: { memoryS: 3 }, postprocess: { minAreaPx: 60000 } },
+    });
+    expect(refused).toMatchObject({ ok: false, transaction: 7 });
+    expect(refused.error).toMatch(/^config: postprocess\.minAreaPx: not in mqtt\.setConfigKeys \(logLevel, alerts\)/);
+    expect(t.applied).toHaveLength(1);
+    expect(t.config().alerts.memoryS).toBe(2);
+    expect(t.config().postprocess.minAreaPx).toBeNull();
+    expect(() => validateConfig({ mqtt: { setConfigKeys: ['alerts.'] } })).toThrow(/mqtt\.setConfigKeys/);
   });
 
   it('an empty payload is an empty request', async () => {

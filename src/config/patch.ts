@@ -72,3 +72,20 @@ export function applyRuntimePatch(current: Config, patch: unknown, where: string
   }
   return validateConfig(mergePatch(current, patch), where);
 }
+
+/** The key paths a patch sets: down to a scalar, an array or a null (which resets what is under it). */
+export function patchKeyPaths(patch: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(patch).flatMap(([k, v]) => {
+    const key = prefix ? `${prefix}.${k}` : k;
+    return isPlainObject(v) && Object.keys(v).length > 0 ? patchKeyPaths(v, key) : [key];
+  });
+}
+
+/**
+ * The key paths of a patch outside an allow-list of keys or subtrees (`alerts` allows `alerts.memoryS`;
+ * `capture.roi` does not allow `capture`, which would reset it all). null allows everything.
+ */
+export function keysOutside(patch: Record<string, unknown>, allowed: readonly string[] | null): string[] {
+  if (allowed === null) return [];
+  return patchKeyPaths(patch).filter((key) => !allowed.some((a) => key === a || key.startsWith(`${a}.`)));
+}

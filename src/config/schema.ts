@@ -130,6 +130,17 @@ export const ConfigSchema = Type.Object(
             'Larger command payloads are answered with an error; with MQTT 5 the broker drops those over twice this ' +
             '(plus 4 KiB) before they reach the box.',
         }),
+        setConfigKeys: Type.Union(
+          [Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9]+(\\.[A-Za-z0-9]+)*$' })), Type.Null()],
+          {
+            default: null,
+            description:
+              'The keys (or subtrees, e.g. "alerts") that the MQTT set_config command may change, among the runtime ' +
+              'keys; null: all of them. Where anyone but the fleet manager could publish requests, narrow it (e.g. ' +
+              '["logLevel"]): postprocess, alerts, imagingGate and capture.roi decide what the box reports. Signed ' +
+              'config bundles are not limited by it.',
+          },
+        ),
         responseTopicPrefix: Type.Union([Type.String({ minLength: 1, pattern: '^[^+#\\u0000]+/$' }), Type.Null()], {
           default: null,
           description:
