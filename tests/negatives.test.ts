@@ -4,7 +4,15 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../src/capture/phantom.js';
 import { decodeToModelGrey, enhance } from '../src/inference/preprocess.js';
-import { dilate, imagingArea, noduleCrop, probeLifted, respeckled, tissueCrop } from '../src/tools/negatives.js';
+import {
+  dilate,
+  imagingArea,
+  noduleCrop,
+  probeLifted,
+  respeckled,
+  tissueCrop,
+  viewCrop,
+} from '../src/tools/negatives.js';
 import { prepareDataset } from '../src/tools/prepare-dataset.js';
 import { SMALL_SPEC, tempDir } from './helpers/fixtures.js';
 
@@ -73,6 +81,30 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
     const { grey, mask } = screen();
     const r = noduleCrop(mask, grey, W, H, mulberry32(3))!;
     expect(countIn(mask, r)).toBe(mask.reduce((s, v) => s + v, 0));
+  });
+
+  it('view crops are zoomed-in views of the imaging area holding part or all of the nodule', () => {
+    const { grey, mask } = screen();
+    const total = mask.reduce((s, v) => s + v, 0);
+    const shares: number[] = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = viewCrop(mask, grey, W, H, mulberry32(seed))!;
+      expect(r).not.toBeNull();
+      expect(r.x).toBeGreaterThanOrEqual(30);
+      expect(r.y).toBeGreaterThanOrEqual(20);
+      expect(r.x + r.width).toBeLessThanOrEqual(170);
+      expect(r.y + r.height).toBeLessThanOrEqual(120);
+      // the imaging area's aspect at 45-80 % of its size
+      expect(r.width / 140).toBeGreaterThanOrEqual(0.44);
+      expect(r.width / 140).toBeLessThanOrEqual(0.81);
+      expect(Math.abs(r.width / r.height - 1.4)).toBeLessThan(0.05);
+      shares.push(countIn(mask, r) / total);
+    }
+    expect(Math.min(...shares)).toBeGreaterThanOrEqual(0.1);
+    // some cut the nodule at their edge, some hold it whole
+    expect(shares.some((v) => v < 0.9)).toBe(true);
+    expect(shares.some((v) => v === 1)).toBe(true);
+    expect(viewCrop(new Uint8Array(W * H), grey, W, H, mulberry32(1))).toBeNull();
   });
 
   it('a probe-lifted screen keeps its margins and overlays, and darkens the imaging area', () => {
@@ -202,5 +234,33 @@ describe('frames without a nodule (src/tools/negatives.ts)', () => {
         simages.subarray(ci * frame, (ci + 1) * frame).equals(simages.subarray(oi * frame, (oi + 1) * frame)),
       ).toBe(false);
     }
+
+    // viewcrops=2: train views holding the nodule (positive masks), re-speckled too; every other frame unchanged
+    await prepareDataset({
+      data: dir,
+      spec,
+      out: join(dir, 'view'),
+      quiet: true,
+      negatives: { tissue: 2, notissue: 1, noduleCrops: 1, seed: 0, roi: 1, speckle: 1, viewCrops: 2 },
+    });
+    const vm = JSON.parse(await readFile(join(dir, 'view', 'meta.json'), 'utf8'));
+    const vrows = vm.rows as { id: string; split: string; kind?: string; respeckled?: number }[];
+    const vimages = await readFile(join(dir, 'view', 'images.u8'));
+    const vmasks = await readFile(join(dir, 'view', 'masks.u8'));
+    const crops = vrows.filter((r) => r.kind === 'viewcrop' && !r.respeckled);
+    expect(crops.length).toBeGreaterThan(0);
+    expect(new Set(crops.map((r) => r.split))).toEqual(new Set(['train']));
+    expect(vrows.filter((r) => r.kind === 'viewcrop' && r.respeckled).length).toBe(crops.length);
+    for (const [vi, r] of vrows.entries()) {
+      if (r.kind === 'viewcrop') expect(vmasks.subarray(vi * frame, (vi + 1) * frame).some((v) => v === 1)).toBe(true);
+      else {
+        const si = srows.findIndex((x) => x.id === r.id);
+        expect(si).toBeGreaterThanOrEqual(0);
+        expect(
+          vimages.subarray(vi * frame, (vi + 1) * frame).equals(simages.subarray(si * frame, (si + 1) * frame)),
+        ).toBe(true);
+      }
+    }
+    expect(vrows.length - crops.length * 2).toBe(srows.length);
   });
 });

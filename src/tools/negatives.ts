@@ -7,13 +7,14 @@
  *   screen's margins and overlays are kept, so only the tissue goes.
  * Plus `roi`: the frame cropped to its imaging area, which is what a calibrated box feeds the model;
  * and `nodulecrop` (training only): a crop of the imaging area holding the whole nodule, so that
- * "zoomed in, no margins" is never a cue for "no nodule".
+ * "zoomed in, no margins" is never a cue for "no nodule"; and `viewcrop` (training only): a zoomed-in view
+ * anywhere along the nodule's depth, which often cuts the nodule at its edge, as a pan across it does.
  */
 import { findImagingArea } from '../capture/calibrate.js';
 import type { Rect } from '../capture/frame-source.js';
 import { mulberry32 } from '../capture/phantom.js';
 
-export type FrameKind = 'nodule' | 'roi' | 'nodulecrop' | 'tissue' | 'notissue';
+export type FrameKind = 'nodule' | 'roi' | 'nodulecrop' | 'viewcrop' | 'tissue' | 'notissue';
 
 /** The imaging area of a screen, or the whole screen where none is found. */
 export function imagingArea(grey: Uint8Array, width: number, height: number): Rect {
@@ -137,6 +138,46 @@ export function noduleCrop(
   const bottom = Math.min(area.y + area.height - 1, y1 + Math.round((y1 - y0 + 1) * (0.2 + rnd() * 0.8)));
   if (right - left < 32 || bottom - top < 32) return null;
   return { x: left, y: top, width: right - left + 1, height: bottom - top + 1 };
+}
+
+/**
+ * A zoomed-in view of the imaging area (its aspect, 45-80 % of its size) at any position across it, at the
+ * nodule's depth, holding at least `minShare` of the nodule: whole, or cut by the view's edge as a pan across
+ * a nodule wider than the view shows it (DDTI's frames always show their nodule whole). null if none found.
+ */
+export function viewCrop(
+  mask: Uint8Array,
+  grey: Uint8Array,
+  width: number,
+  height: number,
+  rnd: () => number,
+  minShare = 0.1,
+): Rect | null {
+  const area = imagingArea(grey, width, height);
+  const total = mask.reduce((s, v) => s + v, 0);
+  if (total === 0) return null;
+  let y0 = height;
+  let y1 = -1;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    const y = Math.floor(i / width);
+    y0 = Math.min(y0, y);
+    y1 = Math.max(y1, y);
+  }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const zoom = 0.45 + rnd() * 0.35;
+    const w = Math.round(area.width * zoom);
+    const h = Math.round(area.height * zoom);
+    const cy = (y0 + y1) / 2 - h / 2 + (rnd() - 0.5) * 0.2 * h;
+    const r = {
+      x: area.x + Math.floor(rnd() * (area.width - w + 1)),
+      y: Math.round(Math.min(Math.max(cy, area.y), area.y + area.height - h)),
+      width: w,
+      height: h,
+    };
+    if (w >= 32 && h >= 32 && maskInRect(mask, width, r) >= minShare * total) return r;
+  }
+  return null;
 }
 
 /** Standard normal from two uniforms (Box-Muller). */

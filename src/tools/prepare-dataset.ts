@@ -33,6 +33,7 @@ import {
   probeLifted,
   respeckled,
   tissueCrop,
+  viewCrop,
   type FrameKind,
 } from './negatives.js';
 
@@ -48,7 +49,16 @@ export interface PrepareOptions {
   splitFile?: string;
   quiet?: boolean;
   /** frames without a nodule per source frame (0 = none), and the seed that places them */
-  negatives?: { tissue: number; notissue: number; noduleCrops: number; seed: number; roi?: number; speckle?: number };
+  negatives?: {
+    tissue: number;
+    notissue: number;
+    noduleCrops: number;
+    seed: number;
+    roi?: number;
+    speckle?: number;
+    /** zoomed-in views that may cut the nodule (train only; their own random stream, so the other kinds stay) */
+    viewCrops?: number;
+  };
 }
 
 interface Row {
@@ -100,20 +110,21 @@ async function extrasFor(
   const rnd = mulberry32((neg.seed * 7919 + index * 104729) >>> 0);
   const out: Extra[] = [];
   const aspect = spec.width / spec.height;
+  /** a view of the source screen holding (part of) its nodule: the mask cropped with it */
+  const withNodule = async (id: string, kind: FrameKind, rect: Rect): Promise<Extra> => ({
+    row: { id: `${row.id}#${id}`, split: row.split, kind, source: row.id, rect },
+    image: imgBytes,
+    roi: rect,
+    mask: await cropMask(mask, width, rect, spec),
+  });
   if (neg.roi) {
     // the daemon's view: the screen cropped to its imaging area (a calibrated ROI), the nodule in it
     const rect = imagingArea(grey, width, height);
     const inside = maskInRect(mask, width, rect);
     const total = mask.reduce((s, v) => s + v, 0);
     // split-screen frames whose nodule sits in the other view are left out rather than mislabelled
-    if ((rect.width < width || rect.height < height) && total > 0 && inside >= 0.98 * total) {
-      out.push({
-        row: { id: `${row.id}#roi`, split: row.split, kind: 'roi', source: row.id, rect },
-        image: imgBytes,
-        roi: rect,
-        mask: await cropMask(mask, width, rect, spec),
-      });
-    }
+    if ((rect.width < width || rect.height < height) && total > 0 && inside >= 0.98 * total)
+      out.push(await withNodule('roi', 'roi', rect));
   }
   for (let k = 0; k < neg.tissue; k++) {
     const rect = tissueCrop(grey, mask, width, height, aspect, rnd);
@@ -140,8 +151,14 @@ async function extrasFor(
     });
   }
   if (row.split === 'train') {
-    // the calibrated view and the tissue crops again, from the screen re-speckled (another scanner setting)
-    const views = out.filter((e) => e.row.kind === 'roi' || e.row.kind === 'tissue');
+    const viewRnd = mulberry32((neg.seed * 6151 + index * 15485863 + 1) >>> 0);
+    for (let k = 0; k < (neg.viewCrops ?? 0); k++) {
+      const rect = viewCrop(mask, grey, width, height, viewRnd);
+      if (rect) out.push(await withNodule(`viewcrop${k}`, 'viewcrop', rect));
+    }
+    // the calibrated view, the tissue crops and the view crops again, from the screen re-speckled (another
+    // scanner setting)
+    const views = out.filter((e) => e.row.kind === 'roi' || e.row.kind === 'tissue' || e.row.kind === 'viewcrop');
     for (let k = 1; k <= (neg.speckle ?? 0); k++) {
       const png = await sharp(respeckled(grey, width, height, Math.floor(rnd() * 2 ** 31)), {
         raw: { width, height, channels: 1 },
@@ -153,13 +170,7 @@ async function extrasFor(
     }
     for (let k = 0; k < neg.noduleCrops; k++) {
       const rect = noduleCrop(mask, grey, width, height, rnd);
-      if (!rect) continue;
-      out.push({
-        row: { id: `${row.id}#nodulecrop${k}`, split: row.split, kind: 'nodulecrop', source: row.id, rect },
-        image: imgBytes,
-        roi: rect,
-        mask: await cropMask(mask, width, rect, spec),
-      });
+      if (rect) out.push(await withNodule(`nodulecrop${k}`, 'nodulecrop', rect));
     }
   }
   return out;
@@ -225,7 +236,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ rows: numb
 }
 
 function parseNegatives(text: string): NonNullable<PrepareOptions['negatives']> {
-  const n = { tissue: 1, notissue: 1, noduleCrops: 1, seed: 0, roi: 0, speckle: 0 };
+  const n = { tissue: 1, notissue: 1, noduleCrops: 1, seed: 0, roi: 0, speckle: 0, viewCrops: 0 };
   const keys: Record<string, keyof typeof n> = {
     tissue: 'tissue',
     notissue: 'notissue',
@@ -233,6 +244,7 @@ function parseNegatives(text: string): NonNullable<PrepareOptions['negatives']> 
     seed: 'seed',
     roi: 'roi',
     speckle: 'speckle',
+    viewcrops: 'viewCrops',
   };
   for (const part of text.split(',').filter(Boolean)) {
     const [k = '', v = ''] = part.split('=');
@@ -240,7 +252,7 @@ function parseNegatives(text: string): NonNullable<PrepareOptions['negatives']> 
     const value = Number.parseInt(v, 10);
     if (!key || !Number.isInteger(value) || value < 0)
       throw new Error(
-        `--negatives: "${part}" is not one of tissue|notissue|nodulecrops|roi|speckle|seed=<integer >= 0>`,
+        `--negatives: "${part}" is not one of tissue|notissue|nodulecrops|roi|speckle|viewcrops|seed=<integer >= 0>`,
       );
     n[key] = value;
   }
@@ -258,8 +270,9 @@ async function main(): Promise<void> {
     .option(
       '--negatives <spec>',
       'made frames per source frame, e.g. tissue=3,notissue=1,nodulecrops=1,roi=1,speckle=1,seed=0 (roi: the ' +
-        'frame cropped to its imaging area, as a calibrated box sees it; speckle: train copies of the roi and ' +
-        'tissue frames, re-speckled before preprocessing)',
+        'frame cropped to its imaging area, as a calibrated box sees it; speckle: train copies of the roi, ' +
+        'tissue and view-crop frames, re-speckled before preprocessing; viewcrops: train views zoomed in at the ' +
+        "nodule's depth, anywhere across, that may cut the nodule)",
     )
     .parse();
   const o = program.opts<{

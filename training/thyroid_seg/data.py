@@ -18,7 +18,9 @@ class Prepared:
     ids: list[str]
     splits: list[str]
     meta: dict
-    kinds: list[str] = None  # 'nodule' (the dataset's frames), 'roi' (cropped to the imaging area), 'nodulecrop', 'tissue', 'notissue'
+    # 'nodule' (the dataset's frames), 'roi' (cropped to the imaging area), 'nodulecrop', 'viewcrop', 'tissue',
+    # 'notissue'
+    kinds: list[str] = None
 
     def __post_init__(self) -> None:
         if self.kinds is None:
@@ -49,7 +51,8 @@ def load_prepared(folder: str | Path) -> Prepared:
 
 
 NEGATIVE_KINDS = ("tissue", "notissue")
-ALL_KINDS = ("nodule", "roi", "nodulecrop") + NEGATIVE_KINDS
+# viewcrop: a zoomed-in view that may cut the nodule at its edge (prepare-dataset viewcrops=N, train only)
+ALL_KINDS = ("nodule", "roi", "nodulecrop", "viewcrop") + NEGATIVE_KINDS
 
 
 def normalize(images_u8: np.ndarray | torch.Tensor, mean: float, std: float) -> torch.Tensor:
