@@ -33,6 +33,7 @@ import mqtt from 'mqtt';
 import type { Rect } from '../src/capture/frame-source.js';
 import type { AlertPayload, ResultPayload } from '../src/mqtt/payloads.js';
 import { AlertTracker, DEFAULT_TRACKER, type AlertEvent } from '../src/alerts/tracker.js';
+import { modelCardPath, validateConfig } from '../src/config/load.js';
 import { loadModelCard } from '../src/inference/model-card.js';
 import { Mosquitto } from './mosquitto.js';
 import {
@@ -408,7 +409,8 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const card = await loadModelCard((a.model ?? 'models/thyroid-nodule-int8.onnx').replace(/\.onnx$/, '.json'));
+  // the card the daemon will read for this model, found the daemon's way
+  const card = await loadModelCard(modelCardPath(validateConfig(a.model ? { model: { path: a.model } } : {})));
   const dir = await mkdtemp(join(tmpdir(), 'te-alerts-bench-'));
   try {
     const t0 = Date.now();

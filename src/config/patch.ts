@@ -60,21 +60,8 @@ export function mergePatch(base: unknown, patch: unknown): unknown {
   return out;
 }
 
-/** The config that results from a runtime patch; ConfigError names the key and the reason. */
-export function applyRuntimePatch(current: Config, patch: unknown, where: string): Config {
-  if (!isPlainObject(patch)) throw new ConfigError(`${where}: must be an object (a partial config to merge)`);
-  const refused = restartOnlyKeys(patch);
-  if (refused.length) {
-    throw new ConfigError(
-      `${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ` +
-        `${runtimeKeys().join(', ')}); edit the config file and restart`,
-    );
-  }
-  return validateConfig(mergePatch(current, patch), where);
-}
-
 /** The key paths a patch sets: down to a scalar, an array or a null (which resets what is under it). */
-export function patchKeyPaths(patch: Record<string, unknown>, prefix = ''): string[] {
+function patchKeyPaths(patch: Record<string, unknown>, prefix = ''): string[] {
   return Object.entries(patch).flatMap(([k, v]) => {
     const key = prefix ? `${prefix}.${k}` : k;
     return isPlainObject(v) && Object.keys(v).length > 0 ? patchKeyPaths(v, key) : [key];
@@ -88,4 +75,32 @@ export function patchKeyPaths(patch: Record<string, unknown>, prefix = ''): stri
 export function keysOutside(patch: Record<string, unknown>, allowed: readonly string[] | null): string[] {
   if (allowed === null) return [];
   return patchKeyPaths(patch).filter((key) => !allowed.some((a) => key === a || key.startsWith(`${a}.`)));
+}
+
+/**
+ * The config that results from a runtime patch; ConfigError names the key and the reason. `allowed` narrows
+ * the runtime keys further (MQTT set_config: mqtt.setConfigKeys; signed bundles: null, every runtime key).
+ */
+export function applyRuntimePatch(
+  current: Config,
+  patch: unknown,
+  where: string,
+  allowed: { keys: readonly string[] | null; name: string } = { keys: null, name: '' },
+): Config {
+  if (!isPlainObject(patch)) throw new ConfigError(`${where}: must be an object (a partial config to merge)`);
+  const refused = restartOnlyKeys(patch);
+  if (refused.length) {
+    throw new ConfigError(
+      `${where}: ${refused.join(', ')}: cannot be changed at runtime (runtime keys: ` +
+        `${runtimeKeys().join(', ')}); edit the config file and restart`,
+    );
+  }
+  const outside = keysOutside(patch, allowed.keys);
+  if (outside.length) {
+    throw new ConfigError(
+      `${where}: ${outside.join(', ')}: not in ${allowed.name} (${allowed.keys!.join(', ')}); ` +
+        'use a signed config bundle',
+    );
+  }
+  return validateConfig(mergePatch(current, patch), where);
 }

@@ -60,6 +60,9 @@ const MAX_BUFFERED = 256 * 1024;
 const GRAB_REUSE_MS = 3000;
 const TOKEN_COOKIE = 'te_live_token';
 
+/** A request's path and query (the host part is a placeholder: only these are read). */
+const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', 'http://x');
+
 /** The live view's token cookie from a Cookie header, or null. */
 function tokenCookieOf(header: string | undefined): string | null {
   for (const part of (header ?? '').split(';')) {
@@ -120,7 +123,8 @@ export class LiveViewServer {
         socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws' || !this.authorized(req)) {
+      const url = requestUrl(req);
+      if (url.pathname !== '/ws' || !this.authorized(req, url)) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
         return;
       }
@@ -183,7 +187,7 @@ export class LiveViewServer {
    * Token from ?token=, "Authorization: Bearer" or the cookie the page got with it (so that the token can
    * leave the address bar); no token configured = open (loopback only, config enforces).
    */
-  private authorized(req: IncomingMessage): boolean {
+  private authorized(req: IncomingMessage, url: URL): boolean {
     const want = this.opts.token;
     if (!want) return true;
     const exp = Buffer.from(want);
@@ -191,7 +195,7 @@ export class LiveViewServer {
       const got = Buffer.from(v ?? '');
       return got.length === exp.length && timingSafeEqual(got, exp);
     };
-    const q = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+    const q = url.searchParams.get('token');
     const h = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     return matches(q) || matches(h) || matches(tokenCookieOf(req.headers.cookie));
   }
@@ -206,7 +210,8 @@ export class LiveViewServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const withCookie = !!this.opts.token && new URL(req.url ?? '/', 'http://x').searchParams.has('token');
+    const url = requestUrl(req);
+    const withCookie = !!this.opts.token && url.searchParams.has('token');
     const send = (code: number, type: string, body: string | Buffer) => {
       res.writeHead(code, {
         ...(withCookie && code === 200 && type.startsWith('text/html') ? { 'set-cookie': this.tokenCookie() } : {}),
@@ -223,8 +228,8 @@ export class LiveViewServer {
     };
     const refused = this.refusal(req);
     if (refused !== null) return send(403, 'text/plain', `live view: refused (${refused})\n`);
-    if (!this.authorized(req)) return send(401, 'text/plain', 'live view: token required (?token=...)\n');
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (!this.authorized(req, url)) return send(401, 'text/plain', 'live view: token required (?token=...)\n');
+    const path = url.pathname;
     const title = `thyroid-edge ${this.deps.daemon.status().deviceId}`;
     try {
       if (path === '/') return send(200, 'text/html; charset=utf-8', livePage(title));

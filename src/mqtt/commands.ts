@@ -5,7 +5,7 @@
 import type { ValidateFunction } from 'ajv';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
-import { applyRuntimePatch, keysOutside } from '../config/patch.js';
+import { applyRuntimePatch } from '../config/patch.js';
 import { compileSchema, formatErrors } from '../util/schema.js';
 import {
   COMMAND_TABLE,
@@ -67,18 +67,14 @@ export class CommandRouter {
       ping: async () => ({ pong: true }),
       get_config: async () => redact(this.target.config()),
       set_config: async (req) => {
-        // a narrower list than the runtime keys, set by the hospital in the config file (signed bundles are not
-        // limited by it): an unsigned message on the broker should not change what the box calls a nodule
-        const current = this.target.config();
-        const outside = isPlainObject(req.config) ? keysOutside(req.config, current.mqtt.setConfigKeys) : [];
-        if (outside.length)
-          throw new Error(
-            `config: ${outside.join(', ')}: not in mqtt.setConfigKeys (${current.mqtt.setConfigKeys!.join(', ')}); ` +
-              'use a signed config bundle',
-          );
         let next: Config;
         try {
-          next = applyRuntimePatch(current, req.config, 'config');
+          // the hospital may narrow what an unsigned message can change (signed bundles are not limited by it)
+          const current = this.target.config();
+          next = applyRuntimePatch(current, req.config, 'config', {
+            keys: current.mqtt.setConfigKeys,
+            name: 'mqtt.setConfigKeys',
+          });
         } catch (err) {
           if (err instanceof ConfigError) throw new Error(err.message);
           throw err;

@@ -35,6 +35,25 @@ export function maskInRect(mask: Uint8Array, width: number, r: Rect): number {
   return n;
 }
 
+/** The bounding box of a 0/1 mask's pixels, or null for an empty mask. */
+export function maskBox(mask: Uint8Array, width: number, height: number): Rect | null {
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (mask[y * width + x]) {
+        x0 = Math.min(x0, x);
+        x1 = Math.max(x1, x);
+        y0 = Math.min(y0, y);
+        y1 = Math.max(y1, y);
+      }
+    }
+  }
+  return x1 < 0 ? null : { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
+}
+
 function blackFraction(grey: Uint8Array, width: number, r: Rect): number {
   let n = 0;
   for (let y = r.y; y < r.y + r.height; y++) {
@@ -117,21 +136,11 @@ export function noduleCrop(
   rnd: () => number,
 ): Rect | null {
   const area = imagingArea(grey, width, height);
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (mask[y * width + x]) {
-        x0 = Math.min(x0, x);
-        x1 = Math.max(x1, x);
-        y0 = Math.min(y0, y);
-        y1 = Math.max(y1, y);
-      }
-    }
-  }
-  if (x1 < 0) return null;
+  const box = maskBox(mask, width, height);
+  if (!box) return null;
+  const { x: x0, y: y0 } = box;
+  const x1 = x0 + box.width - 1;
+  const y1 = y0 + box.height - 1;
   const left = Math.max(area.x, x0 - Math.round((x1 - x0 + 1) * (0.2 + rnd() * 0.8)));
   const right = Math.min(area.x + area.width - 1, x1 + Math.round((x1 - x0 + 1) * (0.2 + rnd() * 0.8)));
   const top = Math.max(area.y, y0 - Math.round((y1 - y0 + 1) * (0.2 + rnd() * 0.8)));
@@ -154,21 +163,14 @@ export function viewCrop(
   minShare = 0.1,
 ): Rect | null {
   const area = imagingArea(grey, width, height);
+  const box = maskBox(mask, width, height);
+  if (!box) return null;
   const total = mask.reduce((s, v) => s + v, 0);
-  if (total === 0) return null;
-  let y0 = height;
-  let y1 = -1;
-  for (let i = 0; i < mask.length; i++) {
-    if (!mask[i]) continue;
-    const y = Math.floor(i / width);
-    y0 = Math.min(y0, y);
-    y1 = Math.max(y1, y);
-  }
   for (let attempt = 0; attempt < 50; attempt++) {
     const zoom = 0.45 + rnd() * 0.35;
     const w = Math.round(area.width * zoom);
     const h = Math.round(area.height * zoom);
-    const cy = (y0 + y1) / 2 - h / 2 + (rnd() - 0.5) * 0.2 * h;
+    const cy = box.y + (box.height - 1) / 2 - h / 2 + (rnd() - 0.5) * 0.2 * h;
     const r = {
       x: area.x + Math.floor(rnd() * (area.width - w + 1)),
       y: Math.round(Math.min(Math.max(cy, area.y), area.y + area.height - h)),
