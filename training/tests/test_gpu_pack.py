@@ -1,5 +1,6 @@
 """The trip to a lent GPU and back: pack (splits, tissue cap), unpack, a time-annealed run, place."""
 import json
+import lzma
 
 import numpy as np
 import torch
@@ -93,3 +94,23 @@ def test_a_pretrained_model_travels_in_half_precision_and_starts_a_run(tmp_path)
                                       "--init-from", str(tmp_path / "pack" / "pretrained.pt")]))
     assert s["initFrom"]["checkpoint"].endswith("pretrained.pt")
     assert s["config"] == pre["config"]
+
+
+def test_frames_travel_with_a_row_delta_filter_that_unpacks_with_plain_lzma():
+    rng = np.random.default_rng(0)
+    # rows like the row above, as in ultrasound: a vertical ramp plus a little grain
+    frames = (np.linspace(0, 200, 64)[None, :, None] + rng.integers(0, 3, (5, 64, 48))).astype(np.uint8)
+    packed = gpu_pack.compress_frames(frames)
+    assert lzma.decompress(packed) == frames.tobytes()
+    assert len(packed) < len(lzma.compress(frames.tobytes(), preset=6))
+
+
+def test_a_run_stopped_before_its_summary_is_placed_with_its_checkpoint(tmp_path):
+    came_back = tmp_path / "came-back"
+    came_back.mkdir()
+    (came_back / "runs.json").write_text(json.dumps({"final-s0": {"best": {"valIoU": 0.5}}}))
+    torch.save({"state_dict": {}}, came_back / "final-s0.pt")
+    torch.save({"state_dict": {"w": torch.ones(1)}}, came_back / "final-s1.pt")  # hard-stopped: no summary
+    assert gpu_pack.place(came_back, tmp_path / "runs", "gpu-") == ["gpu-final-s0", "gpu-final-s1"]
+    assert not (tmp_path / "runs" / "gpu-final-s1" / "train.json").exists()
+    assert (tmp_path / "runs" / "gpu-final-s1" / "best.pt").read_bytes() == (came_back / "final-s1.pt").read_bytes()
