@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { loadConfig } from '../src/config/load.js';
 
 const LAYER = 'deploy/yocto/meta-thyroid-edge';
 const OELINT = 'deploy/yocto/.venv-lint/bin/oelint-adv';
@@ -15,6 +16,14 @@ function recipes(dir: string): string[] {
 }
 
 describe('deploy/yocto/meta-thyroid-edge', () => {
+  it("the image's /etc/thyroid-edge/config.yaml loads, reads the installed model and narrows set_config", async () => {
+    const c = await loadConfig(join(LAYER, 'recipes-thyroid-edge/thyroid-edge/files/config.yaml'), {});
+    expect(c.model.path).toBe('/usr/share/thyroid-edge/models/thyroid-nodule-int8.onnx');
+    expect(c.capture.source).toBe('v4l2');
+    // anyone on the ward broker may publish requests: only the log level, not what the box reports
+    expect(c.mqtt.setConfigKeys).toEqual(['logLevel']);
+  });
+
   it.skipIf(!existsSync(OELINT) && !process.env.CI)(
     `oelint-adv --release scarthgap is clean${
       existsSync(OELINT)
