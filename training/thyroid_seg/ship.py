@@ -124,6 +124,11 @@ def open_inputs(a: argparse.Namespace):
     return model, ck, ds, ds.meta["preprocessing"], ds.meta["height"], ds.meta["width"]
 
 
+def _train_command(ckpt: Path) -> str | None:
+    summary = ckpt.parent / "train.json"
+    return json.loads(summary.read_text()).get("command") if summary.exists() else None
+
+
 def ship(a: argparse.Namespace) -> dict:
     model, ck, ds, pp, h, w = open_inputs(a)
     out_dir = Path(a.out_dir)
@@ -234,6 +239,10 @@ def ship(a: argparse.Namespace) -> dict:
             "pretrained": train_info.get("pretrained"),
             "negatives": train_info.get("negatives"),
             "hardware": a.hardware,
+            # a model soup (soup.py): its ingredients, each with the command that trained it
+            "soup": ([{**ing, "command": _train_command(Path(ing["checkpoint"]))} for ing in ck["soup"]]
+                     if ck.get("soup") else None),
+            "soupCommand": ck.get("soupCommand"),
         },
         "shipCommand": "python -m thyroid_seg.ship " + " ".join(shlex.quote(x) for x in a.argv),
         "gitCommit": git_commit(),
