@@ -10,6 +10,7 @@ import { createServer as createHttp, type IncomingMessage, type Server, type Ser
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { parseCookie, stringifySetCookie } from 'cookie';
 import sharp from 'sharp';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { findImagingArea } from '../capture/calibrate.js';
@@ -62,21 +63,6 @@ const TOKEN_COOKIE = 'te_live_token';
 
 /** A request's path and query (the host part is a placeholder: only these are read). */
 const requestUrl = (req: IncomingMessage) => new URL(req.url ?? '/', 'http://x');
-
-/** The live view's token cookie from a Cookie header, or null. */
-function tokenCookieOf(header: string | undefined): string | null {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === TOKEN_COOKIE) {
-      try {
-        return decodeURIComponent(part.slice(eq + 1).trim());
-      } catch {
-        return null;
-      }
-    }
-  }
-  return null;
-}
 
 export class LiveViewServer {
   private server: Server | null = null;
@@ -197,7 +183,7 @@ export class LiveViewServer {
     };
     const q = url.searchParams.get('token');
     const h = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    return matches(q) || matches(h) || matches(tokenCookieOf(req.headers.cookie));
+    return matches(q) || matches(h) || matches(parseCookie(req.headers.cookie ?? '')[TOKEN_COOKIE]);
   }
 
   /**
@@ -205,8 +191,12 @@ export class LiveViewServer {
    * sends it; the Origin check stands as well), Secure over TLS, gone when the browser closes.
    */
   private tokenCookie(): string {
-    const secure = this.opts.tlsCertFile && this.opts.tlsKeyFile ? '; Secure' : '';
-    return `${TOKEN_COOKIE}=${encodeURIComponent(this.opts.token ?? '')}; Path=/; HttpOnly; SameSite=Strict${secure}`;
+    return stringifySetCookie(TOKEN_COOKIE, this.opts.token ?? '', {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: !!(this.opts.tlsCertFile && this.opts.tlsKeyFile),
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
