@@ -124,9 +124,10 @@ def open_inputs(a: argparse.Namespace):
     return model, ck, ds, ds.meta["preprocessing"], ds.meta["height"], ds.meta["width"]
 
 
-def _train_command(ckpt: Path) -> str | None:
+def _train_summary(ckpt: Path) -> dict:
+    """The train.json beside a checkpoint ({} when there is none, e.g. a soup or a returned file alone)."""
     summary = ckpt.parent / "train.json"
-    return json.loads(summary.read_text()).get("command") if summary.exists() else None
+    return json.loads(summary.read_text()) if summary.exists() else {}
 
 
 def ship(a: argparse.Namespace) -> dict:
@@ -197,8 +198,7 @@ def ship(a: argparse.Namespace) -> dict:
     metrics["cpuMsPerFrame"] = {"onnx_fp32": ms_per_frame(s32, xpar), "onnx_int8": ms_per_frame(s8, xpar),
                                 "threads": a.threads, "note": "python onnxruntime on the machine that ran ship"}
 
-    train_json = Path(a.ckpt).parent / "train.json"
-    train_info = json.loads(train_json.read_text()) if train_json.exists() else {}
+    train_info = _train_summary(Path(a.ckpt))
     card = {
         "schemaVersion": 1,
         "name": a.name,
@@ -240,8 +240,8 @@ def ship(a: argparse.Namespace) -> dict:
             "negatives": train_info.get("negatives"),
             "hardware": a.hardware,
             # a model soup (soup.py): its ingredients, each with the command that trained it
-            "soup": ([{**ing, "command": _train_command(Path(ing["checkpoint"]))} for ing in ck["soup"]]
-                     if ck.get("soup") else None),
+            "soup": ([{**ing, "command": _train_summary(Path(ing["checkpoint"])).get("command")}
+                      for ing in ck["soup"]] if ck.get("soup") else None),
             "soupCommand": ck.get("soupCommand"),
         },
         "shipCommand": "python -m thyroid_seg.ship " + " ".join(shlex.quote(x) for x in a.argv),
