@@ -40,6 +40,7 @@ import {
   FULL_PLAN,
   makeScanVideo,
   SMALL_PLAN,
+  showsNodule,
   type ClipKind,
   type ClipView,
   type FrameTruth,
@@ -258,7 +259,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     else {
       const k = !t
         ? 'after'
-        : t.kind === 'pan' || t.kind === 'drift'
+        : showsNodule(t.kind)
           ? t.partial
             ? 'nodule clip, elsewhere'
             : 'nodule clip, nodule out of view'
@@ -282,7 +283,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     }
   }
   const minutesOf = (pred: (f: FrameTruth) => boolean) => F.filter(pred).length / v.fps / 60;
-  const kinds: ClipKind[] = ['pan', 'drift', 'tissue', 'lifted', 'frozen'];
+  const kinds: ClipKind[] = ['pan', 'drift', 'cut', 'tissue', 'lifted', 'frozen'];
   const frameStats = (pred: (f: FrameTruth) => boolean) => {
     let pos = 0,
       tp = 0,
@@ -335,11 +336,11 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
     const mins = minutesOf((f) => f.kind === k);
     const falseK = [...falseBy.entries()]
-      .filter(([key]) => (k === 'pan' || k === 'drift' ? false : key === k))
+      .filter(([key]) => (showsNodule(k) ? false : key === k))
       .reduce((s, [, n]) => s + n, 0);
     const updated = p.alerts.filter((a) => a.event === 'nodule_updated' && truthAt(a.frameSeq)?.kind === k).length;
     const fs = frameStats((f) => f.kind === k);
-    const nodulish = k === 'pan' || k === 'drift';
+    const nodulish = showsNodule(k);
     const sensAll = f2(ka.length ? det.length / ka.length : null);
     const sensBig = f2(big.length ? bigDet.length / big.length : null);
     const perDetected = f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null);
@@ -374,7 +375,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   headline.ttfaMedian = pct(ttfa, 50);
   headline.ttfaP90 = pct(ttfa, 90);
   headline.updatedPerMin = p.alerts.filter((a) => a.event === 'nodule_updated').length / (F.length / v.fps / 60);
-  const fsN = frameStats((f) => f.kind === 'pan' || f.kind === 'drift' || f.kind === 'tissue');
+  const fsN = frameStats((f) => showsNodule(f.kind) || f.kind === 'tissue');
   headline.frameSensitivity = fsN.sens;
   headline.frameSpecificity = fsN.spec;
   headline.falseOnNoduleClips =
@@ -385,7 +386,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   for (const a of p.alerts)
     if (a.event === 'nodule_cleared') clearReasons.set(a.reason ?? '?', (clearReasons.get(a.reason ?? '?') ?? 0) + 1);
   rows.push('');
-  const awayMin = f2(minutesOf((f) => (f.kind === 'pan' || f.kind === 'drift') && !f.nodule));
+  const awayMin = f2(minutesOf((f) => showsNodule(f.kind) && !f.nodule));
   rows.push(
     `False alerts on nodule clips: ${falseBy.get('nodule clip, elsewhere') ?? 0} away from the nodule while it was ` +
       `on screen, ${falseBy.get('nodule clip, nodule out of view') ?? 0} while it was out of view ` +
@@ -459,7 +460,7 @@ async function main(): Promise<void> {
         `${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ` +
         `${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
       `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; ` +
-        `a lifted probe (${plan.liftedS} s) before each and at the end.`,
+        `a lifted probe (${plan.liftedS} s) before each but the cuts, and at the end.`,
       `- Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). ` +
         `Alerts config: defaults${withOverrides(a.alerts)}; imaging gate: defaults${withOverrides(a.gate)}.`,
       '',
@@ -552,6 +553,7 @@ function replay(v: ScanVideo, a: Args, d: Dump): void {
           nodules: r.nodules,
           imaging: r.imaging,
           frameOk: r.imaging,
+          viewChanged: r.viewChanged ?? false, // dumps made before results carried it
         }),
       );
     }

@@ -4,7 +4,9 @@
  * - drift: the nodule stays in view while the view drifts a few pixels;
  * - tissue: views of the gland clear of the nodule (by a margin): no nodule on screen;
  * - lifted: the probe is lifted: dark noise and horizontal reverberation bands;
- * - frozen: the scanner's freeze: one frame repeated.
+ * - frozen: the scanner's freeze: one frame repeated;
+ * - cut: a drift view of another nodule straight after a nodule view, with no lifted probe between (the
+ *   sonographer moves on to the next nodule, or the screen switches to another view): a new nodule, a new alert.
  * Every frame gets fresh speckle and the gain wanders; the view moves inside the screen's imaging area.
  * Two framings: `roi` (the default) is what a calibrated box feeds the model, the imaging area alone
  * (capture.roi, `thyroid-edge calibrate`), scaled to one video size; `screen` keeps DDTI's margins
@@ -19,7 +21,12 @@ import type { Rect } from '../src/capture/frame-source.js';
 import { mulberry32 } from '../src/capture/phantom.js';
 import { GreyVideoWriter } from './grey-video.js';
 
-export type ClipKind = 'pan' | 'drift' | 'tissue' | 'lifted' | 'frozen';
+export type ClipKind = 'pan' | 'drift' | 'cut' | 'tissue' | 'lifted' | 'frozen';
+
+/** the kinds of view that show a nodule */
+export function showsNodule(kind: ClipKind): boolean {
+  return kind === 'pan' || kind === 'drift' || kind === 'cut';
+}
 
 export interface NoduleTruth {
   /** DDTI frame id */
@@ -67,6 +74,8 @@ export interface ClipPlan {
   drift: number;
   tissue: number;
   frozen: number;
+  /** drift views of another nodule that follow a nodule view directly (no lifted probe between) */
+  cut: number;
   panS: number;
   driftS: number;
   tissueS: number;
@@ -79,6 +88,7 @@ export const FULL_PLAN: ClipPlan = {
   drift: 12,
   tissue: 10,
   frozen: 4,
+  cut: 6,
   panS: 8,
   driftS: 5,
   tissueS: 6,
@@ -90,6 +100,7 @@ export const SMALL_PLAN: ClipPlan = {
   drift: 3,
   tissue: 2,
   frozen: 1,
+  cut: 1,
   panS: 8,
   driftS: 5,
   tissueS: 5,
@@ -360,7 +371,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const rnd = mulberry32(o.seed);
   const shuffled = shuffle([...ids], rnd);
   const sources: Source[] = [];
-  const wanted = o.plan.pan + o.plan.drift + o.plan.tissue * 3;
+  const wanted = o.plan.pan + o.plan.drift + o.plan.cut + o.plan.tissue * 3;
   for (const id of shuffled) {
     if (sources.length >= wanted) break;
     const src = await loadSource(o.ddti, id);
@@ -421,19 +432,25 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     }
     end();
   };
-  // the order of segments: nodule views and clear views interleaved, a lifted probe between them
+  // the order of segments: nodule views and clear views interleaved, a lifted probe before each but the cuts
   const kinds: ClipKind[] = [
     ...Array(o.plan.pan).fill('pan'),
     ...Array(o.plan.drift).fill('drift'),
     ...Array(o.plan.tissue).fill('tissue'),
   ];
   shuffle(kinds, rnd);
+  // each cut goes straight after a nodule view that no cut follows yet
+  for (let c = 0; c < o.plan.cut; c++) {
+    const after = kinds.flatMap((k, i) => ((k === 'pan' || k === 'drift') && kinds[i + 1] !== 'cut' ? [i] : []));
+    if (!after.length) break;
+    kinds.splice((after[Math.floor(rnd() * after.length)] as number) + 1, 0, 'cut');
+  }
   let frozenLeft = o.plan.frozen;
   let next = 0;
-  for (const kind of kinds) {
+  for (const [ki, kind] of kinds.entries()) {
     let s: Source | undefined;
     let clear: Rect | null = null;
-    const zoom = kind === 'pan' ? 0.55 : kind === 'drift' ? 0.8 : 0.45;
+    const zoom = kind === 'pan' ? 0.55 : kind === 'tissue' ? 0.45 : 0.8;
     // tissue needs a frame with room clear of the nodule; nodule views take any
     while (next < sources.length) {
       const c = sources[next++]!;
@@ -448,14 +465,14 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
       }
     }
     if (!s) continue;
-    await lifted(s);
+    if (kind !== 'cut') await lifted(s);
     begin(kind, s.id);
     const a = s.area;
     area = a;
     const w = Math.round(a.width * zoom),
       h = Math.round(a.height * zoom);
     const b = s.maskBox;
-    const n = Math.round((kind === 'pan' ? o.plan.panS : kind === 'drift' ? o.plan.driftS : o.plan.tissueS) * o.fps);
+    const n = Math.round((kind === 'pan' ? o.plan.panS : kind === 'tissue' ? o.plan.tissueS : o.plan.driftS) * o.fps);
     const dir = rnd() < 0.5 ? 1 : -1;
     const cy = b.y + b.height / 2 - h / 2 + (rnd() - 0.5) * 20;
     const cx = b.x + b.width / 2 - w / 2 + (rnd() - 0.5) * 20;
@@ -467,7 +484,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
         // across the whole imaging area: the nodule comes into view and leaves
         const x = dir > 0 ? a.x + u * (a.width - w) : a.x + (1 - u) * (a.width - w);
         win = clampWin(s, x + wob.x, cy + wob.y + 10 * Math.sin(u * 3.14), w, h);
-      } else if (kind === 'drift') {
+      } else if (kind === 'drift' || kind === 'cut') {
         win = clampWin(s, cx + 8 * Math.sin(u * 6.28) + wob.x, cy + 5 * Math.sin(u * 4) + wob.y, w, h);
       } else {
         win = { ...clear!, x: clear!.x + wob.x * 0.3, y: clear!.y + wob.y * 0.3 };
@@ -477,7 +494,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
       await write(kind, truth, true, kind === 'tissue' ? null : truthOf(s, win, 0.05));
     }
     end();
-    if (kind === 'drift' && frozenLeft > 0) {
+    if (kind === 'drift' && kinds[ki + 1] !== 'cut' && frozenLeft > 0) {
       // the scanner is frozen on the last view (nodule on screen): identical frames
       frozenLeft--;
       const truth = truthOf(s, win);

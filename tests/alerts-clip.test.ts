@@ -1,8 +1,12 @@
 /**
- * A small generated scan clip through the real path (ffmpeg file source, the shipped model, the
- * imaging gate, the tracker, real mosquitto): phantom tissue with a nodule, then the probe lifted
- * (dark noise and reverberation bands), then tissue again. No alert may be raised in the lifted
- * part; the open track clears there once (reason no_imaging); results and status say imaging false.
+ * Small generated scan clips through the real path (ffmpeg file source, the shipped model, the
+ * imaging gate, the tracker, real mosquitto):
+ * - phantom tissue with a nodule, then the probe lifted (dark noise and reverberation bands), then tissue
+ *   again. No alert may be raised in the lifted part; the open track clears there once (reason no_imaging);
+ *   results and status say imaging false.
+ * - a cut: one phantom scene with its nodule, then straight another scene with its own. The gate sees the
+ *   cut (result.viewChanged), the first track clears (reason view_changed) and the second nodule gets its
+ *   own alert instead of being taken for the first.
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,9 +22,11 @@ const FPS = 15;
 const TISSUE = 6 * FPS; // frames before and after
 const LIFTED = 4 * FPS;
 
+const scene = (seed: number) => new PhantomGenerator({ ...DEFAULT_PHANTOM, seed, nodules: 1, cycleFrames: 0 });
+
 async function makeClip(dir: string): Promise<string> {
-  const o = { ...DEFAULT_PHANTOM, seed: 2, nodules: 1, cycleFrames: 0 };
-  const g = new PhantomGenerator(o);
+  const o = DEFAULT_PHANTOM;
+  const g = scene(2);
   const rnd = mulberry32(7);
   const video = new GreyVideoWriter(join(dir, 'clip.mp4'), { width: o.screenWidth, height: o.screenHeight, fps: FPS });
   const out = new Uint8Array(o.screenWidth * o.screenHeight);
@@ -33,6 +39,45 @@ async function makeClip(dir: string): Promise<string> {
   return video.close();
 }
 
+/** Scene 2 for TISSUE frames, then scene 1 for TISSUE frames: a cut, no lifted probe between. */
+async function makeCutClip(dir: string): Promise<string> {
+  const o = DEFAULT_PHANTOM;
+  const [a, b] = [scene(2), scene(1)];
+  const video = new GreyVideoWriter(join(dir, 'cut.mp4'), { width: o.screenWidth, height: o.screenHeight, fps: FPS });
+  for (let i = 0; i < 2 * TISSUE; i++) await video.write((i < TISSUE ? a : b).render(i).screen);
+  return video.close();
+}
+
+/** Plays a clip of `frames` frames through a real daemon; what reached the broker. */
+async function play(clip: string, frames: number, cleanup: (() => Promise<unknown> | unknown)[]) {
+  const dir = await tempDir('te-clip-run-');
+  const broker = await Mosquitto.start(join(dir, 'mq'));
+  cleanup.push(() => broker.stop());
+  const sub = await subscriber(broker.url, 'thyroid-edge/box-a/#');
+  cleanup.push(() => sub.client.end(true));
+  const { screenWidth: width, screenHeight: height, roi } = DEFAULT_PHANTOM;
+  const d = await startDaemon(
+    await testConfig(broker.url, {
+      capture: { source: 'file', roi, file: { path: clip, width, height, realtime: true, loop: false } },
+      alerts: { memoryS: 1.5 }, // the shipped default: the lifted part (4 s) is longer
+    }),
+  );
+  cleanup.push(() => d.stop());
+  const of = <T>(suffix: string) =>
+    sub.messages.filter((m) => m.topic.endsWith(suffix)).map((m) => JSON.parse(m.payload.toString()) as T);
+  await until(
+    () => of<ResultPayload>('/result').some((r) => r.seq >= frames - 3) || d.daemon.status().capture?.state === 'ended',
+    120_000,
+    'the clip played',
+  );
+  await d.stop();
+  return {
+    results: of<ResultPayload>('/result'),
+    alerts: of<AlertPayload>('/alert'),
+    statuses: of<StatusPayload>('/status'),
+  };
+}
+
 describe('scan clip through the file source (real daemon, real mosquitto)', () => {
   const cleanup: (() => Promise<unknown> | unknown)[] = [];
   afterAll(async () => {
@@ -40,31 +85,8 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
   }, 60_000);
 
   it('no alert while the probe is lifted; the open track clears once; result and status: imaging false', async () => {
-    const dir = await tempDir('te-clip-');
-    const clip = await makeClip(dir);
-    const broker = await Mosquitto.start(join(dir, 'mq'));
-    cleanup.push(() => broker.stop());
-    const sub = await subscriber(broker.url, 'thyroid-edge/box-a/#');
-    cleanup.push(() => sub.client.end(true));
-    const { screenWidth: width, screenHeight: height, roi } = DEFAULT_PHANTOM;
-    const d = await startDaemon(
-      await testConfig(broker.url, {
-        capture: { source: 'file', roi, file: { path: clip, width, height, realtime: true, loop: false } },
-        alerts: { memoryS: 1.5 }, // the shipped default: the lifted part (4 s) is longer
-      }),
-    );
-    cleanup.push(() => d.stop());
-    const of = <T>(suffix: string) =>
-      sub.messages.filter((m) => m.topic.endsWith(suffix)).map((m) => JSON.parse(m.payload.toString()) as T);
-    const last = 2 * TISSUE + LIFTED;
-    await until(
-      () => of<ResultPayload>('/result').some((r) => r.seq >= last - 3) || d.daemon.status().capture?.state === 'ended',
-      120_000,
-      'the clip played',
-    );
-    await d.stop();
-    const results = of<ResultPayload>('/result');
-    const alerts = of<AlertPayload>('/alert');
+    const clip = await makeClip(await tempDir('te-clip-'));
+    const { results, alerts, statuses } = await play(clip, 2 * TISSUE + LIFTED, cleanup);
     for (const a of alerts) expectValid('alert', a);
     for (const r of results.slice(0, 20)) expectValid('result', r);
     const lifted = (seq: number) => seq > TISSUE && seq <= TISSUE + LIFTED;
@@ -87,8 +109,33 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
         .map((r) => r.seq),
     ).toEqual([]);
     expect(results.filter((r) => r.seq <= TISSUE).every((r) => r.imaging)).toBe(true);
-    const statuses = of<StatusPayload>('/status');
+    expect(results.some((r) => r.viewChanged)).toBe(false); // a lifted probe is no cut
     expect(statuses.some((s) => s.imaging?.imaging === false)).toBe(true);
     expect(statuses.some((s) => s.imaging?.imaging === true)).toBe(true);
+  }, 180_000);
+
+  it('a cut to another scene: the open track clears (view_changed) and the new nodule gets its own alert', async () => {
+    const clip = await makeCutClip(await tempDir('te-cut-'));
+    const { results, alerts } = await play(clip, 2 * TISSUE, cleanup);
+    for (const a of alerts) expectValid('alert', a);
+    // the gate sees the cut once, on the first processed frame of the second scene
+    const cuts = results.filter((r) => r.viewChanged).map((r) => r.seq);
+    expect(cuts).toHaveLength(1);
+    expect(cuts[0]).toBeGreaterThan(TISSUE);
+    expect(cuts[0]).toBeLessThanOrEqual(TISSUE + 5);
+    const detected = alerts.filter((a) => a.event === 'nodule_detected');
+    const before = detected.filter((a) => a.frameSeq <= TISSUE);
+    const after = detected.filter((a) => a.frameSeq > TISSUE);
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    expect(after.length).toBeGreaterThanOrEqual(1);
+    // the tracks still open at the cut end there, and only they
+    const gone = (id: number) =>
+      alerts.some((a) => a.event === 'nodule_cleared' && a.trackId === id && a.frameSeq < cuts[0]!);
+    const openAtCut = before.filter((a) => !gone(a.trackId)).map((a) => a.trackId);
+    expect(openAtCut.length).toBeGreaterThanOrEqual(1);
+    const cleared = alerts.filter((a) => a.event === 'nodule_cleared' && a.reason === 'view_changed');
+    expect(cleared.every((a) => a.frameSeq === cuts[0])).toBe(true);
+    expect(cleared.map((a) => a.trackId).sort()).toEqual(openAtCut.sort());
+    expect(after.every((a) => !before.some((b) => b.trackId === a.trackId))).toBe(true);
   }, 180_000);
 });

@@ -36,6 +36,7 @@ interface Frame {
   nodules: Nodule[];
   imaging?: boolean;
   frameOk?: boolean;
+  viewChanged?: boolean;
 }
 
 function tracker(o: Partial<TrackerOptions> = {}, firstId = 1): AlertTracker {
@@ -53,6 +54,7 @@ function run(t: AlertTracker, frames: Frame[], startSeq = 1): AlertEvent[] {
       nodules: f.nodules,
       imaging: f.imaging ?? true,
       frameOk: f.frameOk ?? true,
+      viewChanged: f.viewChanged ?? false,
     }),
   );
 }
@@ -216,6 +218,22 @@ describe('alert tracker', () => {
       ),
     );
     expect(mixed).toEqual([]);
+  });
+
+  it('a cut to another scene (the gate says the view changed) ends open tracks: the next nodule is a new one', () => {
+    // one nodule, then straight (no lifted probe) a view of another nodule near the same place
+    const first = repeat(20, () => ({ nodules: [disc(100, 100, 20)] }));
+    const second = repeat(20, () => ({ nodules: [disc(115, 105, 25)] }));
+    const cut = (f: Frame[]) => f.map((x, i) => (i === 0 ? { ...x, viewChanged: true } : x));
+    const withCut = run(tracker(), [...first, ...cut(second)]);
+    expect(kinds(withCut)).toEqual(['nodule_detected', 'nodule_cleared:view_changed', 'nodule_detected']);
+    expect(withCut[1]!.frameSeq).toBe(21);
+    expect(withCut[2]!.trackId).not.toBe(withCut[0]!.trackId);
+    // without the gate's word the tracker cannot tell: the new nodule overlaps the old track and continues it
+    const blind = run(tracker(), [...first, ...second]);
+    expect(kinds(blind).filter((k) => k === 'nodule_detected')).toHaveLength(1);
+    // a cut while nothing is open, or onto a frame without tissue, raises nothing of its own
+    expect(run(tracker(), cut(repeat(3, () => ({ nodules: [], frameOk: false }))))).toEqual([]);
   });
 
   it('clearAll closes confirmed tracks with its reason; ids come from the given counter', () => {

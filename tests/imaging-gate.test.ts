@@ -1,6 +1,12 @@
 /** The imaging gate as pure logic: tissue, probe lifted (dark noise, reverberation bands), blank, frozen. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GATE, frameStats, ImagingGate, noTissueReason } from '../src/inference/imaging-gate.js';
+import {
+  DEFAULT_GATE,
+  frameStats,
+  ImagingGate,
+  noTissueReason,
+  structureChange,
+} from '../src/inference/imaging-gate.js';
 import { mulberry32 } from '../src/capture/phantom.js';
 
 const S = 128;
@@ -28,6 +34,22 @@ const bands = (seed: number) => {
   const r = mulberry32(seed);
   return frame((_, y) => (y % 16 < 4 ? 150 : 8) + 6 * r());
 };
+
+/**
+ * A scene of tissue larger than the screen: smooth structures (tens of px) that the probe's view, shifted
+ * by dx, shows a part of; `gain` scales it; speckle is drawn fresh every frame.
+ */
+function scene(seed: number, dx = 0, gain = 1, speckle = seed * 1000 + dx): Uint8Array {
+  const p = mulberry32(seed);
+  const [a, b, c, d] = [p() * 6.28, p() * 6.28, 9 + p() * 8, 11 + p() * 8];
+  const r = mulberry32(speckle);
+  return frame(
+    (x, y) =>
+      gain *
+      (80 + 40 * Math.sin((x + dx) / c + a) * Math.cos(y / d + b) + 25 * Math.sin((x + dx + y) / 23)) *
+      (0.7 + 0.6 * r()),
+  );
+}
 
 function feed(g: ImagingGate, frames: Uint8Array[], t0 = 0) {
   return frames.map((f, i) => g.update(f, S, S, t0 + i * 66));
@@ -99,6 +121,41 @@ describe('imaging gate', () => {
     expect((firstOff - 2) * 66).toBeGreaterThanOrEqual(400);
     expect((firstOff - 2) * 66).toBeLessThan(400 + 3 * 66);
     expect(s.at(-1)!.imaging).toBe(true);
+  });
+
+  it('a moving probe or a gain change is no cut; another scene is, once', () => {
+    const pan = Array.from({ length: 12 }, (_, i) => scene(1, 2 * i));
+    const gains = [0.8, 0.6, 0.9].map((g, i) => scene(1, 24, g, 77 + i));
+    const other = Array.from({ length: 4 }, (_, i) => scene(2, 2 * i));
+    const s = feed(new ImagingGate(DEFAULT_GATE), [...pan, ...gains, ...other]);
+    expect(s.every((x) => x.imaging && x.frameOk)).toBe(true);
+    expect(s[0]!.structureChange).toBeNull(); // nothing to compare with yet
+    const moving = s.slice(1, pan.length + gains.length);
+    expect(Math.max(...moving.map((x) => x.structureChange!))).toBeLessThan(0.1);
+    expect(s.map((x) => x.viewChanged)).toEqual(s.map((_, i) => i === pan.length + gains.length));
+    expect(s[pan.length + gains.length]!.structureChange).toBeGreaterThan(DEFAULT_GATE.viewChangeLevel);
+    // the statistic alone: a scene against itself shifted, and against another scene
+    const st = (f: Uint8Array) => frameStats(f, S, S, DEFAULT_GATE).blocks;
+    expect(structureChange(st(scene(3)), st(scene(3, 3)))).toBeLessThan(0.1);
+    expect(structureChange(st(scene(3)), st(scene(4)))).toBeGreaterThan(0.25);
+  });
+
+  it('a dark blip between two frames of one scene is no cut; after a lifted probe there is no reference', () => {
+    const blip = feed(new ImagingGate(DEFAULT_GATE), [scene(1), scene(1, 2), darkNoise(5), scene(1, 4), scene(1, 6)]);
+    expect(blip[2]).toMatchObject({ imaging: true, frameOk: false, structureChange: null, viewChanged: false });
+    expect(blip.map((x) => x.viewChanged)).toEqual([false, false, false, false, false]);
+    // lifted long enough to turn the gate off: the tracks are gone already, so the new scene is no cut
+    const lifted = feed(new ImagingGate(DEFAULT_GATE), [
+      scene(1),
+      scene(1, 2),
+      ...[5, 6, 7].map(darkNoise),
+      ...[0, 2, 4, 6].map((dx) => scene(2, dx)),
+    ]);
+    expect(lifted.some((x) => x.viewChanged)).toBe(false);
+    expect(lifted.at(-1)!.imaging).toBe(true);
+    // viewChangeLevel 2 turns the cut off
+    const off = feed(new ImagingGate({ ...DEFAULT_GATE, viewChangeLevel: 2 }), [scene(1), scene(2)]);
+    expect(off[1]!.viewChanged).toBe(false);
   });
 
   it('reverberation: the gate reports why', () => {

@@ -62,7 +62,9 @@ function slowHandler(ms: number, seen: number[]) {
           imaging: true,
           reason: null,
           frameOk: true,
-          stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null },
+          structureChange: null,
+          viewChanged: false,
+          stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null, blocks: new Float64Array(48) },
         },
       };
     },

@@ -75,6 +75,7 @@ const result = {
   latencyMs: 1,
   imaging: true,
   imagingReason: null,
+  viewChanged: false,
 };
 
 describe("topic table: the single source of a topic's facts", () => {

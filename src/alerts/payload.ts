@@ -17,10 +17,11 @@ export const AlertPayload = Type.Object(
     trackId: Type.Integer({ description: 'unique across restarts (a persisted counter)' }),
     reason: Type.Optional(
       Type.Union(
-        ['lost', 'no_imaging', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)),
+        ['lost', 'no_imaging', 'view_changed', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)),
         {
           description:
-            'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), ' +
+            'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), view_changed ' +
+            '(the imaging gate saw a cut to another scene), ' +
             'config_changed (alerts.* changed), shutdown, restart (the track was open when the daemon stopped ' +
             'without a shutdown)',
         },

@@ -117,6 +117,7 @@ export class AlertService {
       nodules: r.nodules,
       imaging: r.imaging.imaging,
       frameOk: r.imaging.frameOk,
+      viewChanged: r.imaging.viewChanged,
     });
     this.enqueue(events);
   }

@@ -19,6 +19,8 @@
  *   updateMinIntervalS.
  * - No imaging (the gate): frames that show no tissue are no evidence at all; when the gate turns
  *   to no imaging every open track is cleared once (reason `no_imaging`).
+ * - A cut (the gate: another scene replaced the view, not a moving probe): every open track is cleared
+ *   (reason `view_changed`), so a nodule of the new scene is not taken for one of the old.
  */
 import type { Nodule } from '../inference/postprocess.js';
 
@@ -63,7 +65,7 @@ export const DEFAULT_TRACKER: TrackerOptions = {
 };
 
 export type AlertEventType = 'nodule_detected' | 'nodule_updated' | 'nodule_cleared';
-export type ClearReason = 'lost' | 'no_imaging' | 'config_changed' | 'shutdown' | 'restart';
+export type ClearReason = 'lost' | 'no_imaging' | 'view_changed' | 'config_changed' | 'shutdown' | 'restart';
 
 type Box = Nodule['bbox'];
 
@@ -94,6 +96,8 @@ export interface TrackerFrame {
   imaging: boolean;
   /** this frame shows tissue (undebounced); false = no evidence from it */
   frameOk: boolean;
+  /** the gate saw a cut to another scene: open tracks end (reason view_changed) before this frame counts */
+  viewChanged?: boolean;
 }
 
 /** One nodule after merging fragments. */
@@ -292,8 +296,9 @@ export class AlertTracker {
       return ev;
     }
     this.wasImaging = true;
-    if (!f.frameOk) return []; // a frame without tissue (or unchanged) is no evidence either way
-    const events: AlertEvent[] = [];
+    // another scene replaced the view: its regions are other nodules, whatever their place on screen
+    const events: AlertEvent[] = f.viewChanged ? this.clearAll(f.seq, 'view_changed') : [];
+    if (!f.frameOk) return events; // a frame without tissue (or unchanged) is no evidence either way
     const diag = Math.hypot(f.width, f.height);
     // two components that each continue a different confirmed track are two nodules, however close
     const owner = (d: Detection): Track | null => {

@@ -143,6 +143,11 @@ export const ResultPayload = Type.Object(
       Type.Literal('frozen'),
       Type.Null(),
     ]),
+    viewChanged: Type.Boolean({
+      description:
+        'the imaging gate saw a cut: another scene replaced the view (not a moving probe), and open alert tracks ' +
+        'ended here (nodule_cleared, reason view_changed)',
+    }),
     mask: Type.Optional(RleSchema),
   },
   { $id: 'result' },

@@ -245,6 +245,7 @@ export class MqttService {
       latencyMs: r.processedAt - r.capturedAt,
       imaging: r.imaging.imaging,
       imagingReason: r.imaging.reason,
+      viewChanged: r.imaging.viewChanged,
       ...(maskDue && maskMode === 'rle' ? { mask: encodeRle(r.mask, r.width, r.height) } : {}),
     };
     const c = this.client!;
