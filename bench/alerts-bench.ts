@@ -7,7 +7,7 @@
  *
  *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
  *                                   [--view roi|screen] [--clean] [--dump FILE] [--replay FILE --grid JSON]
- *                                   [--model FILE.onnx]
+ *                                   [--model FILE.onnx] [--structure [--stride K]]
  *
  * `--view roi` (the default) plays what a calibrated box feeds the model: the imaging area alone;
  * `--view screen` the whole screen with its margins and overlays (an uncalibrated, whole-screen ROI).
@@ -19,6 +19,8 @@
  * per-frame verdict by its debounced one (results carry only that), so confirm a choice with a real run.
  *
  * `--model` plays a candidate file (its card beside it) instead of models/, e.g. before shipping it.
+ * `--structure` plays nothing: it prints the imaging gate's structure change per transition of the clip
+ * (bench/clip-structure.ts), what `imagingGate.viewChangeLevel` was chosen from.
  *
  * `test` frames are for reporting; tune on `val` (--split val). Without ../shared/datasets/ddti it
  * skips with a message (exit 0).
@@ -35,6 +37,7 @@ import type { AlertPayload, ResultPayload } from '../src/mqtt/payloads.js';
 import { AlertTracker, DEFAULT_TRACKER, type AlertEvent } from '../src/alerts/tracker.js';
 import { modelCardPath, validateConfig } from '../src/config/load.js';
 import { loadModelCard } from '../src/inference/model-card.js';
+import { clipStructure } from './clip-structure.js';
 import { Mosquitto } from './mosquitto.js';
 import {
   FULL_PLAN,
@@ -64,6 +67,9 @@ interface Args {
   grid: Record<string, unknown>[];
   /** a candidate model file instead of models/ (null: the shipped one) */
   model: string | null;
+  /** print the clip's structure change per transition, frames `stride` apart, instead of playing it */
+  structure: boolean;
+  stride: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -83,6 +89,8 @@ function parseArgs(argv: string[]): Args {
     grid: [{}],
     ddti: process.env.DDTI_DIR ?? '../shared/datasets/ddti',
     model: null,
+    structure: false,
+    stride: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -112,6 +120,8 @@ function parseArgs(argv: string[]): Args {
       a.view = x;
     } else if (k === '--replay') a.replay = v();
     else if (k === '--grid') a.grid = JSON.parse(v()) as Record<string, unknown>[];
+    else if (k === '--structure') a.structure = true;
+    else if (k === '--stride') a.stride = Number(v());
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -427,6 +437,10 @@ async function main(): Promise<void> {
       clean: a.clean,
     });
     const makeS = (Date.now() - t0) / 1000;
+    if (a.structure) {
+      console.log(clipStructure(v, a.stride).join('\n'));
+      return;
+    }
     if (a.replay) {
       replay(v, a, JSON.parse(readFileSync(a.replay, 'utf8')) as Dump);
       return;

@@ -55,7 +55,7 @@ export const DEFAULT_TRACKER: TrackerOptions = {
   fragmentGapPx: 6,
   fragmentGrowFraction: 1,
   minIou: 0.1,
-  matchDistance: 0.12,
+  matchDistance: 0.4,
   confirmEvidenceS: 0.2,
   minDurationS: 0.25,
   evidenceDecayPerS: 1,

@@ -227,7 +227,8 @@ export const ConfigSchema = Type.Object(
           default: DEFAULT_TRACKER.matchDistance,
           description:
             'Fallback when boxes do not overlap: max centroid distance (fraction of the frame diagonal) to ' +
-            'continue a track.',
+            'continue a track. Large (0.4) because a nodule wider than the view is outlined in different parts as ' +
+            'the probe pans; a cut to another scene ends the tracks first (imagingGate.viewChangeLevel).',
         }),
         confirmEvidenceS: Type.Number({
           exclusiveMinimum: 0,

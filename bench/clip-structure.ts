@@ -1,0 +1,37 @@
+/**
+ * The imaging gate's structure change (src/inference/imaging-gate.ts) over a scan clip, by transition:
+ * within each kind of view (a moving probe), and across segment boundaries (cuts, lifted probe). This is
+ * what `imagingGate.viewChangeLevel` was chosen from: `node dist/bench/alerts-bench.js --split val --structure`
+ * (`--stride K` compares frames K apart, as when a slow box drops K-1 of K frames).
+ */
+import { execFileSync } from 'node:child_process';
+import { DEFAULT_GATE, frameStats, structureChange } from '../src/inference/imaging-gate.js';
+import type { ScanVideo } from './scan-clips.js';
+
+/** Per transition ("within pan", "drift->cut", ...): count and min / p50 / p99 / max of the structure change. */
+export function clipStructure(v: ScanVideo, stride = 1, ffmpegPath = 'ffmpeg'): string[] {
+  const raw = execFileSync(ffmpegPath, ['-v', 'error', '-i', v.path, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], {
+    maxBuffer: v.width * v.height * (v.frames.length + 8),
+  });
+  const n = v.width * v.height;
+  const blocks = (i: number) => frameStats(raw.subarray(i * n, (i + 1) * n), v.width, v.height, DEFAULT_GATE).blocks;
+  const by = new Map<string, number[]>();
+  for (let i = stride; i < v.frames.length; i++) {
+    const [f, p] = [v.frames[i]!, v.frames[i - stride]!];
+    const key = f.segment === p.segment ? `within ${f.kind}` : `${p.kind}->${f.kind}`;
+    const xs = by.get(key) ?? [];
+    xs.push(structureChange(blocks(i), blocks(i - stride)));
+    by.set(key, xs);
+  }
+  const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(3);
+  const rows = [
+    `structure change, frames ${stride} apart (viewChangeLevel ${DEFAULT_GATE.viewChangeLevel}):`,
+    '| transition | pairs | min | p50 | p99 | max |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const [k, xs] of [...by.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const s = [...xs].sort((x, y) => x - y);
+    rows.push(`| ${k} | ${s.length} | ${q(s, 0)} | ${q(s, 0.5)} | ${q(s, 0.99)} | ${q(s, 1)} |`);
+  }
+  return rows;
+}
