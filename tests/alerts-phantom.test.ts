@@ -47,7 +47,11 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
     const d = await startDaemon(config);
     cleanup.push(() => d.stop());
     let lastSeq = 0;
-    d.daemon.onResult((r) => (lastSeq = r.seq));
+    let cuts = 0;
+    d.daemon.onResult((r) => {
+      lastSeq = r.seq;
+      if (r.imaging.viewChanged) cuts++;
+    });
     await until(() => lastSeq >= frames, 120_000, `${frames} phantom frames`);
     await d.daemon.stop();
     await d.alerts.settled();
@@ -84,5 +88,7 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
     expect(apps.length).toBeGreaterThanOrEqual(CYCLES);
     expect(perApp.every((n) => n === 1)).toBe(true);
     expect(away).toBe(0);
+    // the phantom's probe drifts and is lifted between appearances: never a cut to another scene
+    expect(cuts).toBe(0);
   }, 240_000);
 });
