@@ -338,7 +338,7 @@ export const ConfigSchema = Type.Object(
             'A cut: 1 - the correlation of coarse block means (8x6 over the central part) between a frame and the ' +
             'last frame with tissue above this means another scene replaced the view (not a moving probe); open ' +
             'tracks clear (reason view_changed) and `result.viewChanged` is true. In the val scan clips a pan gives ' +
-            'at most 0.05 at 15 fps (0.3 with 3 of 4 frames dropped), a cut 0.36-1.3. 2 turns it off.',
+            'at most 0.053 at 15 fps (0.27 with 3 of 4 frames dropped), a cut 0.37-1.29. 2 turns it off.',
         }),
       },
       'Imaging gate: frames with no tissue in the ROI (probe lifted, blank, frozen) raise no alert; ' +
