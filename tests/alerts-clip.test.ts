@@ -70,8 +70,10 @@ async function play(clip: string, frames: number, cleanup: (() => Promise<unknow
     120_000,
     'the clip played',
   );
+  const imaging = d.daemon.status().imaging;
   await d.stop();
   return {
+    imaging,
     results: of<ResultPayload>('/result'),
     alerts: of<AlertPayload>('/alert'),
     statuses: of<StatusPayload>('/status'),
@@ -86,7 +88,7 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
 
   it('no alert while the probe is lifted; the open track clears once; result and status: imaging false', async () => {
     const clip = await makeClip(await tempDir('te-clip-'));
-    const { results, alerts, statuses } = await play(clip, 2 * TISSUE + LIFTED, cleanup);
+    const { results, alerts, statuses, imaging } = await play(clip, 2 * TISSUE + LIFTED, cleanup);
     for (const a of alerts) expectValid('alert', a);
     for (const r of results.slice(0, 20)) expectValid('result', r);
     const lifted = (seq: number) => seq > TISSUE && seq <= TISSUE + LIFTED;
@@ -110,19 +112,21 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     ).toEqual([]);
     expect(results.filter((r) => r.seq <= TISSUE).every((r) => r.imaging)).toBe(true);
     expect(results.some((r) => r.viewChanged)).toBe(false); // a lifted probe is no cut
+    expect(imaging?.viewChanges).toBe(0);
     expect(statuses.some((s) => s.imaging?.imaging === false)).toBe(true);
     expect(statuses.some((s) => s.imaging?.imaging === true)).toBe(true);
   }, 180_000);
 
   it('a cut to another scene: the open track clears (view_changed) and the new nodule gets its own alert', async () => {
     const clip = await makeCutClip(await tempDir('te-cut-'));
-    const { results, alerts } = await play(clip, 2 * TISSUE, cleanup);
+    const { results, alerts, imaging } = await play(clip, 2 * TISSUE, cleanup);
     for (const a of alerts) expectValid('alert', a);
     // the gate sees the cut once, on the first processed frame of the second scene
     const cuts = results.filter((r) => r.viewChanged).map((r) => r.seq);
     expect(cuts).toHaveLength(1);
     expect(cuts[0]).toBeGreaterThan(TISSUE);
     expect(cuts[0]).toBeLessThanOrEqual(TISSUE + 5);
+    expect(imaging?.viewChanges).toBe(1); // status and telemetry count it
     const detected = alerts.filter((a) => a.event === 'nodule_detected');
     const before = detected.filter((a) => a.frameSeq <= TISSUE);
     const after = detected.filter((a) => a.frameSeq > TISSUE);

@@ -28,6 +28,8 @@ export class Daemon implements MqttHost {
   private lastRoi: Rect | null = null;
   /** the gate's state on the latest frame (kept as is: status() reads it once a second, frames come faster) */
   private lastImaging: GateState | null = null;
+  /** cuts the imaging gate has seen (status/telemetry: a field check of imagingGate.viewChangeLevel) */
+  private viewChanges = 0;
   private pipeline: Pipeline | null = null;
   private processor: FrameProcessor | null = null;
   private readonly results: Emitter<FrameResult>;
@@ -129,6 +131,7 @@ export class Daemon implements MqttHost {
       if (r.nodules.length) this.lastNodule = r.processedAt;
       this.lastRoi = r.roi;
       this.lastImaging = r.imaging;
+      if (r.imaging.viewChanged) this.viewChanges++;
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
       }
@@ -196,7 +199,7 @@ export class Daemon implements MqttHost {
       lastError: this.pipeline?.lastError ?? null,
       imaging:
         this.pipeline && this.lastImaging
-          ? { imaging: this.lastImaging.imaging, reason: this.lastImaging.reason }
+          ? { imaging: this.lastImaging.imaging, reason: this.lastImaging.reason, viewChanges: this.viewChanges }
           : null,
       since: this.since,
     };

@@ -11,7 +11,7 @@ export interface DeviceStatus {
   capture: CaptureStatus | null;
   lastError: string | null;
   /** the imaging gate on the latest frame; null before the first */
-  imaging: { imaging: boolean; reason: 'no_signal' | 'reverberation' | 'frozen' | null } | null;
+  imaging: { imaging: boolean; reason: 'no_signal' | 'reverberation' | 'frozen' | null; viewChanges: number } | null;
   since: string;
 }
 

@@ -20,6 +20,12 @@ export const ImagingState = Type.Object(
       [Type.Literal('no_signal'), Type.Literal('reverberation'), Type.Literal('frozen'), Type.Null()],
       { description: 'why not imaging, else null' },
     ),
+    viewChanges: Type.Integer({
+      minimum: 0,
+      description:
+        'cuts to another scene the gate has seen since the daemon started (each one cleared the open alert tracks, ' +
+        'reason view_changed); many on steady scanning mean imagingGate.viewChangeLevel is too low for this machine',
+    }),
   },
   { description: 'imaging gate state of the latest processed frame; null before the first' },
 );
