@@ -14,13 +14,16 @@ export function clipStructure(v: ScanVideo, stride = 1, ffmpegPath = 'ffmpeg'): 
     maxBuffer: v.width * v.height * (v.frames.length + 8),
   });
   const n = v.width * v.height;
-  const blocks = (i: number) => frameStats(raw.subarray(i * n, (i + 1) * n), v.width, v.height, DEFAULT_GATE).blocks;
+  // each frame's block means once (every frame is compared with the one `stride` before and after it)
+  const blocks = v.frames.map(
+    (_, i) => frameStats(raw.subarray(i * n, (i + 1) * n), v.width, v.height, DEFAULT_GATE).blocks,
+  );
   const by = new Map<string, number[]>();
   for (let i = stride; i < v.frames.length; i++) {
     const [f, p] = [v.frames[i]!, v.frames[i - stride]!];
     const key = f.segment === p.segment ? `within ${f.kind}` : `${p.kind}->${f.kind}`;
     const xs = by.get(key) ?? [];
-    xs.push(structureChange(blocks(i), blocks(i - stride)));
+    xs.push(structureChange(blocks[i]!, blocks[i - stride]!));
     by.set(key, xs);
   }
   const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(3);

@@ -90,24 +90,36 @@ export function frameStats(
   let bright = 0;
   let rowSum2 = 0;
   let diff = 0;
+  // block sums, walked block column by block column so that no per-pixel lookup or per-frame table is needed
   const blocks = new Float64Array(BLOCKS_X * BLOCKS_Y);
-  const colBlock = Int32Array.from({ length: cw }, (_, i) => Math.min(BLOCKS_X - 1, Math.floor((i * BLOCKS_X) / cw)));
-  for (let y = y0; y < y0 + ch; y++) {
-    let rs = 0;
-    const row = y * width;
-    const b0 = Math.min(BLOCKS_Y - 1, Math.floor(((y - y0) * BLOCKS_Y) / ch)) * BLOCKS_X;
-    for (let x = x0; x < x0 + cw; x++) {
-      const v = data[row + x] as number;
-      const b = b0 + (colBlock[x - x0] as number);
-      rs += v;
-      sum2 += v * v;
-      blocks[b] = (blocks[b] as number) + v;
-      if (v > o.brightLevel) bright++;
-      if (prev) diff += Math.abs(v - (prev[row + x] as number));
+  for (let j = 0; j < BLOCKS_Y; j++) {
+    for (let y = y0 + gridEdge(j, BLOCKS_Y, ch); y < y0 + gridEdge(j + 1, BLOCKS_Y, ch); y++) {
+      let rs = 0;
+      const row = y * width;
+      for (let k = 0; k < BLOCKS_X; k++) {
+        let bs = 0;
+        for (let x = x0 + gridEdge(k, BLOCKS_X, cw); x < x0 + gridEdge(k + 1, BLOCKS_X, cw); x++) {
+          const v = data[row + x] as number;
+          bs += v;
+          sum2 += v * v;
+          if (v > o.brightLevel) bright++;
+          if (prev) diff += Math.abs(v - (prev[row + x] as number));
+        }
+        blocks[j * BLOCKS_X + k] = (blocks[j * BLOCKS_X + k] as number) + bs;
+        rs += bs;
+      }
+      sum += rs;
+      const rm = rs / cw;
+      rowSum2 += rm * rm;
     }
-    sum += rs;
-    const rm = rs / cw;
-    rowSum2 += rm * rm;
+  }
+  for (let i = 0; i < blocks.length; i++) {
+    const k = i % BLOCKS_X;
+    const j = (i - k) / BLOCKS_X;
+    const area =
+      (gridEdge(k + 1, BLOCKS_X, cw) - gridEdge(k, BLOCKS_X, cw)) *
+      (gridEdge(j + 1, BLOCKS_Y, ch) - gridEdge(j, BLOCKS_Y, ch));
+    blocks[i] = area > 0 ? (blocks[i] as number) / area : 0; // a window narrower than the grid leaves blocks empty
   }
   const n = cw * ch;
   const mean = sum / n;
@@ -120,7 +132,7 @@ export function frameStats(
     // a flat frame (variance 0) has no structure of any kind
     rowStructure: variance > 1e-9 ? rowVariance / variance : 0,
     diff: prev ? diff / n : null,
-    blocks: blocks.map((sum, i) => sum / blockArea(i, cw, ch)),
+    blocks,
   };
 }
 
@@ -128,11 +140,9 @@ export function frameStats(
 const BLOCKS_X = 8;
 const BLOCKS_Y = 6;
 
-/** Pixels in block i of a cw x ch window (blocks differ by a row or column where the grid does not divide it). */
-function blockArea(i: number, cw: number, ch: number): number {
-  const span = (k: number, parts: number, len: number) =>
-    Math.max(1, Math.ceil(((k + 1) * len) / parts) - Math.ceil((k * len) / parts));
-  return span(i % BLOCKS_X, BLOCKS_X, cw) * span(Math.floor(i / BLOCKS_X), BLOCKS_Y, ch);
+/** Where block k of `parts` starts along a window of `len` px (blocks differ by a pixel where it does not divide). */
+function gridEdge(k: number, parts: number, len: number): number {
+  return Math.ceil((k * len) / parts);
 }
 
 /**
