@@ -1,5 +1,6 @@
 /** The alert message: what the alert service stores (track file, outbox) and MQTT delivers. */
 import { Type, type Static } from '@sinclair/typebox';
+import { CLEAR_REASONS } from './tracker.js';
 
 const Rect = Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() });
 const Point = Type.Object({ x: Type.Number(), y: Type.Number() });
@@ -17,7 +18,7 @@ export const AlertPayload = Type.Object(
     trackId: Type.Integer({ description: 'unique across restarts (a persisted counter)' }),
     reason: Type.Optional(
       Type.Union(
-        ['lost', 'no_imaging', 'view_changed', 'config_changed', 'shutdown', 'restart'].map((x) => Type.Literal(x)),
+        CLEAR_REASONS.map((x) => Type.Literal(x)),
         {
           description:
             'nodule_cleared only: lost (not seen for alerts.memoryS), no_imaging (imaging gate), view_changed ' +

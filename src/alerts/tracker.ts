@@ -65,7 +65,9 @@ export const DEFAULT_TRACKER: TrackerOptions = {
 };
 
 export type AlertEventType = 'nodule_detected' | 'nodule_updated' | 'nodule_cleared';
-export type ClearReason = 'lost' | 'no_imaging' | 'view_changed' | 'config_changed' | 'shutdown' | 'restart';
+/** Why a track was cleared: one list for the tracker and the alert payload's schema. */
+export const CLEAR_REASONS = ['lost', 'no_imaging', 'view_changed', 'config_changed', 'shutdown', 'restart'] as const;
+export type ClearReason = (typeof CLEAR_REASONS)[number];
 
 type Box = Nodule['bbox'];
 
