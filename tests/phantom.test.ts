@@ -143,6 +143,8 @@ describe('phantom', () => {
       'textureFine',
       'textureMid',
       'textureCoarse',
+      'textureMidNodule',
+      'textureCoarseNodule',
       'corrLengthX',
       'corrLengthY',
       'noduleRatio',
@@ -155,6 +157,23 @@ describe('phantom', () => {
     }
     for (const [b, s] of ph.depthProfile.entries())
       expect(Math.abs(s.p50 - ddti.depthProfile[b]!.p50)).toBeLessThan(0.15);
+  });
+
+  it("draws nodules of DDTI's size: the lobe grows to hold a large one instead of shrinking it", () => {
+    // before, the lobe capped every nodule at under 9 % of the imaging area (median 6 %), where DDTI's median
+    // is 11 %; the model over-outlines small nodules on DDTI val as on the phantom
+    const { roi } = DEFAULT_PHANTOM;
+    const fractions = Array.from({ length: 12 }, (_, k) => {
+      const f = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed: k + 1, nodules: 1 }).render(0);
+      return (f.nodules[0]?.areaPx ?? 0) / (roi.width * roi.height);
+    }).sort((a, b) => a - b);
+    const median = ((fractions[5] as number) + (fractions[6] as number)) / 2;
+    const { p10, p50, p90 } = measured.stats.noduleAreaFraction;
+    expect(median, `median ${median}, DDTI p50 ${p50}`).toBeGreaterThan(0.75 * p50);
+    expect(median).toBeLessThan(1.33 * p50);
+    expect(fractions[0]).toBeGreaterThanOrEqual(0.8 * p10);
+    expect(fractions[11]).toBeLessThanOrEqual(p90);
+    expect(fractions[11]).toBeGreaterThan(0.15); // large nodules exist, not only mid-sized ones
   });
 
   it('renders fast enough for 30 fps on one core', () => {

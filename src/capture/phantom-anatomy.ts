@@ -55,6 +55,7 @@ export function renderAnatomy(
   height: number,
   view: { x: number; y: number; width: number; height: number },
   rnd: () => number,
+  minLobe: { a: number; b: number } = { a: 0, b: 0 },
 ): Anatomy {
   const w = view.width;
   const h = view.height;
@@ -68,8 +69,9 @@ export function renderAnatomy(
   const rT = between(0.12, 0.15) * h;
   const tracheaTop = between(0.28, 0.34) * h;
   const trachea = { cx: U(between(0.07, 0.11) * w), cy: V(tracheaTop + rT) };
-  const ga = between(0.26, 0.31) * w;
-  const gb = between(0.19, 0.24) * h;
+  // a large nodule distends its lobe: the lobe is at least what the caller's nodules need
+  const ga = Math.max(between(0.26, 0.31) * w, minLobe.a);
+  const gb = Math.max(between(0.19, 0.24) * h, minLobe.b);
   const gland: Ellipse = { cx: trachea.cx + rT + 6 + ga, cy: V(between(0.4, 0.47) * h), a: ga, b: gb };
   gland.cy = Math.max(gland.cy, V(fatY + 34 + gb)); // room for the strap muscles above
   const rC = between(0.06, 0.075) * h;

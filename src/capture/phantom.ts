@@ -3,7 +3,8 @@
  * imaging area showing a transverse view of a thyroid lobe (phantom-anatomy.ts) with hypoechoic
  * nodules that have a thin halo. Gain, depth profile, speckle grain and strength, nodule contrast,
  * halo, size, shape and depth are drawn from statistics measured on DDTI `train` frames
- * (phantom-stats.json, made by src/tools/measure-ultrasound-stats.ts; no DDTI pixels are used).
+ * (phantom-stats.json, made by src/tools/measure-ultrasound-stats.ts; no DDTI pixels are used). The lobe
+ * grows to hold a large nodule, as a real one does, so nodule sizes follow DDTI's.
  *
  * The view pans slowly and the speckle decorrelates as a hand-held probe's would. With a cycle, each
  * nodule appears (its cross-section grows as the probe sweeps through it), then leaves, and frames
@@ -157,17 +158,17 @@ export class PhantomGenerator {
       throw new Error(`phantom ROI ${JSON.stringify(r)} lies outside the ${o.screenWidth}x${o.screenHeight} screen`);
     }
     const rnd = mulberry32(o.seed);
-    const within = (s: Spread, lo = 0, hi = 1): number => {
-      // a value between the measured 10th and 90th percentiles (lo..hi picks a part of that span)
-      const t = lo + (hi - lo) * rnd();
-      return t < 0.5 ? s.p10 + (s.p50 - s.p10) * 2 * t : s.p50 + (s.p90 - s.p50) * (2 * t - 1);
-    };
+    // a value between the measured 10th and 90th percentiles (lo..hi picks a part of that span)
+    const within = (s: Spread, lo = 0, hi = 1): number => atSpread(s, lo + (hi - lo) * rnd());
     this.cw = r.width + 2 * PAN_X;
     this.ch = r.height + 2 * PAN_Y;
     const view = { x: PAN_X, y: PAN_Y, width: r.width, height: r.height };
     // the anatomy's and the speckle's noise fields take as many draws as the area has pixels: their own
     // streams keep the seed's gain and nodules the same whatever the imaging area's size
-    let anatomy = renderAnatomy(this.cw, this.ch, view, mulberry32((o.seed * 7919 + 1) >>> 0));
+    // nodule sizes first (their own stream): the lobe is drawn large enough to hold them
+    const sizes = drawSizes(o.nodules, mulberry32((o.seed * 7919 + 3) >>> 0));
+    const lobe = lobeFor(sizes, r);
+    let anatomy = renderAnatomy(this.cw, this.ch, view, mulberry32((o.seed * 7919 + 1) >>> 0), lobe);
     if (rnd() < 0.5) anatomy = mirror(anatomy);
     this.texture = anatomy.texture;
     this.gain = within(STATS.areaMean, 0.25, 0.75);
@@ -189,7 +190,7 @@ export class PhantomGenerator {
       },
       mulberry32((o.seed * 7919 + 2) >>> 0),
     );
-    this.nodules = placeNodules(o.nodules, anatomy.gland, rnd, within);
+    this.nodules = placeNodules(sizes, anatomy.gland, rnd, within);
     this.header = renderHeader(o.screenWidth, o.roi.y, rnd);
     this.mult = new Float32Array(r.width * r.height);
   }
@@ -270,28 +271,72 @@ export class PhantomGenerator {
   }
 }
 
+/** The value at t (0..1) of a measured spread: p10 at 0, p50 at 0.5, p90 at 1, linear between. */
+function atSpread(s: Spread, t: number): number {
+  return t < 0.5 ? s.p10 + (s.p50 - s.p10) * 2 * t : s.p50 + (s.p90 - s.p50) * (2 * t - 1);
+}
+
+/** A nodule's half-axes (px) at full size, across and along the beam. */
+interface NoduleSize {
+  A: number;
+  B: number;
+}
+
+/** The part of the lobe's width that nodules share side by side, and how much of a slot a nodule fills. */
+const LOBE_SPAN = 0.85;
+const FILL = 0.75;
+/** The largest lobe (half-axes over the view's width and height): past it a nodule is shrunk to fit. */
+const LOBE_MAX = { a: 0.42, b: 0.36 };
+
 /**
- * Nodules inside the lobe: size, aspect, contrast and halo drawn from the measured spreads, shrunk
- * when needed to fit the lobe; several nodules share the lobe side by side.
+ * Nodule sizes: area log-uniform between DDTI's measured 10th and 90th percentiles (so its median is near
+ * DDTI's), aspect within the measured spread.
+ */
+function drawSizes(n: number, rnd: () => number): NoduleSize[] {
+  const { p10, p90 } = STATS.noduleAreaPx;
+  const a = STATS.noduleAspect;
+  return Array.from({ length: n }, () => {
+    const area = Math.exp(Math.log(p10) + (Math.log(p90) - Math.log(p10)) * rnd());
+    const aspect = atSpread(a, rnd());
+    const A = Math.sqrt((area * aspect) / Math.PI);
+    return { A, B: A / aspect };
+  });
+}
+
+/**
+ * The smallest lobe that holds the nodules with parenchyma all round, as a large nodule distends a real
+ * lobe (DDTI's nodules fill a median 11 % of the imaging area), capped at LOBE_MAX of the view.
+ */
+function lobeFor(sizes: NoduleSize[], view: { width: number; height: number }): { a: number; b: number } {
+  const n = Math.max(sizes.length, 1);
+  let a = 0;
+  let b = 0;
+  for (const { A, B } of sizes) {
+    a = Math.max(a, (n * A) / (LOBE_SPAN * FILL));
+    b = Math.max(b, B / FILL);
+  }
+  return { a: Math.min(a, LOBE_MAX.a * view.width), b: Math.min(b, LOBE_MAX.b * view.height) };
+}
+
+/**
+ * Nodules inside the lobe: size (drawSizes), contrast and halo drawn from the measured spreads, shrunk
+ * only when the lobe cannot grow to hold them; several nodules share the lobe side by side.
  */
 function placeNodules(
-  n: number,
+  sizes: NoduleSize[],
   gland: Ellipse,
   rnd: () => number,
   within: (s: Spread, lo?: number, hi?: number) => number,
 ): Nodule[] {
   const out: Nodule[] = [];
+  const n = sizes.length;
   for (let i = 0; i < n; i++) {
     // slot i of n across the lobe's width
-    const slotW = (2 * gland.a * 0.85) / n;
-    const slotCx = gland.cx - gland.a * 0.85 + slotW * (i + 0.5);
-    const area = Math.exp(
-      Math.log(STATS.noduleAreaPx.p10) + (Math.log(STATS.noduleAreaPx.p90) - Math.log(STATS.noduleAreaPx.p10)) * rnd(),
-    );
-    const aspect = within(STATS.noduleAspect);
-    let A = Math.sqrt((area * aspect) / Math.PI);
-    let B = A / aspect;
-    const fit = Math.min(1, (0.5 * slotW * 0.75) / A, (gland.b * 0.75) / B); // parenchyma all round
+    const slotW = (2 * gland.a * LOBE_SPAN) / n;
+    const slotCx = gland.cx - gland.a * LOBE_SPAN + slotW * (i + 0.5);
+    let { A, B } = sizes[i] as NoduleSize;
+    // parenchyma all round: only a nodule larger than the largest lobe is shrunk
+    const fit = Math.min(1, (0.5 * slotW * FILL) / A, (gland.b * FILL) / B);
     A *= fit;
     B *= fit;
     const cx = slotCx + (0.5 * slotW - A) * 0.8 * (rnd() * 2 - 1);

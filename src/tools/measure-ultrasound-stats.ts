@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { findImagingArea } from '../capture/calibrate.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../capture/phantom.js';
+import { parseIntList } from '../util/int-list.js';
 import { ProgressBar } from '../util/progress.js';
 import { parseIndexCsv } from './index-csv.js';
 import { frameStats, summarise, type FrameStats, type Spread, type StatsSummary } from './ultrasound-stats.js';
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
     .option('--limit <n>', 'first n frames only', (v) => Number.parseInt(v, 10), 0)
     .option('--out <file>', 'write the measured JSON here')
     .option('--phantom <n>', 'measure n phantom frames per seed instead', (v) => Number.parseInt(v, 10))
-    .option('--seeds <list>', 'with --phantom: which seeds, comma-separated', '1,2,3')
+    .option('--seeds <list>', 'with --phantom: which seeds, e.g. 1,2,3 or 1-12', '1-3')
     .option('--against <file>', 'with --phantom: a measured JSON to print next to the phantom figures')
     .option('--quiet', 'no progress bar')
     .parse();
@@ -145,8 +146,7 @@ async function main(): Promise<void> {
     quiet?: boolean;
   }>();
   if (o.phantom) {
-    const seeds = o.seeds.split(',').map((s) => Number.parseInt(s, 10));
-    if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected integers, got '${o.seeds}'`);
+    const seeds = parseIntList(o.seeds, '--seeds');
     const ph = measurePhantom(o.phantom, seeds);
     const ref = o.against ? (JSON.parse(await readFile(o.against, 'utf8')) as MeasuredStats).stats : null;
     console.log(`${'statistic'.padEnd(20)} ${'phantom p50 [p10..p90]'.padEnd(30)} ${ref ? 'DDTI p50 [p10..p90]' : ''}`);

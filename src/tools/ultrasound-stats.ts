@@ -36,6 +36,12 @@ export interface FrameStats {
   textureFine: number;
   textureMid: number;
   textureCoarse: number;
+  /**
+   * the same mid and coarse texture inside the nodule (3+ px inside its edge), each a std over the nodule's
+   * mean: how heterogeneous the interior is (solid and cystic parts, calcifications) next to the parenchyma
+   */
+  textureMidNodule: number;
+  textureCoarseNodule: number;
   /** surround grey / surround mean: percentiles 5/25/50/75/95 (the shape of the speckle histogram) */
   speckleQuantiles: number[];
   /** lag (px) at which the speckle autocorrelation falls to 0.5, across (x) and along (y) the beam */
@@ -167,6 +173,7 @@ export function frameStats(
   const cvS: number[] = [];
   const cvN: number[] = [];
   const surroundMask = new Uint8Array(w * h);
+  const noduleMask = new Uint8Array(w * h);
   let sx0 = w,
     sx1 = -1,
     sy0 = h,
@@ -188,6 +195,7 @@ export function frameStats(
         if ((inn[i] as number) >= 1 && (inn[i] as number) <= 4) rimIn.push(v);
         if ((inn[i] as number) >= 3) {
           nodule.push(v);
+          noduleMask[i] = 1;
           if ((inn[i] as number) >= 5 && lmean > 8) cvN.push((ls[i] as number) / lmean);
         }
       } else {
@@ -210,16 +218,17 @@ export function frameStats(
   const b1 = localMoments(g, w, h, 1).mean;
   const b4 = localMoments(g, w, h, 4).mean;
   const b12 = localMoments(g, w, h, 12).mean;
-  const bandStd = (hi: Float32Array, lo: Float32Array): number => {
+  const bandStd = (hi: Float32Array, lo: Float32Array, region = surroundMask, over = sMean): number => {
     let s = 0;
     let n = 0;
     for (let i = 0; i < hi.length; i++) {
-      if (!surroundMask[i]) continue;
+      if (!region[i]) continue;
       s += ((hi[i] as number) - (lo[i] as number)) ** 2;
       n++;
     }
-    return Math.sqrt(s / Math.max(n, 1)) / sMean;
+    return Math.sqrt(s / Math.max(n, 1)) / over;
   };
+  const nMean = mean(nodule);
   const depth: number[] = [];
   const all: number[] = Array.from(g);
   const areaMean = mean(all);
@@ -237,7 +246,7 @@ export function frameStats(
     areaP95: quantile(all, 0.95),
     areaP99: quantile(all, 0.99),
     surroundMean: sMean,
-    noduleRatio: mean(nodule) / sMean,
+    noduleRatio: nMean / sMean,
     haloRatio: mean(band) / sMean,
     rimInsideRatio: mean(rimIn) / sMean,
     speckleCvSurround: quantile(cvS, 0.5),
@@ -245,6 +254,8 @@ export function frameStats(
     textureFine: bandStd(g, b1),
     textureMid: bandStd(b1, b4),
     textureCoarse: bandStd(b4, b12),
+    textureMidNodule: bandStd(b1, b4, noduleMask, nMean),
+    textureCoarseNodule: bandStd(b4, b12, noduleMask, nMean),
     speckleQuantiles: [0.05, 0.25, 0.5, 0.75, 0.95].map((q) => quantile(surround, q) / sMean),
     corrLengthX: corrLength(res, surroundMask, w, h, 1, 0),
     corrLengthY: corrLength(res, surroundMask, w, h, 0, 1),

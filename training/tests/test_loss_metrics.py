@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from thyroid_seg.losses import bce_loss, make_loss, tversky_loss
-from thyroid_seg.metrics import summarize
+from thyroid_seg.metrics import by_size, summarize
 
 
 def test_tversky_against_hand_computation():
@@ -51,3 +51,17 @@ def test_metrics_against_hand_computation():
 def test_both_empty_is_a_perfect_score():
     z = np.zeros((4, 4))
     assert summarize([z], [z])["meanIoU"] == 1.0
+
+
+def test_by_size_bins_frames_by_the_true_area_and_reports_over_outlining():
+    gt_small = np.zeros((10, 10), np.uint8)
+    gt_small[0, :3] = 1                      # 3 % of the frame
+    pred_wide = np.zeros((10, 10), np.uint8)
+    pred_wide[0, :6] = 1                     # twice as wide, covering it: IoU 0.5
+    gt_big = np.zeros((10, 10), np.uint8)
+    gt_big[:5] = 1                           # 50 %
+    rows = by_size([pred_wide, gt_big], [gt_small, gt_big])
+    assert [r["frames"] for r in rows] == [1, 0, 0, 0, 1]
+    assert rows[0]["meanIoU"] == pytest.approx(0.5) and rows[0]["medianAreaRatio"] == pytest.approx(2.0)
+    assert rows[-1]["meanIoU"] == pytest.approx(1.0) and rows[-1]["medianAreaRatio"] == pytest.approx(1.0)
+    assert np.isnan(rows[1]["meanIoU"])

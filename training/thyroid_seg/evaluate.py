@@ -3,6 +3,7 @@ nodule frames in both views (whole screen, imaging area) and frame-level figures
 nodule, with the card's threshold and decision rule (40 px for cards older than the rule).
 
   python -m thyroid_seg.evaluate --card ../models/thyroid-nodule-int8.json --data ../data/ddti-256-neg [--split test]
+      [--by-size]   # also the nodule frames binned by the nodule's share of the frame (metrics.by_size)
 
 Used to compare an older model with a new one on the same frames (the prepared bytes do not depend on the
 card's mean/std, which are applied here from each card).
@@ -18,12 +19,12 @@ import numpy as np
 
 from .data import NEGATIVE_KINDS, load_prepared, normalize
 from .export import onnx_logits, onnx_session
-from .metrics import keep_components, largest_component, summarize
+from .metrics import by_size, keep_components, largest_component, summarize
 
 LEGACY_MIN_AREA_PX = 40  # src/inference/frame-processor.ts: the daemon's rule for cards without `decision`
 
 
-def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int = 2) -> dict:
+def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int = 2, sizes: bool = False) -> dict:
     card = json.loads(card_path.read_text())
     sess = onnx_session(card_path.parent / card["file"], threads)
     ds = load_prepared(data)
@@ -46,6 +47,8 @@ def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int 
                 served = [keep_components(p > thr, min_area) for p in probs]
                 res[kind] = {"frames": len(ids), "meanIoU": summarize(probs > thr, y)["meanIoU"],
                              "servedMeanIoU": summarize(served, y)["meanIoU"], "frameSensitivity": float(says.mean())}
+                if sizes:
+                    res[kind]["servedBySize"] = by_size(served, y)
             else:
                 res[kind] = {"frames": len(ids), "frameSpecificity": float((~says).mean())}
         out["splits"][split] = res
@@ -58,8 +61,9 @@ def main(argv: list[str]) -> None:
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--split", action="append", choices=["val", "test"], help="default: val and test")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--by-size", action="store_true", help="nodule frames binned by the nodule's share of the frame")
     a = p.parse_args(argv)
-    print(json.dumps(evaluate(a.card, a.data, tuple(a.split or ("val", "test")), a.threads), indent=1))
+    print(json.dumps(evaluate(a.card, a.data, tuple(a.split or ("val", "test")), a.threads, a.by_size), indent=1))
 
 
 if __name__ == "__main__":

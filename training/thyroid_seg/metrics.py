@@ -46,6 +46,26 @@ def summarize(preds: list[np.ndarray] | np.ndarray, gts: list[np.ndarray] | np.n
     }
 
 
+SIZE_EDGES = (0.0, 0.04, 0.08, 0.12, 0.2, 1.0)
+
+
+def by_size(preds: list[np.ndarray] | np.ndarray, gts: list[np.ndarray] | np.ndarray,
+            edges: tuple[float, ...] = SIZE_EDGES) -> list[dict[str, float]]:
+    """Nodule frames binned by the true nodule's share of the frame: per bin the frames, mean IoU, and the
+    median of predicted over true area (above 1: outlined too wide). Shows where a model's IoU comes from,
+    e.g. whether it outlines small nodules too wide."""
+    rows = []
+    fractions = np.array([float(np.mean(g > 0)) for g in gts])
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = [i for i, f in enumerate(fractions) if lo <= f < hi or (hi == edges[-1] and f == hi)]
+        ious = [iou(*confusion(preds[i], gts[i])[:3]) for i in sel]
+        ratio = [float(np.sum(preds[i] > 0)) / max(float(np.sum(gts[i] > 0)), 1.0) for i in sel]
+        rows.append({"areaFrom": lo, "areaTo": hi, "frames": len(sel),
+                     "meanIoU": float(np.mean(ious)) if sel else float("nan"),
+                     "medianAreaRatio": float(np.median(ratio)) if sel else float("nan")})
+    return rows
+
+
 def largest_component(pred: np.ndarray) -> int:
     """Pixels of the largest 8-connected component of a binary mask (the daemon's components)."""
     from scipy import ndimage
