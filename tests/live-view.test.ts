@@ -10,6 +10,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import sharp from 'sharp';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
@@ -107,6 +108,29 @@ describe('live view: who may ask (Host, Origin), and the calibrate grab', () => 
       expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       expect((await get('/api/calibrate.json', { host: `127.0.0.1:${port}` })).status).toBe(200);
       expect(grabs).toBe(1);
+      // the served screen hides the header's patient details: above the imaging area, every 16 px block is flat
+      const body = await new Promise<string>((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port, path: '/api/calibrate.json' }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      const cal = JSON.parse(body) as { png: string };
+      const { data, info } = await sharp(Buffer.from(cal.png, 'base64')).raw().toBuffer({ resolveWithObject: true });
+      const header = Math.floor((DEFAULT_PHANTOM.roi.y - 4) / 16) * 16; // rows fully outside the ROI's margin
+      expect(header).toBeGreaterThanOrEqual(32);
+      let differing = 0;
+      for (let y = 0; y < header; y++) {
+        for (let x = 0; x < info.width; x++) {
+          const v = data[(y * info.width + x) * info.channels] as number;
+          const blockFirst = data[((y - (y % 16)) * info.width + (x - (x % 16))) * info.channels] as number;
+          if (v !== blockFirst) differing++;
+        }
+      }
+      expect(differing).toBe(0);
     } finally {
       await d.stop();
     }

@@ -207,6 +207,8 @@ export function calibratePage(title: string): string {
     <p><span style="color:#00c8ff">■</span> found on this frame: <code id="suggested">…</code></p>
     <p>Everything outside the configured rectangle (the header with patient data) is cropped before any processing.
     If the rectangles differ, paste the suggestion into <code>capture.roi</code>.</p>
+    <p>Outside the rectangles the screen is shown pixelated, so that patient details do not cross the network;
+    <code>thyroid-edge calibrate --out</code> on the box writes the full screen.</p>
   </section>
 </main>
 <script>${TOKEN_SCRIPT}

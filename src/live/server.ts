@@ -231,7 +231,8 @@ export class LiveViewServer {
         const suggested = findImagingArea(frame.data, frame.width, frame.height);
         const rects = [{ rect: suggested, rgb: [0, 200, 255] as [number, number, number] }];
         if (roi) rects.push({ rect: roi, rgb: [255, 200, 0] });
-        const png = await roiPng(frame, rects);
+        // served over the network: the screen outside the rectangles (patient name, ID) is pixelated
+        const png = await roiPng(frame, rects, true);
         return send(
           200,
           'application/json',
