@@ -18,7 +18,12 @@ const SHARP_MARGIN = 4;
  * patient's name and ID is not readable in a view served over the network, while the screen's layout still is.
  */
 export async function roiPng(full: FullFrame, rects: DrawnRect[], obscureOutside = false): Promise<Buffer> {
-  const grey = obscureOutside ? pixelateOutside(full, rects.map((r) => r.rect)) : full.data;
+  const grey = obscureOutside
+    ? pixelateOutside(
+        full,
+        rects.map((r) => r.rect),
+      )
+    : full.data;
   const rgb = Buffer.alloc(full.width * full.height * 3);
   for (let i = 0; i < full.width * full.height; i++) rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = grey[i] as number;
   for (const {
