@@ -81,6 +81,16 @@ def test_negatives_train_and_card_frame_level_figures(tmp_path):
     assert ev["notissue"]["frameSpecificity"] == fl["specificity_notissue"]
     assert ev["nodule"]["frameSensitivity"] == fl["sensitivity"]
     assert abs(ev["nodule"]["servedMeanIoU"] - card["metrics"]["served"]["test"]["meanIoU"]) < 1e-9
+    # --shown-regions (masks that are not nodules, e.g. TG3K glands): every test frame of every kind, the frames
+    # the daemon's rule would show a nodule on, and the share of what it shows inside the masks
+    sr = evaluate.shown_regions(models / "tiny.json", data, "test", threads=1)
+    from thyroid_seg.data import load_prepared
+
+    assert sr["frames"] == sum(1 for s in load_prepared(data).splits if s == "test")
+    assert sr["framesShown"] == round(sr["shareShown"] * sr["frames"])
+    assert sr["medianShareInsideMask"] is None or 0.0 <= sr["medianShareInsideMask"] <= 1.0
+    assert evaluate.shown_regions(models / "tiny.json", data, "test", every=2, threads=1)["frames"] == (
+        sr["frames"] + 1) // 2
 
 
 def test_frame_rule_choice_is_the_most_specific_that_keeps_sensitivity():
