@@ -9,12 +9,13 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
+import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
 import { PhantomSource } from '../src/capture/phantom-source.js';
 import { FrameProcessor } from '../src/inference/frame-processor.js';
 import { loadModelCard } from '../src/inference/model-card.js';
 import { iou } from '../src/inference/scoring.js';
 import { Segmenter } from '../src/inference/segmenter.js';
+import { quantile } from '../src/tools/ultrasound-stats.js';
 import { parseIntList } from '../src/util/int-list.js';
 import { silentLogger } from '../src/util/logger.js';
 
@@ -40,7 +41,6 @@ async function main(): Promise<void> {
   });
   // the daemon's defaults: the card's decision rule, no pixel spacing
   const proc = new FrameProcessor(seg, { minAreaPx: null, pixelSpacingMm: null });
-  const { width, height } = DEFAULT_PHANTOM.roi;
   const rows = [
     `phantom IoU, ${card.name} (${modelPath}), ${frames} frames per seed, nodule at full size:`,
     '| seed | nodule area, % of the imaging area | mean IoU | frames with a nodule shown | ' +
@@ -55,16 +55,15 @@ async function main(): Promise<void> {
       { ...DEFAULT_PHANTOM, seed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: frames },
       card.preprocessing,
     );
-    // the nodule's area in frame 0, from the generator's own ground truth (ROI pixels)
-    const drawn = new PhantomGenerator({ ...DEFAULT_PHANTOM, seed, nodules: 1 }).render(0).nodules[0]?.areaPx ?? 0;
-    const area = drawn / (width * height);
-    areas.push(area);
     let sum = 0;
     let shown = 0;
     for (let i = 0; i < frames; i++) {
       const frame = await src.renderFrame(i);
+      const truth = frame.truth as Uint8Array;
+      // the nodule's share of the imaging area: its ground truth in the first frame
+      if (i === 0) areas.push(truth.reduce((n, v) => n + (v ? 1 : 0), 0) / truth.length);
       const r = await proc.process(frame);
-      sum += iou(r.mask, frame.truth as Uint8Array);
+      sum += iou(r.mask, truth);
       if (r.nodules.length > 0) shown++;
     }
     means.push(sum / frames);
@@ -82,13 +81,11 @@ async function main(): Promise<void> {
       if ((await proc.process(await away.renderFrame(i))).nodules.length > 0) falseShown++;
     }
     falseFrames += falseShown;
-    const cells = [seed, (100 * area).toFixed(1), (sum / frames).toFixed(3), `${shown}/${frames}`];
+    const cells = [seed, (100 * (areas.at(-1) as number)).toFixed(1), (sum / frames).toFixed(3), `${shown}/${frames}`];
     rows.push(`| ${[...cells, `${falseShown}/${frames}`].join(' | ')} |`);
   }
   const mean = means.reduce((a, b) => a + b, 0) / means.length;
-  const sorted = [...areas].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const medianArea = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const medianArea = quantile(areas, 0.5);
   rows.push(
     '',
     `mean over ${seeds.length} seeds ${mean.toFixed(3)}; seeds at 0.6 or more: ` +

@@ -27,7 +27,9 @@ from .metrics import by_size, keep_components, largest_component, summarize
 LEGACY_MIN_AREA_PX = 40  # src/inference/frame-processor.ts: the daemon's rule for cards without `decision`
 
 
-def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int = 2, sizes: bool = False) -> dict:
+def _served(card_path: Path, data: Path, threads: int):
+    """The card, its ONNX session, the prepared dataset (checked to match the card's preprocessing) and the
+    daemon's rule: threshold and minimum component area."""
     card = json.loads(card_path.read_text())
     sess = onnx_session(card_path.parent / card["file"], threads)
     ds = load_prepared(data)
@@ -35,8 +37,19 @@ def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int 
     for k in ("width", "height", "resizeKernel", "gaussianSigma", "clahe"):
         if ds.meta["preprocessing"][k] != pp[k]:
             raise SystemExit(f"{data} was prepared with {k}={ds.meta['preprocessing'][k]}, the card says {pp[k]}")
-    thr = card["threshold"]
     min_area = (card.get("decision") or {}).get("minAreaPx", LEGACY_MIN_AREA_PX)
+    return card, sess, ds, card["threshold"], min_area
+
+
+def _probabilities(sess, xu8: np.ndarray, pp: dict, chunk: int = 128):
+    """Nodule probabilities per frame, `chunk` frames at a time (a whole TG3K split in float would take GBs)."""
+    for i in range(0, len(xu8), chunk):
+        yield 1 / (1 + np.exp(-onnx_logits(sess, normalize(xu8[i:i + chunk], pp["mean"], pp["std"]).numpy())[:, 0]))
+
+
+def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int = 2, sizes: bool = False) -> dict:
+    card, sess, ds, thr, min_area = _served(card_path, data, threads)
+    pp = card["preprocessing"]
     out: dict = {"model": card["file"], "sha256": card["sha256"], "threshold": thr, "minAreaPx": min_area, "splits": {}}
     for split in splits:
         res: dict = {}
@@ -44,7 +57,7 @@ def evaluate(card_path: Path, data: Path, splits: tuple[str, ...], threads: int 
             xu8, y, ids = ds.subset(split, None, (kind,))
             if not len(ids):
                 continue
-            probs = 1 / (1 + np.exp(-onnx_logits(sess, normalize(xu8, pp["mean"], pp["std"]).numpy())[:, 0]))
+            probs = np.concatenate(list(_probabilities(sess, xu8, pp)))
             says = np.array([largest_component(p > thr) >= min_area for p in probs])
             if kind in ("nodule", "roi"):
                 served = [keep_components(p > thr, min_area) for p in probs]
@@ -62,20 +75,15 @@ def shown_regions(card_path: Path, data: Path, split: str, every: int = 1, threa
     """Frames of a dataset whose masks mark something else than nodules (TG3K's glands, which DDTI's negatives
     never show whole): the share of frames on which the daemon's rule shows a nodule, and for those frames the
     share of the shown pixels inside the dataset's mask. Frames may hold nodules the dataset does not mark."""
-    card = json.loads(card_path.read_text())
-    sess = onnx_session(card_path.parent / card["file"], threads)
-    ds = load_prepared(data)
-    pp = card["preprocessing"]
-    thr = card["threshold"]
-    min_area = (card.get("decision") or {}).get("minAreaPx", LEGACY_MIN_AREA_PX)
+    card, sess, ds, thr, min_area = _served(card_path, data, threads)
     xu8, y, ids = ds.subset(split, None, tuple(sorted(set(ds.kinds))))
     xu8, y, ids = xu8[::every], y[::every], ids[::every]
     if not len(ids):
         raise SystemExit(f"{data} has no {split} frames")
     inside = []
-    for i in range(0, len(ids), 16):
-        probs = 1 / (1 + np.exp(-onnx_logits(sess, normalize(xu8[i:i + 16], pp["mean"], pp["std"]).numpy())[:, 0]))
-        for p, m in zip(probs, y[i:i + 16]):
+    masks = iter(y)
+    for probs in _probabilities(sess, xu8, card["preprocessing"]):
+        for p, m in zip(probs, masks):
             shown = keep_components(p > thr, min_area)
             if shown.sum():
                 inside.append(float((shown & (m > 0)).sum() / shown.sum()))
