@@ -7,7 +7,7 @@
  *
  *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
  *                                   [--view roi|screen] [--clean] [--dump FILE] [--replay FILE --grid JSON]
- *                                   [--model FILE.onnx] [--structure [--stride K]]
+ *                                   [--model FILE.onnx] [--structure [--stride K]] [--depth N]
  *
  * `--view roi` (the default) plays what a calibrated box feeds the model: the imaging area alone;
  * `--view screen` the whole screen with its margins and overlays (an uncalibrated, whole-screen ROI).
@@ -17,6 +17,9 @@
  * offline (src/alerts/tracker.ts, pure) once per alerts config in `--grid` (a JSON array of partial
  * configs), in seconds instead of one real-time playback each. The replay approximates the gate's
  * per-frame verdict by its debounced one (results carry only that), so confirm a choice with a real run.
+ *
+ * `--depth N` adds N depth views to the plan: a drift view whose picture is rescaled halfway through (a depth or
+ * zoom change on the scanner), which must not raise a second alert for the same nodule.
  *
  * `--model` plays a candidate file (its card beside it) instead of models/, e.g. before shipping it.
  * `--structure` plays nothing: it prints the imaging gate's structure change per transition of the clip
@@ -70,6 +73,8 @@ interface Args {
   /** print the clip's structure change per transition, frames `stride` apart, instead of playing it */
   structure: boolean;
   stride: number;
+  /** depth views added to the plan (a depth or zoom change halfway through a drift view) */
+  depth: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -91,6 +96,7 @@ function parseArgs(argv: string[]): Args {
     model: null,
     structure: false,
     stride: 1,
+    depth: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -122,7 +128,10 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--grid') a.grid = JSON.parse(v()) as Record<string, unknown>[];
     else if (k === '--structure') a.structure = true;
     else if (k === '--stride') a.stride = Number(v());
-    else throw new Error(`unknown argument ${k}`);
+    else if (k === '--depth') {
+      a.depth = Number(v());
+      if (!Number.isInteger(a.depth) || a.depth < 0) throw new Error('--depth: a number of depth views (0 or more)');
+    } else throw new Error(`unknown argument ${k}`);
   }
   return a;
 }
@@ -293,7 +302,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     }
   }
   const minutesOf = (pred: (f: FrameTruth) => boolean) => F.filter(pred).length / v.fps / 60;
-  const kinds: ClipKind[] = ['pan', 'drift', 'cut', 'tissue', 'lifted', 'frozen'];
+  const kinds: ClipKind[] = ['pan', 'drift', 'cut', 'depth', 'tissue', 'lifted', 'frozen'];
   const frameStats = (pred: (f: FrameTruth) => boolean) => {
     let pos = 0,
       tp = 0,
@@ -339,6 +348,8 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   const headline: Record<string, number | null> = {};
   const allApps = apps;
   for (const k of kinds) {
+    // depth views only where the plan has them (`--depth N`): the other reports keep their rows
+    if (k === 'depth' && !v.frames.some((f) => f.kind === 'depth')) continue;
     const ka = allApps.filter((x) => x.kind === k);
     const big = ka.filter((x) => x.maxAreaFraction >= minAreaFraction);
     const det = ka.filter((x) => x.alerts.length > 0);
@@ -425,7 +436,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'te-alerts-bench-'));
   try {
     const t0 = Date.now();
-    const plan = a.small ? SMALL_PLAN : FULL_PLAN;
+    const plan = { ...(a.small ? SMALL_PLAN : FULL_PLAN), depth: a.depth };
     const v = await makeScanVideo({
       ddti: a.ddti,
       split: a.split,

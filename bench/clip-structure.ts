@@ -2,10 +2,11 @@
  * The imaging gate's structure change (src/inference/imaging-gate.ts) over a scan clip, by transition:
  * within each kind of view (a moving probe), and across segment boundaries (cuts, lifted probe). This is
  * what `imagingGate.viewChangeLevel` was chosen from: `node dist/bench/alerts-bench.js --split val --structure`
- * (`--stride K` compares frames K apart, as when a slow box drops K-1 of K frames).
+ * (`--stride K` compares frames K apart, as when a slow box drops K-1 of K frames). Beside the statistic, what the
+ * gate itself decides on every K-th frame: cuts (`viewChanged`) and depth or zoom changes (`rescaled`).
  */
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_GATE, frameStats, structureChange } from '../src/inference/imaging-gate.js';
+import { DEFAULT_GATE, frameStats, ImagingGate, structureChange } from '../src/inference/imaging-gate.js';
 import type { ScanVideo } from './scan-clips.js';
 
 /** Per transition ("within pan", "drift->cut", ...): count and min / p50 / p99 / max of the structure change. */
@@ -18,23 +19,47 @@ export function clipStructure(v: ScanVideo, stride = 1, ffmpegPath = 'ffmpeg'): 
   const blocks = v.frames.map(
     (_, i) => frameStats(raw.subarray(i * n, (i + 1) * n), v.width, v.height, DEFAULT_GATE).blocks,
   );
+  const key = (i: number) => {
+    const [f, p] = [v.frames[i]!, v.frames[i - stride]!];
+    // a depth view's step is a transition of its own
+    if (f.kind === 'depth' && f.segment === p.segment && i - v.segments[f.segment]!.startFrame === depthStepAt(v, f))
+      return 'depth step';
+    return f.segment === p.segment ? `within ${f.kind}` : `${p.kind}->${f.kind}`;
+  };
   const by = new Map<string, number[]>();
   for (let i = stride; i < v.frames.length; i++) {
-    const [f, p] = [v.frames[i]!, v.frames[i - stride]!];
-    const key = f.segment === p.segment ? `within ${f.kind}` : `${p.kind}->${f.kind}`;
-    const xs = by.get(key) ?? [];
+    const xs = by.get(key(i)) ?? [];
     xs.push(structureChange(blocks[i]!, blocks[i - stride]!));
-    by.set(key, xs);
+    by.set(key(i), xs);
+  }
+  // the gate's own decisions on every stride-th frame (it compares with the last frame that showed tissue)
+  const gate = new ImagingGate(DEFAULT_GATE);
+  const decided = new Map<string, { cuts: number; rescales: number }>();
+  for (let i = 0; i < v.frames.length; i += stride) {
+    const g = gate.update(raw.subarray(i * n, (i + 1) * n), v.width, v.height, (i * 1000) / v.fps);
+    if (i < stride) continue;
+    const d = decided.get(key(i)) ?? { cuts: 0, rescales: 0 };
+    if (g.viewChanged) d.cuts++;
+    if (g.rescaled !== null) d.rescales++;
+    decided.set(key(i), d);
   }
   const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(3);
   const rows = [
     `structure change, frames ${stride} apart (viewChangeLevel ${DEFAULT_GATE.viewChangeLevel}):`,
-    '| transition | pairs | min | p50 | p99 | max |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| transition | pairs | min | p50 | p99 | max | gate: cuts | gate: depth or zoom changes |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const [k, xs] of [...by.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const s = [...xs].sort((x, y) => x - y);
-    rows.push(`| ${k} | ${s.length} | ${q(s, 0)} | ${q(s, 0.5)} | ${q(s, 0.99)} | ${q(s, 1)} |`);
+    const d = decided.get(k) ?? { cuts: 0, rescales: 0 };
+    rows.push(
+      `| ${k} | ${s.length} | ${q(s, 0)} | ${q(s, 0.5)} | ${q(s, 0.99)} | ${q(s, 1)} | ${d.cuts} | ${d.rescales} |`,
+    );
   }
   return rows;
+}
+
+/** the frame of a depth view (from its start) where its picture is rescaled: the middle, as scan-clips draws it */
+function depthStepAt(v: ScanVideo, f: ScanVideo['frames'][number]): number {
+  return Math.ceil(v.segments[f.segment]!.frames / 2);
 }

@@ -7,6 +7,8 @@
  * - frozen: the scanner's freeze: one frame repeated;
  * - cut: a drift view of another nodule straight after a nodule view, with no lifted probe between (the
  *   sonographer moves on to the next nodule, or the screen switches to another view): a new nodule, a new alert.
+ * - depth: a drift view whose picture is rescaled halfway through about the top centre (the probe face), as a
+ *   depth or zoom change on the scanner does: the same nodule, no new alert (none in the full plan: `--depth N`).
  * Every frame gets fresh speckle and the gain wanders; the view moves inside the screen's imaging area.
  * Two framings: `roi` (the default) is what a calibrated box feeds the model, the imaging area alone
  * (capture.roi, `thyroid-edge calibrate`), scaled to one video size; `screen` keeps DDTI's margins
@@ -21,11 +23,11 @@ import type { Rect } from '../src/capture/frame-source.js';
 import { mulberry32 } from '../src/capture/phantom.js';
 import { GreyVideoWriter } from './grey-video.js';
 
-export type ClipKind = 'pan' | 'drift' | 'cut' | 'tissue' | 'lifted' | 'frozen';
+export type ClipKind = 'pan' | 'drift' | 'cut' | 'depth' | 'tissue' | 'lifted' | 'frozen';
 
 /** the kinds of view that show a nodule */
 export function showsNodule(kind: ClipKind): boolean {
-  return kind === 'pan' || kind === 'drift' || kind === 'cut';
+  return kind === 'pan' || kind === 'drift' || kind === 'cut' || kind === 'depth';
 }
 
 export interface NoduleTruth {
@@ -76,6 +78,8 @@ export interface ClipPlan {
   frozen: number;
   /** drift views of another nodule that follow a nodule view directly (no lifted probe between) */
   cut: number;
+  /** drift views with a depth or zoom change halfway (the picture rescaled about the probe face) */
+  depth: number;
   panS: number;
   driftS: number;
   tissueS: number;
@@ -89,6 +93,7 @@ export const FULL_PLAN: ClipPlan = {
   tissue: 10,
   frozen: 4,
   cut: 6,
+  depth: 0,
   panS: 8,
   driftS: 5,
   tissueS: 6,
@@ -101,6 +106,7 @@ export const SMALL_PLAN: ClipPlan = {
   tissue: 2,
   frozen: 1,
   cut: 1,
+  depth: 0,
   panS: 8,
   driftS: 5,
   tissueS: 5,
@@ -271,6 +277,28 @@ function clampWin(s: Source, x: number, y: number, w: number, h: number): Rect {
   };
 }
 
+/** the zoom of a depth view before its step, small enough that the zoomed-out picture still fits the imaging area */
+const DEPTH_ZOOM = 0.62;
+
+/** a depth or zoom step: magnified by 1.25-1.43 (zoom in, less depth) or by 0.7-0.8 (zoom out), half each */
+function depthStep(rnd: () => number): number {
+  const m = 1.25 + 0.18 * rnd();
+  return rnd() < 0.5 ? m : 1 / m;
+}
+
+/**
+ * The window of a depth view at magnification `m` (1 before the step, `mag` after), about the top centre `x`, `y`:
+ * the larger of the two windows is placed inside the imaging area first, so that the step rescales the picture
+ * about the same probe face without shifting it.
+ */
+function depthWin(s: Source, x: number, y: number, zoom: number, m: number, mag: number): Rect {
+  const a = s.area;
+  const big = Math.max(1, 1 / mag);
+  const outer = clampWin(s, x - (a.width * zoom * big) / 2, y, a.width * zoom * big, a.height * zoom * big);
+  const [w, h] = [(a.width * zoom) / m, (a.height * zoom) / m];
+  return { x: outer.x + outer.width / 2 - w / 2, y: outer.y, width: w, height: h };
+}
+
 function truthOf(s: Source, win: Rect, minVisible = 0.5): NoduleTruth | null {
   const inView = maskIn(s, win);
   const visibleFraction = s.maskArea ? inView / s.maskArea : 0;
@@ -371,7 +399,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
   const rnd = mulberry32(o.seed);
   const shuffled = shuffle([...ids], rnd);
   const sources: Source[] = [];
-  const wanted = o.plan.pan + o.plan.drift + o.plan.cut + o.plan.tissue * 3;
+  const wanted = o.plan.pan + o.plan.drift + o.plan.cut + o.plan.depth + o.plan.tissue * 3;
   for (const id of shuffled) {
     if (sources.length >= wanted) break;
     const src = await loadSource(o.ddti, id);
@@ -445,12 +473,17 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     if (!after.length) break;
     kinds.splice((after[Math.floor(rnd() * after.length)] as number) + 1, 0, 'cut');
   }
+  // depth views anywhere but straight before a cut (drawn only when the plan has them: other clips stay the same)
+  for (let c = 0; c < o.plan.depth; c++) {
+    const at = kinds.flatMap((k, i) => (k !== 'cut' ? [i] : []));
+    kinds.splice(at[Math.floor(rnd() * at.length)] as number, 0, 'depth');
+  }
   let frozenLeft = o.plan.frozen;
   let next = 0;
   for (const [ki, kind] of kinds.entries()) {
     let s: Source | undefined;
     let clear: Rect | null = null;
-    const zoom = kind === 'pan' ? 0.55 : kind === 'tissue' ? 0.45 : 0.8;
+    const zoom = kind === 'pan' ? 0.55 : kind === 'tissue' ? 0.45 : kind === 'depth' ? DEPTH_ZOOM : 0.8;
     // tissue needs a frame with room clear of the nodule; nodule views take any
     while (next < sources.length) {
       const c = sources[next++]!;
@@ -472,8 +505,12 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
     const w = Math.round(a.width * zoom),
       h = Math.round(a.height * zoom);
     const b = s.maskBox;
-    const n = Math.round((kind === 'pan' ? o.plan.panS : kind === 'tissue' ? o.plan.tissueS : o.plan.driftS) * o.fps);
+    const seconds = kind === 'pan' ? o.plan.panS : kind === 'tissue' ? o.plan.tissueS : o.plan.driftS;
+    // a depth view holds each picture for a drift view's time
+    const n = Math.round((kind === 'depth' ? 2 * seconds : seconds) * o.fps);
     const dir = rnd() < 0.5 ? 1 : -1;
+    // depth: magnified by `mag` from the middle on (> 1: zoom in / less depth); both pictures share the probe face
+    const mag = kind === 'depth' ? depthStep(rnd) : 1;
     const cy = b.y + b.height / 2 - h / 2 + (rnd() - 0.5) * 20;
     const cx = b.x + b.width / 2 - w / 2 + (rnd() - 0.5) * 20;
     let win: Rect = { x: 0, y: 0, width: w, height: h };
@@ -486,6 +523,8 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
         win = clampWin(s, x + wob.x, cy + wob.y + 10 * Math.sin(u * 3.14), w, h);
       } else if (kind === 'drift' || kind === 'cut') {
         win = clampWin(s, cx + 8 * Math.sin(u * 6.28) + wob.x, cy + 5 * Math.sin(u * 4) + wob.y, w, h);
+      } else if (kind === 'depth') {
+        win = depthWin(s, cx + w / 2 + wob.x, cy + wob.y, zoom, i < n / 2 ? 1 : mag, mag);
       } else {
         win = { ...clear!, x: clear!.x + wob.x * 0.3, y: clear!.y + wob.y * 0.3 };
       }

@@ -7,6 +7,9 @@
  * - a cut: one phantom scene with its nodule, then straight another scene with its own. The gate sees the
  *   cut (result.viewChanged), the first track clears (reason view_changed) and the second nodule gets its
  *   own alert instead of being taken for the first.
+ * - a depth change: one phantom scene whose picture is magnified about the probe face halfway, as a depth or zoom
+ *   change on the scanner does. The gate sees a rescale, not a cut (result.viewRescaled), and the nodule's track
+ *   carries on: no view_changed, no second alert for it.
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,6 +48,31 @@ async function makeCutClip(dir: string): Promise<string> {
   const [a, b] = [scene(2), scene(1)];
   const video = new GreyVideoWriter(join(dir, 'cut.mp4'), { width: o.screenWidth, height: o.screenHeight, fps: FPS });
   for (let i = 0; i < 2 * TISSUE; i++) await video.write((i < TISSUE ? a : b).render(i).screen);
+  return video.close();
+}
+
+const MAG = 1.33;
+
+/** Scene 2 for TISSUE frames, then the same scene magnified by MAG about the top centre of its ROI (less depth). */
+async function makeDepthClip(dir: string): Promise<string> {
+  const o = DEFAULT_PHANTOM;
+  const { roi, screenWidth: w } = o;
+  const g = scene(2);
+  const video = new GreyVideoWriter(join(dir, 'depth.mp4'), { width: w, height: o.screenHeight, fps: FPS });
+  const out = new Uint8Array(w * o.screenHeight);
+  const cx = roi.x + roi.width / 2;
+  for (let i = 0; i < 2 * TISSUE; i++) {
+    const screen = g.render(i).screen;
+    out.set(screen);
+    if (i >= TISSUE) {
+      for (let y = roi.y; y < roi.y + roi.height; y++) {
+        const sy = Math.floor(roi.y + (y - roi.y) / MAG);
+        for (let x = roi.x; x < roi.x + roi.width; x++)
+          out[y * w + x] = screen[sy * w + Math.floor(cx + (x - cx) / MAG)]!;
+      }
+    }
+    await video.write(out);
+  }
   return video.close();
 }
 
@@ -141,5 +169,29 @@ describe('scan clip through the file source (real daemon, real mosquitto)', () =
     expect(cleared.every((a) => a.frameSeq === cuts[0])).toBe(true);
     expect(cleared.map((a) => a.trackId).sort()).toEqual(openAtCut.sort());
     expect(after.every((a) => !before.some((b) => b.trackId === a.trackId))).toBe(true);
+  }, 180_000);
+
+  it('a depth change (the picture magnified about the probe face): no cut, the nodule keeps its track', async () => {
+    const clip = await makeDepthClip(await tempDir('te-depth-'));
+    const { results, alerts, imaging } = await play(clip, 2 * TISSUE, cleanup);
+    for (const r of results.slice(0, 5)) expectValid('result', r);
+    expect(results.some((r) => r.viewChanged)).toBe(false);
+    // the gate sees the rescale once, on the first processed frame after the step, and counts it
+    const rescaled = results.filter((r) => r.viewRescaled !== undefined);
+    expect(rescaled).toHaveLength(1);
+    expect(rescaled[0]!.seq).toBeGreaterThan(TISSUE);
+    expect(rescaled[0]!.seq).toBeLessThanOrEqual(TISSUE + 5);
+    // the nearest factor tried (imagingGate.viewRescales: 1.25, 1.43) to the clip's 1.33, a magnification
+    expect(rescaled[0]!.viewRescaled).toBeGreaterThanOrEqual(1.25);
+    expect(rescaled[0]!.viewRescaled).toBeLessThanOrEqual(1.43);
+    expect(imaging).toMatchObject({ viewChanges: 0, viewRescales: 1 });
+    // the nodule announced before the step is still the same track a second after it
+    const detected = alerts.filter((a) => a.event === 'nodule_detected');
+    const before = detected.filter((a) => a.frameSeq <= TISSUE).map((a) => a.trackId);
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    const clearedBy = (seq: number) =>
+      alerts.filter((a) => a.event === 'nodule_cleared' && a.frameSeq <= seq).map((a) => a.trackId);
+    expect(before.filter((id) => !clearedBy(TISSUE + FPS).includes(id)).length).toBeGreaterThanOrEqual(1);
+    expect(alerts.some((a) => a.event === 'nodule_cleared' && a.reason === 'view_changed')).toBe(false);
   }, 180_000);
 });

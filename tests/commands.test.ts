@@ -64,8 +64,27 @@ describe('command router', () => {
     expect(redact(validateConfig({})).mqtt.password).toBeUndefined();
   });
 
-  it('set_config applies a valid patch once and refuses an invalid one without applying', async () => {
+  it('by default an unsigned set_config changes the log level only: rule, alerts, gate, ROI refused', async () => {
     const t = target();
+    expect(t.config().mqtt.setConfigKeys).toEqual(['logLevel']);
+    const r = new CommandRouter(t, 10_000);
+    for (const config of [
+      { postprocess: { minAreaPx: 60000 } },
+      { alerts: { confirmEvidenceS: 60 } },
+      { imagingGate: { minMean: 255 } },
+      { capture: { roi: { x: 0, y: 0, width: 8, height: 8 } } },
+    ]) {
+      const reply = await ask(r, 'set_config', { config });
+      expect(reply.ok).toBe(false);
+      expect(reply.error).toMatch(/not in mqtt\.setConfigKeys \(logLevel\); use a signed config bundle/);
+    }
+    expect(t.applied).toHaveLength(0);
+    expect((await ask(r, 'set_config', { config: { logLevel: 'debug' } })).ok).toBe(true);
+    expect(t.config().logLevel).toBe('debug');
+  });
+
+  it('set_config applies a valid patch once and refuses an invalid one without applying', async () => {
+    const t = target({ setConfigKeys: null });
     const r = new CommandRouter(t, 10_000);
     const ok = await r.handle('set_config', Buffer.from(JSON.stringify({ config: { alerts: { memoryS: 2.5 } } })));
     expect(ok.ok).toBe(true);
@@ -108,7 +127,7 @@ describe('command router', () => {
   });
 
   it('every command answers a valid request with a result matching its result schema', async () => {
-    const r = new CommandRouter(target(), 100_000);
+    const r = new CommandRouter(target({ setConfigKeys: null }), 100_000);
     const requests: Record<string, unknown> = {
       ping: {},
       get_config: {},

@@ -51,6 +51,17 @@ function scene(seed: number, dx = 0, gain = 1, speckle = seed * 1000 + dx): Uint
   );
 }
 
+/** scene(seed) as a depth or zoom change on the scanner shows it: rescaled about the top centre (> 1 magnifies) */
+function rescaledScene(seed: number, scale: number, speckle = seed * 7919): Uint8Array {
+  const p = mulberry32(seed);
+  const [a, b, c, d] = [p() * 6.28, p() * 6.28, 9 + p() * 8, 11 + p() * 8];
+  const r = mulberry32(speckle);
+  return frame((px, py) => {
+    const [x, y] = [S / 2 + (px - S / 2) / scale, py / scale];
+    return (80 + 40 * Math.sin(x / c + a) * Math.cos(y / d + b) + 25 * Math.sin((x + y) / 23)) * (0.7 + 0.6 * r());
+  });
+}
+
 function feed(g: ImagingGate, frames: Uint8Array[], t0 = 0) {
   return frames.map((f, i) => g.update(f, S, S, t0 + i * 66));
 }
@@ -156,6 +167,32 @@ describe('imaging gate', () => {
     // viewChangeLevel 2 turns the cut off
     const off = feed(new ImagingGate({ ...DEFAULT_GATE, viewChangeLevel: 2 }), [scene(1), scene(2)]);
     expect(off[1]!.viewChanged).toBe(false);
+  });
+
+  it('a depth or zoom change (the picture rescaled about the probe face) is no cut; another scene still is', () => {
+    for (const scale of [1.43, 0.7]) {
+      const s = feed(new ImagingGate(DEFAULT_GATE), [
+        rescaledScene(1, 1, 1),
+        rescaledScene(1, 1, 2),
+        rescaledScene(1, scale, 3),
+        rescaledScene(1, scale, 4),
+      ]);
+      // the plain statistic calls it a cut; the rescaled reference explains it
+      expect(s[2]!.structureChange).toBeGreaterThan(DEFAULT_GATE.viewChangeLevel);
+      expect(s.map((x) => x.viewChanged)).toEqual([false, false, false, false]);
+      expect(s.map((x) => x.rescaled)).toEqual([null, null, scale, null]);
+      // without rescales tried it is a cut, as before
+      const plain = feed(new ImagingGate({ ...DEFAULT_GATE, viewRescales: [] }), [
+        rescaledScene(1, 1, 1),
+        rescaledScene(1, scale, 3),
+      ]);
+      expect(plain[1]).toMatchObject({ viewChanged: true, rescaled: null });
+    }
+    // another scene, at any of the scales tried, is still a cut
+    for (const scale of [1, ...DEFAULT_GATE.viewRescales]) {
+      const cut = feed(new ImagingGate(DEFAULT_GATE), [rescaledScene(1, 1), rescaledScene(2, scale)]);
+      expect(cut[1]).toMatchObject({ viewChanged: true, rescaled: null });
+    }
   });
 
   it('reverberation: the gate reports why', () => {

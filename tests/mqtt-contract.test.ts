@@ -31,7 +31,12 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
   beforeAll(async () => {
     broker = await Mosquitto.start(await tempDir('te-mq-'));
     sub = await subscriber(broker.url, `${root}/#`);
-    d = await startDaemon(await testConfig(broker.url, { mqtt: { mask: { mode: 'png', maxPerSecond: 2 } } }));
+    d = await startDaemon(
+      await testConfig(broker.url, {
+        // widened from the default (the log level only) to exercise a runtime change of the decision rule
+        mqtt: { mask: { mode: 'png', maxPerSecond: 2 }, setConfigKeys: ['logLevel', 'postprocess'] },
+      }),
+    );
   }, 300_000);
 
   afterAll(async () => {
@@ -152,6 +157,9 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     expect(bad.error).toContain('postprocess.minAreaPx');
     const locked = await request('set_config', JSON.stringify({ config: { deviceId: 'other' } }));
     expect(locked.error).toContain('cannot be changed at runtime');
+    const narrowed = await request('set_config', JSON.stringify({ config: { alerts: { confirmEvidenceS: 60 } } }));
+    expect(narrowed.error).toMatch(/alerts\.confirmEvidenceS: not in mqtt\.setConfigKeys \(logLevel, postprocess\)/);
+    expect((await request('get_config', '{}')).result.alerts.confirmEvidenceS).not.toBe(60);
     expect((await request('get_config', '{}')).result.postprocess.minAreaPx).toBe(55);
     // the pipeline restarted with the new config and still produces results
     const n = of('result').length;

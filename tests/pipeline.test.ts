@@ -64,6 +64,7 @@ function slowHandler(ms: number, seen: number[]) {
           frameOk: true,
           structureChange: null,
           viewChanged: false,
+          rescaled: null,
           stats: { mean: 0, std: 0, brightFraction: 0, rowStructure: 0, diff: null, blocks: new Float64Array(48) },
         },
       };

@@ -330,10 +330,12 @@ describe('hostile requests and a resilient outbox (issue 14, real mosquitto)', (
     expect(cfg.capture.ffmpegPath).toBe('ffmpeg');
     expect(cfg.capture.source).toBe('phantom');
     expect(cfg.capture.file.path).toBe('');
-    // runtime keys still apply
-    const ok = await ask('tuning', { alerts: { minAreaPx: 41 }, logLevel: 'fatal' });
+    // runtime keys outside mqtt.setConfigKeys (default: the log level only) are refused too, named
+    const tuning = await ask('tuning', { alerts: { minAreaPx: 41 }, logLevel: 'fatal' });
+    expect(tuning.error).toMatch(/config: alerts\.minAreaPx: not in mqtt\.setConfigKeys \(logLevel\)/);
+    expect(d.daemon.currentConfig.alerts.minAreaPx).not.toBe(41);
+    const ok = await ask('level', { logLevel: 'fatal' });
     expect(ok.ok).toBe(true);
-    expect(d.daemon.currentConfig.alerts.minAreaPx).toBe(41);
   }, 300_000);
 
   it.each([5, 4] as const)(

@@ -133,12 +133,15 @@ export const ConfigSchema = Type.Object(
         setConfigKeys: Type.Union(
           [Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9]+(\\.[A-Za-z0-9]+)*$' })), Type.Null()],
           {
-            default: null,
+            // anyone on the ward's broker may publish a request: by default an unsigned one changes nothing
+            // that decides what the box reports
+            default: ['logLevel'],
             description:
               'The keys (or subtrees, e.g. "alerts") that the MQTT set_config command may change, among the runtime ' +
-              'keys; null: all of them. Where anyone but the fleet manager could publish requests, narrow it (e.g. ' +
-              '["logLevel"]): postprocess, alerts, imagingGate and capture.roi decide what the box reports. Signed ' +
-              'config bundles are not limited by it.',
+              'keys; null: all of them. The default lets an unsigned request change the log level only: ' +
+              'postprocess, alerts, imagingGate and capture.roi decide what the box reports, and the fleet changes ' +
+              "them with signed config bundles, which this list does not limit. Widen it only where the broker's " +
+              'ACL lets the fleet manager alone publish requests.',
           },
         ),
         responseTopicPrefix: Type.Union([Type.String({ minLength: 1, pattern: '^[^+#\\u0000]+/$' }), Type.Null()], {
@@ -339,6 +342,16 @@ export const ConfigSchema = Type.Object(
             'last frame with tissue above this means another scene replaced the view (not a moving probe); open ' +
             'tracks clear (reason view_changed) and `result.viewChanged` is true. In the val scan clips a pan gives ' +
             'at most 0.053 at 15 fps (0.27 with 3 of 4 frames dropped), a cut 0.37-1.29. 2 turns it off.',
+        }),
+        viewRescales: Type.Array(Type.Number({ minimum: 0.2, maximum: 5 }), {
+          maxItems: 16,
+          default: DEFAULT_GATE.viewRescales,
+          description:
+            'Before a structure change counts as a cut, the last frame with tissue is rescaled about the top centre ' +
+            'of the ROI (the probe face) by each of these factors (> 1 magnifies): a depth or zoom change on the ' +
+            'scanner rescales the picture of the same scene, and a frame that matches one of them below ' +
+            'viewChangeLevel keeps its tracks (`result.viewRescaled`). Assumes a calibrated ROI whose top edge is ' +
+            'the probe face. [] treats every rescale as a cut.',
         }),
       },
       'Imaging gate: frames with no tissue in the ROI (probe lifted, blank, frozen) raise no alert; ' +

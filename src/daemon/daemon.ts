@@ -30,6 +30,7 @@ export class Daemon implements MqttHost {
   private lastImaging: GateState | null = null;
   /** cuts the imaging gate has seen (status/telemetry: a field check of imagingGate.viewChangeLevel) */
   private viewChanges = 0;
+  private viewRescales = 0;
   private pipeline: Pipeline | null = null;
   private processor: FrameProcessor | null = null;
   private readonly results: Emitter<FrameResult>;
@@ -132,6 +133,7 @@ export class Daemon implements MqttHost {
       this.lastRoi = r.roi;
       this.lastImaging = r.imaging;
       if (r.imaging.viewChanged) this.viewChanges++;
+      if (r.imaging.rescaled !== null) this.viewRescales++;
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug({ seq: r.seq, nodules: r.nodules.length, ms: r.timingsMs }, 'frame processed');
       }
@@ -199,7 +201,12 @@ export class Daemon implements MqttHost {
       lastError: this.pipeline?.lastError ?? null,
       imaging:
         this.pipeline && this.lastImaging
-          ? { imaging: this.lastImaging.imaging, reason: this.lastImaging.reason, viewChanges: this.viewChanges }
+          ? {
+              imaging: this.lastImaging.imaging,
+              reason: this.lastImaging.reason,
+              viewChanges: this.viewChanges,
+              viewRescales: this.viewRescales,
+            }
           : null,
       since: this.since,
     };

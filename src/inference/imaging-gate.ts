@@ -31,6 +31,12 @@ export interface GateOptions {
    * last frame with tissue exceeds this; the tracker then ends the open tracks
    */
   viewChangeLevel: number;
+  /**
+   * scale factors tried before a structure change counts as a cut: the last frame with tissue rescaled about the
+   * top centre of the ROI (where the probe face is), as a depth or zoom change on the scanner rescales the picture.
+   * A frame that matches one of them is the same scene (`rescaled`), and its tracks carry on. Empty: none tried.
+   */
+  viewRescales: number[];
 }
 
 export const DEFAULT_GATE: GateOptions = {
@@ -44,6 +50,7 @@ export const DEFAULT_GATE: GateOptions = {
   offFrames: 2,
   onFrames: 3,
   viewChangeLevel: 0.25,
+  viewRescales: [0.7, 0.8, 0.9, 1.11, 1.25, 1.43],
 };
 
 export interface FrameStats {
@@ -70,6 +77,11 @@ export interface GateState {
   structureChange: number | null;
   /** while imaging: this frame shows another scene than the last frame with tissue (a cut) */
   viewChanged: boolean;
+  /**
+   * while imaging: the structure change was over viewChangeLevel, but the last frame with tissue rescaled by this
+   * factor matches the frame (a depth or zoom change, the same scene): no cut. null otherwise
+   */
+  rescaled: number | null;
   stats: FrameStats;
 }
 
@@ -151,31 +163,101 @@ function gridEdge(k: number, parts: number, len: number): number {
  * 0.27 with 3 of 4 frames dropped); 0.37-1.29 when another scene replaces the view. 0 when either frame is flat.
  */
 export function structureChange(a: Float64Array, b: Float64Array): number {
-  return 1 - correlation(a, b);
+  return 1 - (correlation(a, b) ?? 1);
 }
 
-/** Pearson correlation of two equal-length vectors; 1 when either is flat (no structure to have changed). */
-function correlation(a: Float64Array, b: Float64Array): number {
-  const n = a.length;
+/**
+ * Pearson correlation of two equal-length vectors over the pairs where both are numbers (NaN: no content there);
+ * 1 when either is flat (no structure to have changed); null with fewer than half the pairs.
+ */
+function correlation(a: Float64Array, b: Float64Array): number | null {
+  let n = 0;
   let ma = 0;
   let mb = 0;
-  for (let i = 0; i < n; i++) {
-    ma += a[i] as number;
-    mb += b[i] as number;
+  for (let i = 0; i < a.length; i++) {
+    const [x, y] = [a[i] as number, b[i] as number];
+    if (Number.isNaN(x) || Number.isNaN(y)) continue;
+    ma += x;
+    mb += y;
+    n++;
   }
+  if (2 * n < a.length || n === 0) return null;
   ma /= n;
   mb /= n;
   let sab = 0;
   let saa = 0;
   let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    const da = (a[i] as number) - ma;
-    const db = (b[i] as number) - mb;
-    sab += da * db;
-    saa += da * da;
-    sbb += db * db;
+  for (let i = 0; i < a.length; i++) {
+    const [x, y] = [a[i] as number, b[i] as number];
+    if (Number.isNaN(x) || Number.isNaN(y)) continue;
+    sab += (x - ma) * (y - mb);
+    saa += (x - ma) ** 2;
+    sbb += (y - mb) ** 2;
   }
   return saa > 1e-9 && sbb > 1e-9 ? sab / Math.sqrt(saa * sbb) : 1;
+}
+
+/** A frame with tissue kept as the reference of the structure change: its block means and its pixels. */
+export interface SceneRef {
+  blocks: Float64Array;
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** samples per block side when block means are taken from a rescaled reference (speckle averages out over 144) */
+const RESCALE_SAMPLES = 12;
+
+/**
+ * The block means (frameStats' grid) of `ref` rescaled by `scale` about the top centre of the frame, where the
+ * probe face is: what a depth or zoom change on the scanner shows of the same scene (scale > 1 magnifies). NaN for
+ * a block that lies mostly outside the rescaled picture.
+ */
+export function rescaledBlocks(ref: SceneRef, centralFraction: number, scale: number): Float64Array {
+  const { width, height, data } = ref;
+  const cw = Math.max(1, Math.round(width * centralFraction));
+  const ch = Math.max(1, Math.round(height * centralFraction));
+  const x0 = Math.floor((width - cw) / 2);
+  const y0 = Math.floor((height - ch) / 2);
+  const cx = width / 2;
+  const out = new Float64Array(BLOCKS_X * BLOCKS_Y);
+  for (let j = 0; j < BLOCKS_Y; j++) {
+    const [by0, by1] = [y0 + gridEdge(j, BLOCKS_Y, ch), y0 + gridEdge(j + 1, BLOCKS_Y, ch)];
+    for (let k = 0; k < BLOCKS_X; k++) {
+      const [bx0, bx1] = [x0 + gridEdge(k, BLOCKS_X, cw), x0 + gridEdge(k + 1, BLOCKS_X, cw)];
+      let sum = 0;
+      let n = 0;
+      for (let a = 0; a < RESCALE_SAMPLES; a++) {
+        const qy = Math.floor((by0 + ((a + 0.5) * (by1 - by0)) / RESCALE_SAMPLES) / scale);
+        if (qy < 0 || qy >= height) continue;
+        for (let b = 0; b < RESCALE_SAMPLES; b++) {
+          const qx = Math.floor(cx + (bx0 + ((b + 0.5) * (bx1 - bx0)) / RESCALE_SAMPLES - cx) / scale);
+          if (qx < 0 || qx >= width) continue;
+          sum += data[qy * width + qx] as number;
+          n++;
+        }
+      }
+      out[j * BLOCKS_X + k] = 4 * n >= 3 * RESCALE_SAMPLES * RESCALE_SAMPLES ? sum / n : Number.NaN;
+    }
+  }
+  return out;
+}
+
+/**
+ * The best match of a frame's block means among the reference rescaled by each of `scales`: the scale and its
+ * structure change, or null when no scale leaves enough of the picture to compare.
+ */
+export function bestRescale(
+  blocks: Float64Array,
+  ref: SceneRef,
+  o: Pick<GateOptions, 'centralFraction' | 'viewRescales'>,
+): { scale: number; change: number } | null {
+  let best: { scale: number; change: number } | null = null;
+  for (const scale of o.viewRescales) {
+    const c = correlation(blocks, rescaledBlocks(ref, o.centralFraction, scale));
+    if (c !== null && (!best || 1 - c < best.change)) best = { scale, change: 1 - c };
+  }
+  return best;
 }
 
 /** Why a single frame shows no tissue, or null when it does (frozen is decided over time). */
@@ -188,8 +270,8 @@ export function noTissueReason(s: FrameStats, o: GateOptions): NoImagingReason |
 /** Debounced imaging state over a stream of frames (one instance per stream). */
 export class ImagingGate {
   private prev: Uint8Array | null = null;
-  /** block means of the last frame that showed tissue: a dark blip between two frames of one scene is no cut */
-  private lastTissue: Float64Array | null = null;
+  /** the last frame that showed tissue: a dark blip between two frames of one scene is no cut */
+  private lastTissue: SceneRef | null = null;
   private unchangedSince: number | null = null;
   private badRun = 0;
   private goodRun = 0;
@@ -230,18 +312,33 @@ export class ImagingGate {
       this.badRun = 0;
       if (!this.state.imaging && this.goodRun >= this.o.onFrames) this.state = { imaging: true, reason: null };
     }
-    const change = reason === null && this.lastTissue ? structureChange(stats.blocks, this.lastTissue) : null;
-    const viewChanged = this.state.imaging && change !== null && change > this.o.viewChangeLevel;
+    const ref = this.lastTissue;
+    const change = reason === null && ref ? structureChange(stats.blocks, ref.blocks) : null;
+    let rescaled: number | null = null;
+    if (this.state.imaging && ref && change !== null && change > this.o.viewChangeLevel) {
+      // only now (rarely) is the rescaled reference worth its cost
+      const match = bestRescale(stats.blocks, ref, this.o);
+      if (match && match.change <= this.o.viewChangeLevel) rescaled = match.scale;
+    }
+    const viewChanged = this.state.imaging && change !== null && change > this.o.viewChangeLevel && rescaled === null;
     // after a lifted probe the tracks are gone already: the scene before it is no reference
     if (!this.state.imaging) this.lastTissue = null;
-    else if (reason === null) this.lastTissue = stats.blocks;
+    else if (reason === null) this.lastTissue = this.keep(stats.blocks, data, width, height);
     return {
       imaging: this.state.imaging,
       reason: this.state.reason,
       frameOk,
       structureChange: change,
       viewChanged,
+      rescaled,
       stats,
     };
+  }
+
+  /** the reference for the next frames, its pixels copied into one buffer kept across frames */
+  private keep(blocks: Float64Array, data: Uint8Array, width: number, height: number): SceneRef {
+    const buf = this.lastTissue?.data.length === data.length ? this.lastTissue.data : new Uint8Array(data.length);
+    buf.set(data);
+    return { blocks, data: buf, width, height };
   }
 }

@@ -146,7 +146,7 @@ export function mqttMarkdown(): string {
     "mosquitto_sub -h broker -p 8883 --cafile ca.crt --cert me.crt --key me.key -t 'thyroid-edge/+/alert' -q 1",
     'mosquitto_pub -h 127.0.0.1 -t \'thyroid-edge/box-01/request/ping\' -m \'{"transaction":"t1"}\'',
     "mosquitto_pub -h 127.0.0.1 -t 'thyroid-edge/box-01/request/set_config' -m " +
-      '\'{"transaction":"t2","config":{"postprocess":{"minAreaPx":60}}}\'',
+      '\'{"transaction":"t2","config":{"logLevel":"debug"}}\'          # mqtt.setConfigKeys: the log level only',
     '```',
     '',
     '## Commands',

@@ -11,7 +11,12 @@ export interface DeviceStatus {
   capture: CaptureStatus | null;
   lastError: string | null;
   /** the imaging gate on the latest frame; null before the first */
-  imaging: { imaging: boolean; reason: 'no_signal' | 'reverberation' | 'frozen' | null; viewChanges: number } | null;
+  imaging: {
+    imaging: boolean;
+    reason: 'no_signal' | 'reverberation' | 'frozen' | null;
+    viewChanges: number;
+    viewRescales: number;
+  } | null;
   since: string;
 }
 

@@ -26,6 +26,13 @@ export const ImagingState = Type.Object(
         'cuts to another scene the gate has seen since the daemon started (each one cleared the open alert tracks, ' +
         'reason view_changed); many on steady scanning mean imagingGate.viewChangeLevel is too low for this machine',
     }),
+    viewRescales: Type.Integer({
+      minimum: 0,
+      description:
+        'depth or zoom changes the gate has seen since the daemon started: structure changes over ' +
+        'imagingGate.viewChangeLevel that a rescaled picture of the same scene explains (imagingGate.viewRescales); ' +
+        'the tracks carried on',
+    }),
   },
   { description: 'imaging gate state of the latest processed frame; null before the first' },
 );
@@ -154,6 +161,13 @@ export const ResultPayload = Type.Object(
         'the imaging gate saw a cut: another scene replaced the view (not a moving probe), and open alert tracks ' +
         'ended here (nodule_cleared, reason view_changed)',
     }),
+    viewRescaled: Type.Optional(
+      Type.Number({
+        description:
+          'present on a frame whose picture the gate found rescaled from the last one (a depth or zoom change on ' +
+          'the scanner, by this factor; > 1 magnifies): the same scene, no cut, the tracks carry on',
+      }),
+    ),
     mask: Type.Optional(RleSchema),
   },
   { $id: 'result' },

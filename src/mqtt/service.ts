@@ -246,6 +246,7 @@ export class MqttService {
       imaging: r.imaging.imaging,
       imagingReason: r.imaging.reason,
       viewChanged: r.imaging.viewChanged,
+      ...(r.imaging.rescaled !== null ? { viewRescaled: r.imaging.rescaled } : {}),
       ...(maskDue && maskMode === 'rle' ? { mask: encodeRle(r.mask, r.width, r.height) } : {}),
     };
     const c = this.client!;
