@@ -11,6 +11,7 @@ import { applyRuntimePatch, restartOnlyKeys, runtimeKeys } from '../src/config/p
 import { checkClientIdentity } from '../src/mqtt/identity.js';
 import { pinPlainToLoopback } from '../src/mqtt/client-options.js';
 import { Topics, publishTopicProblem, responseTopicProblem } from '../src/mqtt/topics.js';
+import { checkUrl } from '../src/updates/fetch-bundle.js';
 import { isLoopbackAddress, loopbackAddressOf } from '../src/util/loopback.js';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -223,6 +224,28 @@ describe('response topics (D1, D2)', () => {
     expect(publishTopicProblem('thyroid-edge/box-a/alert')).toBeNull();
     expect(publishTopicProblem('thyroid-edge/box-a/#')).toMatch(/wildcard/);
     expect(() => validateConfig({ mqtt: { responseTopicPrefix: 'replies/#/' } })).toThrow(/mqtt\.responseTopicPrefix/);
+  });
+});
+
+describe('update URLs (anyone on the broker may request an update)', () => {
+  it('https only (file:// when allowed); with updates.allowedHosts, only those hosts, by URL host name', () => {
+    expect(checkUrl('https://fleet.example/m.json', false).hostname).toBe('fleet.example');
+    expect(() => checkUrl('http://fleet.example/m.json', false)).toThrow(/http: is refused/);
+    expect(() => checkUrl('file:///tmp/m.json', false)).toThrow(/file: is refused/);
+    expect(checkUrl('file:///tmp/m.json', true).protocol).toBe('file:');
+    const hosts = ['Fleet.Hospital.lan', '[::1]'];
+    expect(checkUrl('https://fleet.hospital.lan:8443/b/m.json', false, hosts).port).toBe('8443');
+    expect(checkUrl('https://[::1]/m.json', false, hosts).hostname).toBe('[::1]');
+    for (const url of [
+      'https://intranet.hospital.lan/',
+      'https://fleet.hospital.lan.evil.example/m.json',
+      'https://10.0.0.5/',
+    ]) {
+      expect(() => checkUrl(url, false, hosts), url).toThrow(/is not in updates\.allowedHosts/);
+    }
+    expect(() => validateConfig({ updates: { allowedHosts: ['https://fleet.example'] } })).toThrow(
+      /updates\.allowedHosts/,
+    );
   });
 });
 

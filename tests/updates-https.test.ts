@@ -62,6 +62,9 @@ describe('bundles over https', () => {
         }
         const toHttp = /^\/to-http\/(.+)$/.exec(path);
         if (toHttp) return res.writeHead(302, { location: `http://127.0.0.1:${plainPort}/b/${toHttp[1]}` }).end();
+        // /to-name/<file>: one https redirect to the same server by another host name
+        const toName = /^\/to-name\/(.+)$/.exec(path);
+        if (toName) return res.writeHead(302, { location: `https://localhost:${port}/b/${toName[1]}` }).end();
         return serve(path, res);
       },
     );
@@ -96,10 +99,13 @@ describe('bundles over https', () => {
     await new Promise<void>((r) => (plain ? plain.close(() => r()) : r()));
   });
 
-  async function install(path = '/b/manifest.json'): Promise<{ state: string; reason: string | null }[]> {
+  async function install(
+    path = '/b/manifest.json',
+    updates: Record<string, unknown> = {},
+  ): Promise<{ state: string; reason: string | null }[]> {
     const state = await tempDir('te-https-state-');
     const cfg = join(state, 'config.json');
-    await writeFile(cfg, JSON.stringify({ stateDir: state, updates: { trustedKeys: [key.publicKey] } }));
+    await writeFile(cfg, JSON.stringify({ stateDir: state, updates: { trustedKeys: [key.publicKey], ...updates } }));
     const out = await run(
       'node',
       ['dist/src/cli.js', 'bundle', 'install', `https://127.0.0.1:${port}${path}`, '-c', cfg],
@@ -145,5 +151,21 @@ describe('bundles over https', () => {
     expect(many.at(-1)!.reason).toMatch(new RegExp(`more than ${MAX_REDIRECTS} redirects`));
     const most = await install(`/chain/${MAX_REDIRECTS}/manifest.json`);
     expect(most.at(-1)!.reason).toBeNull();
+  }, 120_000);
+
+  it('updates.allowedHosts: a host in the list installs; another host, or a redirect to one, is refused', async () => {
+    cutModel = false;
+    const listed = await install('/chain/1/manifest.json', { allowedHosts: ['127.0.0.1'] });
+    expect(listed.at(-1)!.reason).toBeNull();
+    const other = await install('/b/manifest.json', { allowedHosts: ['fleet.hospital.example'] });
+    expect(other.at(-1)).toMatchObject({ state: 'failed' });
+    expect(other.at(-1)!.reason).toMatch(
+      /url: host 127\.0\.0\.1 is not in updates\.allowedHosts \(fleet\.hospital\.example\)/,
+    );
+    const hop = await install('/to-name/manifest.json', { allowedHosts: ['127.0.0.1'] });
+    expect(hop.at(-1)!.state).toBe('failed');
+    expect(hop.at(-1)!.reason).toMatch(
+      /to https:\/\/localhost:\d+\/b\/manifest\.json refused \(url: host localhost is not in/,
+    );
   }, 120_000);
 });

@@ -414,6 +414,17 @@ export const ConfigSchema = Type.Object(
           default: false,
           description: 'Accept file:// bundle URLs (field service, tests); https:// is always accepted.',
         }),
+        allowedHosts: Type.Union(
+          [Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9.-]+$|^\\[[0-9A-Fa-f:.]+\\]$' })), Type.Null()],
+          {
+            default: null,
+            description:
+              'The https hosts (names as in the URL, e.g. "fleet.hospital.lan") the box may fetch bundles from, ' +
+              'redirects and listed files included; null: any. Anyone who can publish on the broker may send an ' +
+              '`update` request: a list keeps the box from being sent to other hosts of the hospital network (the ' +
+              'signature protects what is installed, not where the box connects).',
+          },
+        ),
         maxBundleBytes: Type.Integer({
           minimum: 1024,
           default: 209715200,

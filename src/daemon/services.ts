@@ -42,7 +42,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
     applyConfig,
     restartPipeline: () => daemon.restartPipeline(),
     update: async (url, transaction) => {
-      checkUrl(url, config.updates.allowFileUrls);
+      checkUrl(url, config.updates.allowFileUrls, config.updates.allowedHosts);
       if (updater.busy) throw new Error('an update is already in progress');
       // the install runs on; its steps go to the update topic, not into this reply
       void updater.install(url, transaction).catch((err: unknown) => logger.error({ err }, 'update failed to start'));

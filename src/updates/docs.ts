@@ -51,7 +51,9 @@ remove the old key.
 - **On request**: \`<base>/<deviceId>/request/update\` with \
 \`{"url": "https://.../manifest.json", "transaction": "..."}\`.
   The answer on \`response/update\` comes at once (\`accepted\`, or the reason the request was refused). The steps
-  that follow appear on \`<base>/<deviceId>/update\`.
+  that follow appear on \`<base>/<deviceId>/update\`. Anyone who can publish on the broker may send this request:
+  set \`updates.allowedHosts\` to the fleet's bundle hosts, so that the box fetches from nowhere else (redirects
+  and listed files included; a URL to another host is refused in the answer).
 - **Scheduled**: set \`updates.schedule\` (a node-cron expression, e.g. \`"30 2 * * *"\` inside the maintenance window)
   and \`updates.manifestUrl\`. At each tick the box reads the manifest only. It installs the bundle if the version is
   newer than the active one. A check is deferred while a scan is running, that is, while a nodule was seen less

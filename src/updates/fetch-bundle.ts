@@ -11,11 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { writeSynced } from '../util/durable-fs.js';
 import { BundleError, parseManifest, parseSignature, type BundleManifest, type SignatureFile } from './manifest.js';
 
-export interface FetchOptions {
+/** What every download obeys. */
+export interface NetOptions {
+  timeoutMs: number;
+  /** https hosts the box may fetch from, redirects included; null: any */
+  allowedHosts: readonly string[] | null;
+}
+
+export interface FetchOptions extends NetOptions {
   /** total bytes a bundle may occupy in staging */
   maxBytes: number;
   allowFileUrls: boolean;
-  timeoutMs: number;
 }
 
 export interface FetchedBundle {
@@ -29,14 +35,22 @@ export interface FetchedBundle {
 const MAX_MANIFEST_BYTES = 1 << 20;
 const MAX_SIGNATURE_BYTES = 4096;
 
-export function checkUrl(url: string, allowFileUrls: boolean): URL {
+/**
+ * A bundle URL the box may fetch: https (to a host in `allowedHosts` when that is a list), or file:// when
+ * allowed. Anyone on the broker may ask for an update: the list keeps the box from fetching from any host.
+ */
+export function checkUrl(url: string, allowFileUrls: boolean, allowedHosts: readonly string[] | null = null): URL {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw new BundleError(`url: "${url}" is not a URL`);
   }
-  if (u.protocol === 'https:') return u;
+  if (u.protocol === 'https:') {
+    if (allowedHosts && !allowedHosts.some((h) => h.toLowerCase() === u.hostname))
+      throw new BundleError(`url: host ${u.hostname} is not in updates.allowedHosts (${allowedHosts.join(', ')})`);
+    return u;
+  }
   if (u.protocol === 'file:' && allowFileUrls) return u;
   throw new BundleError(`url: ${u.protocol} is refused (https:${allowFileUrls ? ' or file:' : ''} only)`);
 }
@@ -49,8 +63,8 @@ export const MAX_REDIRECTS = 5;
  * off (an https server never sends us to a local file), so https holds all the way; at most
  * MAX_REDIRECTS hops, all within one timeout.
  */
-async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
-  const signal = AbortSignal.timeout(timeoutMs);
+async function httpsGet(u: URL, net: NetOptions): Promise<Response> {
+  const signal = AbortSignal.timeout(net.timeoutMs);
   let url = u;
   for (let hop = 0; ; hop++) {
     const res = await fetch(url, { signal, redirect: 'manual' }).catch((err: Error) => {
@@ -62,7 +76,7 @@ async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
     if (hop >= MAX_REDIRECTS) throw new BundleError(`cannot fetch ${u.href}: more than ${MAX_REDIRECTS} redirects`);
     let next: URL;
     try {
-      next = checkUrl(new URL(location, url).href, false);
+      next = checkUrl(new URL(location, url).href, false, net.allowedHosts);
     } catch (err) {
       throw new BundleError(
         `cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused ` +
@@ -73,7 +87,7 @@ async function httpsGet(u: URL, timeoutMs: number): Promise<Response> {
   }
 }
 
-async function openStream(u: URL, timeoutMs: number): Promise<Readable> {
+async function openStream(u: URL, net: NetOptions): Promise<Readable> {
   if (u.protocol === 'file:') {
     // O_NONBLOCK so that opening a FIFO does not wait for a writer; then only a regular file is read
     // (a FIFO, a device or a socket would hang the updater or stream forever).
@@ -90,16 +104,16 @@ async function openStream(u: URL, timeoutMs: number): Promise<Readable> {
     }
     return fh.createReadStream();
   }
-  const res = await httpsGet(u, timeoutMs);
+  const res = await httpsGet(u, net);
   if (!res.ok || !res.body) throw new BundleError(`cannot fetch ${u.href}: HTTP ${res.status}`);
   return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
 }
 
 /** Reads a small document whole, refusing more than maxBytes. */
-async function fetchSmall(u: URL, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+async function fetchSmall(u: URL, maxBytes: number, net: NetOptions): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const chunk of await openStream(u, timeoutMs)) {
+  for await (const chunk of await openStream(u, net)) {
     n += (chunk as Buffer).length;
     if (n > maxBytes) throw new BundleError(`${u.href}: larger than ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
@@ -108,12 +122,12 @@ async function fetchSmall(u: URL, maxBytes: number, timeoutMs: number): Promise<
 }
 
 /** Streams one file to disk, stopping past `limit` bytes; fsync'd so a crash leaves nothing half-trusted. */
-async function fetchToFile(u: URL, dest: string, limit: number, timeoutMs: number): Promise<number> {
+async function fetchToFile(u: URL, dest: string, limit: number, net: NetOptions): Promise<number> {
   await mkdir(dirname(dest), { recursive: true });
   const fh = await open(dest, 'w');
   let n = 0;
   try {
-    for await (const chunk of await openStream(u, timeoutMs)) {
+    for await (const chunk of await openStream(u, net)) {
       n += (chunk as Buffer).length;
       if (n > limit)
         throw new BundleError(`${u.href}: more bytes than the manifest declares or the staging cap allows (${limit})`);
@@ -134,7 +148,7 @@ async function fetchToFile(u: URL, dest: string, limit: number, timeoutMs: numbe
 
 /** Only the manifest (unverified): enough to decide whether a scheduled check has anything new. */
 export async function peekManifest(url: string, o: FetchOptions): Promise<BundleManifest> {
-  return parseManifest(await fetchSmall(checkUrl(url, o.allowFileUrls), MAX_MANIFEST_BYTES, o.timeoutMs));
+  return parseManifest(await fetchSmall(checkUrl(url, o.allowFileUrls, o.allowedHosts), MAX_MANIFEST_BYTES, o));
 }
 
 /**
@@ -147,9 +161,9 @@ export async function fetchBundle(
   o: FetchOptions,
   accept: (manifestBytes: Buffer, signature: SignatureFile, manifest: BundleManifest) => Promise<void>,
 ): Promise<FetchedBundle> {
-  const base = checkUrl(url, o.allowFileUrls);
-  const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o.timeoutMs);
-  const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o.timeoutMs));
+  const base = checkUrl(url, o.allowFileUrls, o.allowedHosts);
+  const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o);
+  const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o));
   const manifest = parseManifest(manifestBytes);
   await accept(manifestBytes, signature, manifest);
   const declared = manifest.files.reduce((s, f) => s + f.size, 0);
@@ -161,7 +175,9 @@ export async function fetchBundle(
   const received = new Map<string, number>();
   for (const f of manifest.files) {
     // one byte of slack past the declared size tells "too long" from "exact"
-    received.set(f.path, await fetchToFile(new URL(f.path, base), join(staging, f.path), f.size + 1, o.timeoutMs));
+    // a listed file is fetched from where checkUrl allows, as the manifest was
+    const fileUrl = checkUrl(new URL(f.path, base).href, base.protocol === 'file:', o.allowedHosts);
+    received.set(f.path, await fetchToFile(fileUrl, join(staging, f.path), f.size + 1, o));
   }
   await writeSynced(join(staging, 'manifest.json'), manifestBytes);
   await writeSynced(join(staging, 'manifest.json.sig'), JSON.stringify(signature));

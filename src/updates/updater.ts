@@ -225,6 +225,7 @@ export class Updater {
     const peek = await peekManifest(o.manifestUrl, {
       maxBytes: o.maxBundleBytes,
       allowFileUrls: o.allowFileUrls,
+      allowedHosts: o.allowedHosts,
       timeoutMs: o.downloadTimeoutS * 1000,
     });
     const active = await this.activeVersion(peek.kind);
@@ -249,7 +250,12 @@ export class Updater {
       const fetched = await fetchBundle(
         url,
         staging,
-        { maxBytes: o.maxBundleBytes, allowFileUrls: o.allowFileUrls, timeoutMs: o.downloadTimeoutS * 1000 },
+        {
+          maxBytes: o.maxBundleBytes,
+          allowFileUrls: o.allowFileUrls,
+          allowedHosts: o.allowedHosts,
+          timeoutMs: o.downloadTimeoutS * 1000,
+        },
         // signature and versions before any file is fetched
         async (bytes, signature, m) => {
           note({ kind: m.kind, name: m.name, version: m.version });
