@@ -19,6 +19,38 @@ describe('binomial Gaussian blur', () => {
     expect(out[7 * 15 + 6]).toBe(out[6 * 15 + 7]);
   });
 
+  it('one pass equals the kernel definition at every pixel, reflected edges and frames 1-9 px wide included', () => {
+    // symmetric reflection with the edge pixel repeated (-1 -> 0, n -> n-1), as the blur documents
+    const reflect = (i: number, n: number) => {
+      const m = ((i % (2 * n)) + 2 * n) % (2 * n);
+      return m < n ? m : 2 * n - 1 - m;
+    };
+    const k = [1, 4, 6, 4, 1];
+    let seed = 7;
+    for (const [w, h] of [
+      [1, 1],
+      [2, 3],
+      [3, 2],
+      [4, 4],
+      [5, 6],
+      [6, 5],
+      [9, 7],
+      [17, 3],
+    ] as const) {
+      const img = Uint8Array.from({ length: w * h }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+      // horizontal sums (exact integers), then vertical, rounded once
+      const rows = Array.from({ length: w * h }, (_, i) => {
+        const [x, y] = [i % w, Math.floor(i / w)];
+        return k.reduce((s, c, t) => s + c * img[y * w + reflect(x + t - 2, w)]!, 0);
+      });
+      const want = rows.map((_, i) => {
+        const [x, y] = [i % w, Math.floor(i / w)];
+        return (k.reduce((s, c, t) => s + c * rows[reflect(y + t - 2, h) * w + x]!, 0) + 128) >> 8;
+      });
+      expect([...gaussianBlur(img, w, h, 1)], `${w}x${h}`).toEqual(want);
+    }
+  });
+
   it('sigma 2 runs four passes (variance 4): wider than sigma 1', () => {
     const img = new Uint8Array(21 * 21);
     img[10 * 21 + 10] = 255;

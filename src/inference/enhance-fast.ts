@@ -42,6 +42,10 @@ export class FastEnhancer {
   private readonly wx: Float64Array;
   private readonly up: Int32Array;
   private readonly wy: Float64Array;
+  /** per column: the byte offsets of its two tiles' tables within a row of tiles, and 1 - wx */
+  private readonly lutA: Int32Array;
+  private readonly lutB: Int32Array;
+  private readonly wx1: Float64Array;
 
   constructor(
     readonly width: number,
@@ -75,6 +79,10 @@ export class FastEnhancer {
     };
     [this.left, this.wx] = axis(width, centres(this.xEdges));
     [this.up, this.wy] = axis(height, centres(this.yEdges));
+    // the per-pixel index arithmetic of claheInto, once per column (the same values, so the same bytes)
+    this.lutA = Int32Array.from(this.left, (i) => i * 256);
+    this.lutB = Int32Array.from(this.left, (i) => Math.min(this.tx - 1, i + 1) * 256);
+    this.wx1 = Float64Array.from(this.wx, (w) => 1 - w);
   }
 
   /** Blur then CLAHE; returns a new frame (callers keep it, e.g. the live view). */
@@ -95,13 +103,19 @@ export class FastEnhancer {
     for (let p = 0; p < passes; p++) {
       for (let y = 0; y < height; y++) {
         const row = y * width;
+        // the two columns at each edge reflect (the whole row when it is that narrow); the interior reads its
+        // neighbours directly
         for (let x = 0; x < width; x++) {
+          if (x === 2 && width > 4) x = width - 2;
           tmp[row + x] =
             cur[row + xm[x]!]! +
             4 * cur[row + xm[x + 1]!]! +
             6 * cur[row + x]! +
             4 * cur[row + xm[x + 3]!]! +
             cur[row + xm[x + 4]!]!;
+        }
+        for (let i = row + 2; i < row + width - 2; i++) {
+          tmp[i] = cur[i - 2]! + 4 * cur[i - 1]! + 6 * cur[i]! + 4 * cur[i + 1]! + cur[i + 2]!;
         }
       }
       for (let y = 0; y < height; y++) {
@@ -126,7 +140,7 @@ export class FastEnhancer {
    * four nearest tiles' mappings. `out` may be `src`.
    */
   claheInto(src: Uint8Array, out: Uint8Array): Uint8Array {
-    const { width, height, tx, ty, xEdges, yEdges, luts, hist, left, wx, up, wy } = this;
+    const { width, height, tx, ty, xEdges, yEdges, luts, hist, wx, up, wy } = this;
     for (let j = 0; j < ty; j++) {
       for (let i = 0; i < tx; i++) {
         hist.fill(0);
@@ -156,18 +170,24 @@ export class FastEnhancer {
         }
       }
     }
+    const { lutA, lutB, wx1 } = this;
     for (let y = 0; y < height; y++) {
       const j = up[y]!;
       const j2 = Math.min(ty - 1, j + 1);
       const fy = wy[y]!;
+      const fy1 = 1 - fy;
+      const rowTop = j * tx * 256;
+      const rowBottom = j2 * tx * 256;
+      const row = y * width;
       for (let x = 0; x < width; x++) {
-        const v = src[y * width + x]!;
-        const i = left[x]!;
-        const i2 = Math.min(tx - 1, i + 1);
+        const v = src[row + x]!;
+        const a = lutA[x]! + v;
+        const b = lutB[x]! + v;
         const fx = wx[x]!;
-        const top = (1 - fx) * luts[(j * tx + i) * 256 + v]! + fx * luts[(j * tx + i2) * 256 + v]!;
-        const bottom = (1 - fx) * luts[(j2 * tx + i) * 256 + v]! + fx * luts[(j2 * tx + i2) * 256 + v]!;
-        out[y * width + x] = (1 - fy) * top + fy * bottom + 0.5; // Uint8Array truncates: +0.5 rounds
+        const fx1 = wx1[x]!;
+        const top = fx1 * luts[rowTop + a]! + fx * luts[rowTop + b]!;
+        const bottom = fx1 * luts[rowBottom + a]! + fx * luts[rowBottom + b]!;
+        out[row + x] = fy1 * top + fy * bottom + 0.5; // Uint8Array truncates: +0.5 rounds
       }
     }
     return out;
