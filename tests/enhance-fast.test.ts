@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { enhance } from '../src/inference/preprocess.js';
 import { gaussianBlur, tileClahe } from '../src/inference/enhance-fast.js';
+import { mulberry32 } from '../src/capture/phantom.js';
 import { SMALL_SPEC } from './helpers/fixtures.js';
 
 describe('binomial Gaussian blur', () => {
@@ -26,7 +27,7 @@ describe('binomial Gaussian blur', () => {
       return m < n ? m : 2 * n - 1 - m;
     };
     const k = [1, 4, 6, 4, 1];
-    let seed = 7;
+    const rnd = mulberry32(7);
     for (const [w, h] of [
       [1, 1],
       [2, 3],
@@ -37,7 +38,7 @@ describe('binomial Gaussian blur', () => {
       [9, 7],
       [17, 3],
     ] as const) {
-      const img = Uint8Array.from({ length: w * h }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+      const img = Uint8Array.from({ length: w * h }, () => Math.floor(rnd() * 256));
       // horizontal sums (exact integers), then vertical, rounded once
       const rows = Array.from({ length: w * h }, (_, i) => {
         const [x, y] = [i % w, Math.floor(i / w)];
