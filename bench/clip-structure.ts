@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { DEFAULT_GATE, frameStats, ImagingGate, structureChange } from '../src/inference/imaging-gate.js';
-import type { ScanVideo } from './scan-clips.js';
+import { depthStepAt, type ScanVideo } from './scan-clips.js';
 
 /** Per transition ("within pan", "drift->cut", ...): count and min / p50 / p99 / max of the structure change. */
 export function clipStructure(v: ScanVideo, stride = 1, ffmpegPath = 'ffmpeg'): string[] {
@@ -22,7 +22,8 @@ export function clipStructure(v: ScanVideo, stride = 1, ffmpegPath = 'ffmpeg'): 
   const key = (i: number) => {
     const [f, p] = [v.frames[i]!, v.frames[i - stride]!];
     // a depth view's step is a transition of its own
-    if (f.kind === 'depth' && f.segment === p.segment && i - v.segments[f.segment]!.startFrame === depthStepAt(v, f))
+    const seg = v.segments[f.segment]!;
+    if (f.kind === 'depth' && f.segment === p.segment && i - seg.startFrame === depthStepAt(seg.frames))
       return 'depth step';
     return f.segment === p.segment ? `within ${f.kind}` : `${p.kind}->${f.kind}`;
   };
@@ -57,9 +58,4 @@ export function clipStructure(v: ScanVideo, stride = 1, ffmpegPath = 'ffmpeg'): 
     );
   }
   return rows;
-}
-
-/** the frame of a depth view (from its start) where its picture is rescaled: the middle, as scan-clips draws it */
-function depthStepAt(v: ScanVideo, f: ScanVideo['frames'][number]): number {
-  return Math.ceil(v.segments[f.segment]!.frames / 2);
 }

@@ -277,6 +277,11 @@ function clampWin(s: Source, x: number, y: number, w: number, h: number): Rect {
   };
 }
 
+/** the frame of a depth view of n frames (from its start) where its picture is rescaled: the middle */
+export function depthStepAt(n: number): number {
+  return Math.ceil(n / 2);
+}
+
 /** the zoom of a depth view before its step, small enough that the zoomed-out picture still fits the imaging area */
 const DEPTH_ZOOM = 0.62;
 
@@ -524,7 +529,7 @@ export async function makeScanVideo(o: MakeOptions): Promise<ScanVideo> {
       } else if (kind === 'drift' || kind === 'cut') {
         win = clampWin(s, cx + 8 * Math.sin(u * 6.28) + wob.x, cy + 5 * Math.sin(u * 4) + wob.y, w, h);
       } else if (kind === 'depth') {
-        win = depthWin(s, cx + w / 2 + wob.x, cy + wob.y, zoom, i < n / 2 ? 1 : mag, mag);
+        win = depthWin(s, cx + w / 2 + wob.x, cy + wob.y, zoom, i < depthStepAt(n) ? 1 : mag, mag);
       } else {
         win = { ...clear!, x: clear!.x + wob.x * 0.3, y: clear!.y + wob.y * 0.3 };
       }

@@ -38,7 +38,6 @@ export class FastEnhancer {
   private readonly yEdges: Int32Array;
   private readonly luts: Uint8Array;
   private readonly hist = new Float64Array(256);
-  private readonly left: Int32Array;
   private readonly wx: Float64Array;
   private readonly up: Int32Array;
   private readonly wy: Float64Array;
@@ -77,11 +76,12 @@ export class FastEnhancer {
       }
       return [lo, w];
     };
-    [this.left, this.wx] = axis(width, centres(this.xEdges));
+    const [left, wx] = axis(width, centres(this.xEdges));
+    this.wx = wx;
     [this.up, this.wy] = axis(height, centres(this.yEdges));
     // the per-pixel index arithmetic of claheInto, once per column (the same values, so the same bytes)
-    this.lutA = Int32Array.from(this.left, (i) => i * 256);
-    this.lutB = Int32Array.from(this.left, (i) => Math.min(this.tx - 1, i + 1) * 256);
+    this.lutA = Int32Array.from(left, (i) => i * 256);
+    this.lutB = Int32Array.from(left, (i) => Math.min(this.tx - 1, i + 1) * 256);
     this.wx1 = Float64Array.from(this.wx, (w) => 1 - w);
   }
 

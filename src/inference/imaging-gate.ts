@@ -93,10 +93,7 @@ export function frameStats(
   o: Pick<GateOptions, 'centralFraction' | 'brightLevel'>,
   prev?: Uint8Array | null,
 ): FrameStats {
-  const cw = Math.max(1, Math.round(width * o.centralFraction));
-  const ch = Math.max(1, Math.round(height * o.centralFraction));
-  const x0 = Math.floor((width - cw) / 2);
-  const y0 = Math.floor((height - ch) / 2);
+  const { cw, ch, x0, y0 } = centralWindow(width, height, o.centralFraction);
   let sum = 0;
   let sum2 = 0;
   let bright = 0;
@@ -148,6 +145,13 @@ export function frameStats(
   };
 }
 
+/** The central part of a frame that the statistics look at: its size and top-left corner. */
+function centralWindow(width: number, height: number, fraction: number) {
+  const cw = Math.max(1, Math.round(width * fraction));
+  const ch = Math.max(1, Math.round(height * fraction));
+  return { cw, ch, x0: Math.floor((width - cw) / 2), y0: Math.floor((height - ch) / 2) };
+}
+
 /** the coarse grid of the structure-change statistic: blocks of about 30x30 px in a 448x336 ROI's centre */
 const BLOCKS_X = 8;
 const BLOCKS_Y = 6;
@@ -175,7 +179,8 @@ function correlation(a: Float64Array, b: Float64Array): number | null {
   let ma = 0;
   let mb = 0;
   for (let i = 0; i < a.length; i++) {
-    const [x, y] = [a[i] as number, b[i] as number];
+    const x = a[i] as number;
+    const y = b[i] as number;
     if (Number.isNaN(x) || Number.isNaN(y)) continue;
     ma += x;
     mb += y;
@@ -188,11 +193,12 @@ function correlation(a: Float64Array, b: Float64Array): number | null {
   let saa = 0;
   let sbb = 0;
   for (let i = 0; i < a.length; i++) {
-    const [x, y] = [a[i] as number, b[i] as number];
-    if (Number.isNaN(x) || Number.isNaN(y)) continue;
-    sab += (x - ma) * (y - mb);
-    saa += (x - ma) ** 2;
-    sbb += (y - mb) ** 2;
+    const da = (a[i] as number) - ma;
+    const db = (b[i] as number) - mb;
+    if (Number.isNaN(da) || Number.isNaN(db)) continue;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
   }
   return saa > 1e-9 && sbb > 1e-9 ? sab / Math.sqrt(saa * sbb) : 1;
 }
@@ -215,10 +221,7 @@ const RESCALE_SAMPLES = 12;
  */
 export function rescaledBlocks(ref: SceneRef, centralFraction: number, scale: number): Float64Array {
   const { width, height, data } = ref;
-  const cw = Math.max(1, Math.round(width * centralFraction));
-  const ch = Math.max(1, Math.round(height * centralFraction));
-  const x0 = Math.floor((width - cw) / 2);
-  const y0 = Math.floor((height - ch) / 2);
+  const { cw, ch, x0, y0 } = centralWindow(width, height, centralFraction);
   const cx = width / 2;
   const out = new Float64Array(BLOCKS_X * BLOCKS_Y);
   for (let j = 0; j < BLOCKS_Y; j++) {
@@ -314,13 +317,12 @@ export class ImagingGate {
     }
     const ref = this.lastTissue;
     const change = reason === null && ref ? structureChange(stats.blocks, ref.blocks) : null;
-    let rescaled: number | null = null;
-    if (this.state.imaging && ref && change !== null && change > this.o.viewChangeLevel) {
-      // only now (rarely) is the rescaled reference worth its cost
-      const match = bestRescale(stats.blocks, ref, this.o);
-      if (match && match.change <= this.o.viewChangeLevel) rescaled = match.scale;
-    }
-    const viewChanged = this.state.imaging && change !== null && change > this.o.viewChangeLevel && rescaled === null;
+    // over the level while imaging: a cut, unless the reference rescaled explains it (only now, rarely, is that
+    // worth its cost)
+    const overLevel = this.state.imaging && ref !== null && change !== null && change > this.o.viewChangeLevel;
+    const match = overLevel ? bestRescale(stats.blocks, ref, this.o) : null;
+    const rescaled = match && match.change <= this.o.viewChangeLevel ? match.scale : null;
+    const viewChanged = overLevel && rescaled === null;
     // after a lifted probe the tracks are gone already: the scene before it is no reference
     if (!this.state.imaging) this.lastTissue = null;
     else if (reason === null) this.lastTissue = this.keep(stats.blocks, data, width, height);
