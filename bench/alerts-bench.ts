@@ -5,7 +5,8 @@
  * Scores per nodule appearance and per clip kind, plus the per-frame detection figures, so the
  * table says where the model, not the tracker, limits a target.
  *
- *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N] [--alerts JSON] [--gate JSON] [--out FILE]
+ *   node dist/bench/alerts-bench.js [--small] [--split test|val] [--seed N | --seeds 1-5] [--alerts JSON] [--gate JSON]
+ *                                   [--out FILE]
  *                                   [--view roi|screen] [--clean] [--dump FILE] [--replay FILE --grid JSON]
  *                                   [--model FILE.onnx] [--structure [--stride K]] [--depth N]
  *
@@ -25,6 +26,10 @@
  * `--structure` plays nothing: it prints the imaging gate's structure change per transition of the clip
  * (bench/clip-structure.ts), what `imagingGate.viewChangeLevel` was chosen from.
  *
+ * `--seeds 1-5` plays several clip sets one after another, each reported as with `--seed`, then all of them
+ * pooled (bench/alert-tally.ts): counts added, each ratio taken once, so a target is judged on every event, not on
+ * one clip set's few dozen.
+ *
  * `test` frames are for reporting; tune on `val` (--split val). Without ../shared/datasets/ddti it
  * skips with a message (exit 0).
  */
@@ -40,6 +45,8 @@ import type { AlertPayload, ResultPayload } from '../src/mqtt/payloads.js';
 import { AlertTracker, DEFAULT_TRACKER, type AlertEvent } from '../src/alerts/tracker.js';
 import { modelCardPath, validateConfig } from '../src/config/load.js';
 import { loadModelCard } from '../src/inference/model-card.js';
+import { parseIntList } from '../src/util/int-list.js';
+import { addTallies, headlineOf, pct, type Headline, type Tally } from './alert-tally.js';
 import { clipStructure } from './clip-structure.js';
 import { Mosquitto } from './mosquitto.js';
 import {
@@ -56,7 +63,8 @@ import {
 interface Args {
   small: boolean;
   split: 'val' | 'test';
-  seed: number;
+  /** clip sets to play, one after another (`--seed N` or `--seeds 1-5`); several are also reported pooled */
+  seeds: number[];
   fps: number;
   alerts: Record<string, unknown>;
   gate: Record<string, unknown>;
@@ -81,7 +89,7 @@ function parseArgs(argv: string[]): Args {
   const a: Args = {
     small: false,
     split: 'test',
-    seed: 1,
+    seeds: [1],
     fps: 15,
     alerts: {},
     gate: {},
@@ -110,7 +118,8 @@ function parseArgs(argv: string[]): Args {
       const s = v();
       if (s !== 'val' && s !== 'test') throw new Error('--split: val or test');
       a.split = s;
-    } else if (k === '--seed') a.seed = Number(v());
+    } else if (k === '--seed') a.seeds = [Number(v())];
+    else if (k === '--seeds') a.seeds = parseIntList(v(), '--seeds');
     else if (k === '--fps') a.fps = Number(v());
     else if (k === '--alerts') a.alerts = JSON.parse(v()) as Record<string, unknown>;
     else if (k === '--gate') a.gate = JSON.parse(v()) as Record<string, unknown>;
@@ -224,15 +233,10 @@ function overlaps(a: Rect, b: Rect): boolean {
   return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
-const pct = (xs: number[], p: number) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-};
-
 export interface Scores {
   rows: string[];
-  headline: Record<string, number | null>;
+  headline: Headline & { resultsReceived: number; frames: number };
+  tally: Tally;
 }
 
 function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false): Scores {
@@ -324,7 +328,16 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
         if (r.nodules.length === 0) tn++;
       }
     });
-    return { n, sens: pos ? tp / pos : null, spec: neg ? tn / neg : null, gateOff: n ? gateOff / n : null };
+    return {
+      n,
+      pos,
+      tp,
+      neg,
+      tn,
+      sens: pos ? tp / pos : null,
+      spec: neg ? tn / neg : null,
+      gateOff: n ? gateOff / n : null,
+    };
   };
   const f2 = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
   const rows: string[] = [];
@@ -345,7 +358,6 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   ];
   rows.push(tableRow(columns));
   rows.push(tableRow(columns.map(() => '---')));
-  const headline: Record<string, number | null> = {};
   const allApps = apps;
   for (const k of kinds) {
     // depth views only where the plan has them (`--depth N`): the other reports keep their rows
@@ -383,26 +395,29 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
       ]),
     );
   }
-  const nod = allApps;
-  const big = nod.filter((x) => x.maxAreaFraction >= minAreaFraction);
-  const det = nod.filter((x) => x.alerts.length > 0);
-  const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
-  const tissueMin = minutesOf((f) => f.kind === 'tissue');
-  headline.sensitivityBig = big.length ? big.filter((x) => x.alerts.length > 0).length / big.length : null;
-  headline.sensitivityAll = nod.length ? det.length / nod.length : null;
-  headline.alertsPerDetected = det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null;
-  headline.falsePerMinTissue = tissueMin ? (falseBy.get('tissue') ?? 0) / tissueMin : null;
-  headline.alertsLiftedFrozen = (falseBy.get('lifted') ?? 0) + (falseBy.get('frozen') ?? 0);
-  headline.ttfaMedian = pct(ttfa, 50);
-  headline.ttfaP90 = pct(ttfa, 90);
-  headline.updatedPerMin = p.alerts.filter((a) => a.event === 'nodule_updated').length / (F.length / v.fps / 60);
   const fsN = frameStats((f) => showsNodule(f.kind) || f.kind === 'tissue');
-  headline.frameSensitivity = fsN.sens;
-  headline.frameSpecificity = fsN.spec;
-  headline.falseOnNoduleClips =
-    (falseBy.get('nodule clip, elsewhere') ?? 0) + (falseBy.get('nodule clip, nodule out of view') ?? 0);
-  headline.resultsReceived = p.results.size;
-  headline.frames = F.length;
+  const tally: Tally = {
+    appearances: allApps.length,
+    detected: allApps.filter((x) => x.alerts.length > 0).length,
+    big: allApps.filter((x) => x.maxAreaFraction >= minAreaFraction).length,
+    bigDetected: allApps.filter((x) => x.maxAreaFraction >= minAreaFraction && x.alerts.length > 0).length,
+    alertsOnDetected: allApps.reduce((s, x) => s + x.alerts.length, 0),
+    ttfaS: allApps
+      .filter((x) => x.alerts.length > 0)
+      .map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps),
+    tissueMin: minutesOf((f) => f.kind === 'tissue'),
+    falseTissue: falseBy.get('tissue') ?? 0,
+    liftedFrozen: (falseBy.get('lifted') ?? 0) + (falseBy.get('frozen') ?? 0),
+    updated: p.alerts.filter((a) => a.event === 'nodule_updated').length,
+    minutes: F.length / v.fps / 60,
+    framePos: fsN.pos,
+    frameTp: fsN.tp,
+    frameNeg: fsN.neg,
+    frameTn: fsN.tn,
+    falseOnNoduleClips:
+      (falseBy.get('nodule clip, elsewhere') ?? 0) + (falseBy.get('nodule clip, nodule out of view') ?? 0),
+  };
+  const headline = { ...headlineOf(tally), resultsReceived: p.results.size, frames: F.length };
   const clearReasons = new Map<string, number>();
   for (const a of p.alerts)
     if (a.event === 'nodule_cleared') clearReasons.set(a.reason ?? '?', (clearReasons.get(a.reason ?? '?') ?? 0) + 1);
@@ -420,7 +435,91 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
       `${count('nodule_cleared')} nodule_cleared (${reasons}). Results received: ${p.results.size} of ${F.length} ` +
       'frames (the rest were dropped by latest-frame-wins or QoS 0).',
   );
-  return { rows, headline };
+  return { rows, headline, tally };
+}
+
+/** Where a reportable run's text goes in `--out`: one block per framing, one for several seeds pooled. */
+function markerTag(view: ClipView, pooled: boolean): string {
+  return `bench:alerts${view === 'roi' ? '' : ' screen'}${pooled ? ' seeds' : ''}`;
+}
+
+/** Replace the text between `<!-- tag begin -->` and `<!-- tag end -->` in `file` (made if absent). */
+function writeBlock(file: string, tag: string, text: string): void {
+  const begin = `<!-- ${tag} begin -->`;
+  const endM = `<!-- ${tag} end -->`;
+  const doc = existsSync(file) ? readFileSync(file, 'utf8') : `# Alerts\n\n${begin}\n${endM}\n`;
+  const i = doc.indexOf(begin);
+  const j = doc.indexOf(endM);
+  if (i < 0 || j < i) throw new Error(`${file}: markers ${begin} / ${endM} not found`);
+  writeFileSync(file, `${doc.slice(0, i + begin.length)}\n${text}\n${doc.slice(j)}`);
+  console.log(`\nwritten to ${file}`);
+}
+
+/** The headline figures against the issue's targets. */
+function headlineRows(h: Headline): string[] {
+  return [
+    '| headline | value | target |',
+    '| --- | --- | --- |',
+    `| sensitivity, nodules ≥ 0.3 % of the imaging area | ${fmt(h.sensitivityBig)} | ≥ 0.90 |`,
+    `| alerts per detected nodule | ${fmt(h.alertsPerDetected)} | ≤ 1.2 |`,
+    `| false alerts/min, tissue without a nodule | ${fmt(h.falsePerMinTissue)} | ≤ 1 |`,
+    `| alerts during probe-lifted and frozen intervals | ${h.alertsLiftedFrozen} | 0 |`,
+    tableRow(['time to first alert, median / p90 (s)', `${fmt(h.ttfaMedian)} / ${fmt(h.ttfaP90)}`, 'median ≤ 0.5']),
+    `| nodule_updated/min (whole clip) | ${fmt(h.updatedPerMin)} | |`,
+    tableRow([
+      'model per frame (tissue frames): sensitivity / specificity',
+      `${fmt(h.frameSensitivity)} / ${fmt(h.frameSpecificity)}`,
+      '',
+    ]),
+  ];
+}
+
+/** One row of the pooled report: a seed's counts (or all of them) and its headline figures. */
+function seedRow(label: string, t: Tally): string {
+  const h = headlineOf(t);
+  return tableRow([
+    label,
+    t.minutes.toFixed(2),
+    `${fmt(h.sensitivityBig)} (${t.bigDetected}/${t.big})`,
+    `${fmt(h.alertsPerDetected)} (${t.alertsOnDetected}/${t.detected})`,
+    `${fmt(h.falsePerMinTissue)} (${t.falseTissue} in ${t.tissueMin.toFixed(2)} min)`,
+    h.alertsLiftedFrozen,
+    `${fmt(h.ttfaMedian)} / ${fmt(h.ttfaP90)}`,
+    `${fmt(h.frameSensitivity)} / ${fmt(h.frameSpecificity)}`,
+  ]);
+}
+
+/** Several clip sets: a row per seed, then all of them pooled (counts added, ratios taken once). */
+function pooledReport(a: Args, tallies: Map<number, Tally>, modelLine: string): string {
+  const columns = [
+    'clips',
+    'minutes',
+    'sensitivity ≥ 0.3 % (detected/appearances)',
+    'alerts per detected nodule (alerts/detected)',
+    'false alerts/min on tissue',
+    'alerts, lifted + frozen',
+    'time to first alert median / p90 (s)',
+    'model per frame: sensitivity / specificity',
+  ];
+  const pooled = addTallies([...tallies.values()]);
+  const seeds = [...tallies.keys()];
+  return [
+    `Produced by \`node dist/bench/alerts-bench.js ${process.argv.slice(2).join(' ')}\` on ` +
+      `${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}.`,
+    '',
+    `- Clips: DDTI \`${a.split}\` frames, seeds ${seeds.join(', ')}, framing **${a.view}**; each seed's clip set as ` +
+      'in the single-seed report (its own frames, order and plan), played one after another.',
+    `- ${modelLine}`,
+    '- Pooled: the counts of all seeds added, then each ratio taken once (the time-to-alert percentiles over all ' +
+      'detected appearances).',
+    '',
+    tableRow(columns),
+    tableRow(columns.map(() => '---')),
+    ...seeds.map((seed) => seedRow(`seed ${seed}`, tallies.get(seed) as Tally)),
+    seedRow(`**all ${seeds.length} pooled**`, pooled),
+    '',
+    ...headlineRows(headlineOf(pooled)),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -431,107 +530,98 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (a.seeds.length > 1 && (a.structure || a.replay || a.dump)) {
+    throw new Error('--structure, --replay and --dump take one seed (--seed N)');
+  }
   // the card the daemon will read for this model, found the daemon's way
   const card = await loadModelCard(modelCardPath(validateConfig(a.model ? { model: { path: a.model } } : {})));
-  const dir = await mkdtemp(join(tmpdir(), 'te-alerts-bench-'));
-  try {
-    const t0 = Date.now();
-    const plan = { ...(a.small ? SMALL_PLAN : FULL_PLAN), depth: a.depth };
-    const v = await makeScanVideo({
-      ddti: a.ddti,
-      split: a.split,
-      seed: a.seed,
-      plan,
-      fps: a.fps,
-      dir,
-      view: a.view,
-      clean: a.clean,
-    });
-    const makeS = (Date.now() - t0) / 1000;
-    if (a.structure) {
-      console.log(clipStructure(v, a.stride).join('\n'));
-      return;
-    }
-    if (a.replay) {
-      replay(v, a, JSON.parse(readFileSync(a.replay, 'utf8')) as Dump);
-      return;
-    }
-    const played = await play(v, a, dir);
-    if (a.dump) {
-      const dump: Dump = {
+  const withOverrides = (o: Record<string, unknown>) => (Object.keys(o).length ? ` with ${JSON.stringify(o)}` : '');
+  const modelLine =
+    `Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). ` +
+    `Alerts config: defaults${withOverrides(a.alerts)}; imaging gate: defaults${withOverrides(a.gate)}.`;
+  const reportable =
+    !a.small &&
+    !a.clean &&
+    a.split === 'test' &&
+    Object.keys(a.alerts).length === 0 &&
+    Object.keys(a.gate).length === 0;
+  const tallies = new Map<number, Tally>();
+  for (const seed of a.seeds) {
+    const dir = await mkdtemp(join(tmpdir(), 'te-alerts-bench-'));
+    try {
+      const t0 = Date.now();
+      const plan = { ...(a.small ? SMALL_PLAN : FULL_PLAN), depth: a.depth };
+      const v = await makeScanVideo({
+        ddti: a.ddti,
         split: a.split,
-        seed: a.seed,
-        small: a.small,
+        seed,
+        plan,
+        fps: a.fps,
+        dir,
         view: a.view,
-        results: [...played.results.values()],
-        alerts: played.alerts,
-      };
-      writeFileSync(a.dump, JSON.stringify(dump));
-    }
-    const s = score(v, played, 0.003, a.verbose);
-    const segs = v.segments.filter((x) => x.kind !== 'lifted');
-    const argv = process.argv.slice(2).join(' ');
-    const framing =
-      a.view === 'roi'
-        ? 'the imaging area alone, as a calibrated box sees it'
-        : 'the whole screen with margins and overlays';
-    const withOverrides = (o: Record<string, unknown>) => (Object.keys(o).length ? ` with ${JSON.stringify(o)}` : '');
-    const lines = [
-      `Produced by \`node dist/bench/alerts-bench.js${argv ? ` ${argv}` : ''}\` on ${new Date().toISOString()}, ` +
-        `${os.cpus().length} cores, node ${process.version}.`,
-      '',
-      `- Clips: DDTI \`${a.split}\` frames, seed **${a.seed}**, ${a.small ? 'small' : 'full'} plan ` +
-        `${JSON.stringify(plan)}, framing **${a.view}** (${framing}), ${v.fps} fps, ${v.width}x${v.height}, ` +
-        `${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ` +
-        `${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
-      `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; ` +
-        `a lifted probe (${plan.liftedS} s) before each but the cuts, and at the end.`,
-      `- Model: \`${card.name}\` sha256 ${card.sha256.slice(0, 12)}…, threshold ${card.threshold} (from its card). ` +
-        `Alerts config: defaults${withOverrides(a.alerts)}; imaging gate: defaults${withOverrides(a.gate)}.`,
-      '',
-      ...s.rows,
-      '',
-      '| headline | value | target |',
-      '| --- | --- | --- |',
-      `| sensitivity, nodules ≥ 0.3 % of the imaging area | ${fmt(s.headline.sensitivityBig)} | ≥ 0.90 |`,
-      `| alerts per detected nodule | ${fmt(s.headline.alertsPerDetected)} | ≤ 1.2 |`,
-      `| false alerts/min, tissue without a nodule | ${fmt(s.headline.falsePerMinTissue)} | ≤ 1 |`,
-      `| alerts during probe-lifted and frozen intervals | ${s.headline.alertsLiftedFrozen} | 0 |`,
-      tableRow([
-        'time to first alert, median / p90 (s)',
-        `${fmt(s.headline.ttfaMedian)} / ${fmt(s.headline.ttfaP90)}`,
-        'median ≤ 0.5',
-      ]),
-      `| nodule_updated/min (whole clip) | ${fmt(s.headline.updatedPerMin)} | |`,
-      tableRow([
-        'model per frame (tissue frames): sensitivity / specificity',
-        `${fmt(s.headline.frameSensitivity)} / ${fmt(s.headline.frameSpecificity)}`,
+        clean: a.clean,
+      });
+      const makeS = (Date.now() - t0) / 1000;
+      if (a.structure) {
+        console.log(clipStructure(v, a.stride).join('\n'));
+        return;
+      }
+      if (a.replay) {
+        replay(v, a, JSON.parse(readFileSync(a.replay, 'utf8')) as Dump);
+        return;
+      }
+      const played = await play(v, a, dir);
+      if (a.dump) {
+        const dump: Dump = {
+          split: a.split,
+          seed,
+          small: a.small,
+          view: a.view,
+          results: [...played.results.values()],
+          alerts: played.alerts,
+        };
+        writeFileSync(a.dump, JSON.stringify(dump));
+      }
+      const s = score(v, played, 0.003, a.verbose);
+      tallies.set(seed, s.tally);
+      const segs = v.segments.filter((x) => x.kind !== 'lifted');
+      const argv = process.argv.slice(2).join(' ');
+      const framing =
+        a.view === 'roi'
+          ? 'the imaging area alone, as a calibrated box sees it'
+          : 'the whole screen with margins and overlays';
+      const text = [
+        `Produced by \`node dist/bench/alerts-bench.js${argv ? ` ${argv}` : ''}\` on ${new Date().toISOString()}, ` +
+          `${os.cpus().length} cores, node ${process.version}.`,
         '',
-      ]),
-    ];
-    const text = lines.join('\n');
-    console.log(text);
-    const reportable =
-      !a.small &&
-      !a.clean &&
-      a.split === 'test' &&
-      Object.keys(a.alerts).length === 0 &&
-      Object.keys(a.gate).length === 0;
-    if (a.out && !reportable) console.log(`\nnot written to ${a.out}: it reports the full test run with the defaults`);
-    if (a.out && reportable) {
-      // one block per framing: the calibrated (roi) one is the headline, the whole screen for comparison
-      const tag = a.view === 'roi' ? 'bench:alerts' : 'bench:alerts screen';
-      const begin = `<!-- ${tag} begin -->`;
-      const endM = `<!-- ${tag} end -->`;
-      const doc = existsSync(a.out) ? readFileSync(a.out, 'utf8') : `# Alerts\n\n${begin}\n${endM}\n`;
-      const i = doc.indexOf(begin);
-      const j = doc.indexOf(endM);
-      if (i < 0 || j < i) throw new Error(`${a.out}: markers ${begin} / ${endM} not found`);
-      writeFileSync(a.out, `${doc.slice(0, i + begin.length)}\n${text}\n${doc.slice(j)}`);
-      console.log(`\nwritten to ${a.out}`);
+        `- Clips: DDTI \`${a.split}\` frames, seed **${seed}**, ${a.small ? 'small' : 'full'} plan ` +
+          `${JSON.stringify(plan)}, framing **${a.view}** (${framing}), ${v.fps} fps, ${v.width}x${v.height}, ` +
+          `${(v.frames.length / v.fps).toFixed(0)} s in all (${v.frames.length} frames; made and encoded in ` +
+          `${makeS.toFixed(0)} s, played in ${played.wallS.toFixed(0)} s).`,
+        `- Segments (kind:image): ${segs.map((x) => `${x.kind}:${x.image}`).join(', ')}; ` +
+          `a lifted probe (${plan.liftedS} s) before each but the cuts, and at the end.`,
+        `- ${modelLine}`,
+        '',
+        ...s.rows,
+        '',
+        ...headlineRows(s.headline),
+      ].join('\n');
+      console.log(text);
+      if (a.seeds.length === 1 && a.out) {
+        if (reportable) writeBlock(a.out, markerTag(a.view, false), text);
+        else console.log(`\nnot written to ${a.out}: it reports the full test run with the defaults`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  }
+  if (a.seeds.length > 1) {
+    const text = pooledReport(a, tallies, modelLine);
+    console.log(`\n${text}`);
+    if (a.out) {
+      if (reportable) writeBlock(a.out, markerTag(a.view, true), text);
+      else console.log(`\nnot written to ${a.out}: it reports the full test run with the defaults`);
+    }
   }
 }
 
@@ -546,7 +636,7 @@ interface Dump {
 
 /** The tracker offline over a dumped run's results, once per config of the grid: one headline line each. */
 function replay(v: ScanVideo, a: Args, d: Dump): void {
-  if (d.split !== a.split || d.seed !== a.seed || d.small !== a.small || d.view !== a.view) {
+  if (d.split !== a.split || d.seed !== a.seeds[0] || d.small !== a.small || d.view !== a.view) {
     throw new Error(
       `--replay: the dump is of ${d.split} seed ${d.seed}${d.small ? ' small' : ''} (${d.view}); ` +
         'pass the same --split/--seed/--small/--view',
