@@ -76,10 +76,11 @@ export const CaptureConfigSchema = Obj(
           description: 'fraction of each cycle a nodule is in view; a scan is mostly frames without one',
         }),
         liftWhenAbsent: Type.Boolean({
-          default: false,
+          default: true,
           description:
             'lift the probe (dark noise in the imaging area) while no nodule is in view, as between two views ' +
-            'of a scan',
+            'of a scan. false keeps the probe on the nodule-free gland, which the shipped model marks as a ' +
+            'nodule (README, "Phantom"): one long track instead of an alert per appearance',
         }),
       },
       'Synthetic B-mode phantom (source: phantom).',
