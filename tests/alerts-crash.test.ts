@@ -28,8 +28,11 @@ function spawnDaemon(env: Record<string, string>): { proc: ChildProcess; logged:
       THYROID_EDGE__capture__phantom__fps: '20',
       THYROID_EDGE__capture__phantom__cycleFrames: '30',
       THYROID_EDGE__capture__phantom__visibleFraction: '0.5',
+      // the probe stays on the gland, which the shipped model marks (README, "Phantom"), and tracks outlive short
+      // absences: a kill or a shutdown finds them open, whenever it comes
+      THYROID_EDGE__capture__phantom__liftWhenAbsent: 'false',
       THYROID_EDGE__alerts__minAreaPx: '40',
-      THYROID_EDGE__alerts__memoryS: '5', // tracks stay open: the kill finds them open
+      THYROID_EDGE__alerts__memoryS: '5',
       THYROID_EDGE__mqtt__reconnectMinMs: '200',
       THYROID_EDGE__mqtt__reconnectMaxMs: '1000',
       ...env,

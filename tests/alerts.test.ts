@@ -70,7 +70,8 @@ describe('alert tracker', () => {
       ...repeat(30, () => ({ nodules: [] })),
     ]);
     expect(kinds(ev)).toEqual(['nodule_detected', 'nodule_cleared:lost']);
-    // 0.2 s of evidence at p 0.9: the 4th frame; cleared once absent for more than memoryS (1.5 s)
+    // 0.2 s of evidence at p 0.9 and minDurationS 0.25: by the 5th frame; cleared once absent for more than memoryS
+    // (1.5 s)
     expect(ev[0]!.frameSeq).toBeLessThanOrEqual(5);
     expect(ev[1]!.frameSeq).toBe(30 + Math.floor(1.5 * FPS) + 1);
     expect(ev[1]!.trackId).toBe(ev[0]!.trackId);

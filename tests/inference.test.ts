@@ -182,7 +182,8 @@ describe('segmenter (real onnxruntime-node)', () => {
       intraOpThreads: 2,
       logger,
     });
-    const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
+    // the daemon's rule: the card's minAreaPx (null), as `run`, `infer` and bench:phantom use
+    const proc = new FrameProcessor(seg, { minAreaPx: null, pixelSpacingMm: null });
     const scores = await phantomFramings(proc, card.preprocessing, [1, 2, 3], 6);
     const mean = (k: 'roi' | 'screen'): number => scores.reduce((a, s) => a + s[k], 0) / scores.length;
     console.log(

@@ -203,6 +203,12 @@ describe.skipIf(!existsSync(CHROMIUM))(
           { timeout: 30_000 },
         );
         await page.waitForSelector('#nodules tr.nodule', { timeout: 10_000 });
+        // the alert history: the nodules always in view are confirmed within a second or so ("detected" rows)
+        await page.waitForFunction(
+          () => [...document.querySelectorAll('#alerts tr')].some((r) => r.children[1]?.textContent === 'detected'),
+          null,
+          { timeout: 20_000 },
+        );
         const samples0 = await page.evaluate(
           () => (window as unknown as { __live: { samples: unknown[] } }).__live.samples.length,
         );

@@ -142,7 +142,8 @@ describe('delivery under faults (real mosquitto)', () => {
     cleanup.push(() => broker.stop());
     const sub = await subscriber(broker.url, `${root}/alert`);
     cleanup.push(() => sub.client.end(true));
-    // the phantom's nodule stays in view for most of a 300-frame cycle: its track is open when we stop.
+    // the phantom's nodule stays in view for half of a 300-frame cycle (testConfig's visibleFraction 0.5: 7.5 s at
+    // 20 fps), and the test stops right after its detection: its track is open when we stop.
     // On an idle machine the delivery loop often wins this race without the stop's drain; under load (a full
     // run beside other work) the clear was left on disk until the next start, which the drain prevents.
     const d = await startDaemon(await testConfig(broker.url, { capture: { phantom: { cycleFrames: 300 } } }));

@@ -103,7 +103,8 @@ async function main(): Promise<void> {
     intraOpThreads: 1,
     logger: createLogger('warn', true),
   });
-  const proc = new FrameProcessor(seg, { minAreaPx: 40, pixelSpacingMm: null });
+  // the daemon's rule: the card's minAreaPx (null), as `run`, `infer` and bench:phantom use
+  const proc = new FrameProcessor(seg, { minAreaPx: null, pixelSpacingMm: null });
   const { width: W, height: H } = card.preprocessing;
   const score = async (png: Buffer, maskPng: Buffer): Promise<number> => {
     const r = await proc.process(await frameFromImage(png, card.preprocessing, 1));
