@@ -47,6 +47,9 @@ describe('phantom alerts with the npm start config (real daemon, real mosquitto)
       liveView: { enabled: false },
     });
     expect(config.capture.source).toBe('phantom');
+    // guards the spread above: were npm-start.yaml to set `capture`, the helper's test phantom would come back
+    const startPhantom = (startYaml.capture as { phantom?: object } | undefined)?.phantom;
+    expect(config.capture.phantom).toEqual({ ...defaults.capture.phantom, ...startPhantom });
     expect(config.alerts).toEqual(DEFAULT_TRACKER);
     const ph = config.capture.phantom;
     const frames = CYCLES * ph.cycleFrames;
