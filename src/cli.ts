@@ -174,12 +174,18 @@ program
     'grab a full frame from the configured source, find the imaging area, print the ROI and write a PNG with it drawn',
   )
   .option('-c, --config <file>', 'config file')
-  .option('-o, --out <file>', 'PNG with the ROI drawn', 'calibrate.png')
+  .option(
+    '-o, --out <file>',
+    'PNG with the ROI drawn (outside it pixelated: the header holds patient data)',
+    'calibrate.png',
+  )
   .action(async (o: { config?: string; out: string }) => {
-    const config = await loadConfig(o.config);
+    // a new box's config has no ROI yet: finding it is this command's job
+    const config = await loadConfig(o.config, process.env, { roiPending: true });
     const full = await grabFullFrame(config.capture);
     const roi = findImagingArea(full.data, full.width, full.height);
-    await writeFile(o.out, await roiPng(full, [{ rect: roi, rgb: [255, 200, 0] }]));
+    // as the live view's calibrate page: the image area shows, the patient header around it does not
+    await writeFile(o.out, await roiPng(full, [{ rect: roi, rgb: [255, 200, 0] }], true));
     console.log(`# imaging area found on a ${full.width}x${full.height} frame; paste into the config:`);
     console.log(`capture:\n  roi: { x: ${roi.x}, y: ${roi.y}, width: ${roi.width}, height: ${roi.height} }`);
     console.error(`wrote ${o.out}`);

@@ -2,7 +2,10 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { phantomVideo } from '../bench/phantom-video.js';
+import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
 import { tempDir } from './helpers/fixtures.js';
 import { runCommand } from './helpers/run.js';
 
@@ -52,6 +55,31 @@ describe('thyroid-edge CLI', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/roi: \{ x: \d+, y: \d+, width: \d+, height: \d+ \}/);
     expect((await readFile(out)).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('calibrate takes a new box config without a ROI (which run refuses), and its PNG hides the header', async () => {
+    const dir = await tempDir();
+    const video = await phantomVideo(dir, 10);
+    const { screenWidth: W, screenHeight: H, roi } = DEFAULT_PHANTOM;
+    const cfg = join(dir, 'box.yaml');
+    await writeFile(cfg, `capture:\n  source: file\n  file: { path: ${video}, width: ${W}, height: ${H} }\n`);
+    const check = await cli(['check-config', cfg]);
+    expect(check.status).toBe(2);
+    expect(check.stderr).toMatch(/capture\.roi: is required for source "file"/);
+    const out = join(dir, 'roi.png');
+    const r = await cli(['calibrate', '--config', cfg, '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const m = /roi: \{ x: (\d+), y: (\d+), width: (\d+), height: (\d+) \}/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    const [x, y] = [Number(m![1]), Number(m![2])];
+    expect(Math.abs(x - roi.x)).toBeLessThanOrEqual(4);
+    expect(Math.abs(y - roi.y)).toBeLessThanOrEqual(4);
+    // the header band (patient data on a real screen) above the ROI: every 16x16 block one grey level
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([W, H]);
+    const levels = new Set<number>();
+    for (let py = 16; py < 32; py++) for (let px = 16; px < 32; px++) levels.add(data[(py * W + px) * info.channels]!);
+    expect(levels.size).toBe(1);
   });
 
   it('run: processes frames, and SIGTERM finishes the frame in flight and exits 0', async () => {

@@ -213,6 +213,20 @@ describe('delivery under faults (real mosquitto)', () => {
     second.proc.kill('SIGTERM');
   }, 600_000);
 
+  it('a clean stop publishes status offline with no fault reason (not "no model loaded")', async () => {
+    const broker = await Mosquitto.start(await tempDir('te-mq-'));
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker.url, `${root}/status`);
+    cleanup.push(() => sub.client.end(true));
+    const d = await startDaemon(await testConfig(broker.url));
+    cleanup.push(() => d.stop());
+    const states = () => sub.messages.map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+    await until(() => states().some((s) => s.state === 'online'), 60_000, 'online');
+    await d.stop();
+    const offline = await until(() => states().find((s) => s.state === 'offline'), 20_000, 'offline');
+    expect(offline.reason).toBeNull();
+  }, 120_000);
+
   it('Last Will: status goes offline when the daemon is killed with SIGKILL', async () => {
     const broker = await Mosquitto.start(await tempDir('te-mq-'));
     cleanup.push(() => broker.stop());

@@ -42,13 +42,18 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
 }
 
 /** Validate an already parsed object; fills defaults; throws ConfigError with key paths. */
-export function validateConfig(raw: unknown, where = 'config'): Config {
+/** `roiPending`: the ROI may still be missing (`thyroid-edge calibrate` is the command that finds it). */
+export interface ValidateOptions {
+  roiPending?: boolean;
+}
+
+export function validateConfig(raw: unknown, where = 'config', opts: ValidateOptions = {}): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${where}: the top level must be a mapping of keys`);
   }
   const cfg = structuredClone(raw);
   if (!validate(cfg)) throw new ConfigError(`${where}: ${formatErrors(validate.errors)}`);
-  checkSemantics(cfg as Config, where);
+  checkSemantics(cfg as Config, where, opts);
   return cfg as Config;
 }
 
@@ -72,10 +77,10 @@ export function checkTransport(url: string, allowInsecure: boolean): void {
 }
 
 /** Rules a schema cannot say: which keys a source needs, secure transport. */
-function checkSemantics(c: Config, where: string): void {
+function checkSemantics(c: Config, where: string, opts: ValidateOptions): void {
   const problems: string[] = [];
   const src = c.capture.source;
-  if ((src === 'v4l2' || src === 'file') && !c.capture.roi) {
+  if ((src === 'v4l2' || src === 'file') && !c.capture.roi && !opts.roiPending) {
     problems.push(`capture.roi: is required for source "${src}" (run \`thyroid-edge calibrate\`)`);
   }
   if (src === 'file' && !c.capture.file.path) problems.push('capture.file.path: is required for source "file"');
@@ -128,7 +133,11 @@ function checkSemantics(c: Config, where: string): void {
   if (problems.length) throw new ConfigError(`${where}: ${problems.join('; ')}`);
 }
 
-export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+export async function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: ValidateOptions = {},
+): Promise<Config> {
   let raw: unknown = {};
   if (path) {
     let text: string;
@@ -148,7 +157,7 @@ export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEn
       throw new ConfigError(`${path}: the top level must be a mapping of keys`);
     }
   }
-  return validateConfig(applyEnvOverrides(raw as Record<string, unknown>, env), path ?? 'config');
+  return validateConfig(applyEnvOverrides(raw as Record<string, unknown>, env), path ?? 'config', opts);
 }
 
 export function defaultConfig(): Config {

@@ -177,6 +177,8 @@ export class MqttService {
       computed = 'degraded';
       reason = `capture ${cap.state}${cap.lastError ? `: ${cap.lastError}` : ''}`;
     }
+    // a clean stop says so by its state: the model is already released then, which is no fault to report
+    if (state === 'offline') reason = null;
     return {
       state: state ?? computed,
       deviceId: this.config.deviceId,

@@ -43,6 +43,8 @@ do_install() {
     install -m 0644 ${WORKDIR}/10-static-user.conf ${D}${systemd_system_unitdir}/thyroid-edge.service.d/
     install -d ${D}${sysconfdir}/thyroid-edge
     install -m 0640 ${WORKDIR}/config.yaml ${D}${sysconfdir}/thyroid-edge/config.yaml
+    # the service runs as the recipe's user (10-static-user.conf): it must be able to read its config
+    chown root:thyroid-edge ${D}${sysconfdir}/thyroid-edge/config.yaml
 }
 
 FILES:${PN} += "${systemd_system_unitdir}/thyroid-edge.service.d"
