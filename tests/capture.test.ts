@@ -213,6 +213,20 @@ describe('ffmpeg sources', () => {
       createFileSource({ path: join(dir, 'broken.mp4'), realtime: false, loop: false }, out, 'ffmpeg', logger),
     );
     expect(st.lastError).toMatch(/ffmpeg exited/);
+    // and retried with backoff, not given up: ffmpeg is started again and the state says so
+    const again = createFileSource(
+      { path: join(dir, 'broken.mp4'), realtime: false, loop: false },
+      out,
+      'ffmpeg',
+      logger,
+    );
+    const next = again.frames()[Symbol.asyncIterator]().next();
+    for (let i = 0; i < 200 && again.status().restarts < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    const retried = again.status();
+    await again.stop();
+    expect((await next).done).toBe(true);
+    expect(retried.restarts).toBeGreaterThanOrEqual(2);
+    expect(retried.state).toBe('retrying');
   });
 
   it('a missing ffmpeg binary is reported, not thrown', async () => {
