@@ -21,6 +21,7 @@ import {
 } from './helpers/daemon.js';
 import { CARD, MODEL, tempDir } from './helpers/fixtures.js';
 import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { Mosquitto } from './helpers/mosquitto.js';
 
 // the waits below end on events or on a stall; the test timeout is only a backstop on a busy machine
@@ -124,6 +125,28 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
       expectValid('status', status);
     } finally {
       await d.stop();
+    }
+  });
+
+  it('with no trusted key, request/update is refused at once and nothing is fetched', async () => {
+    let connections = 0;
+    const srv = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const d = await startDaemon(await config({ trustedKeys: [] }));
+    try {
+      await ready();
+      await request('update', { url: `https://127.0.0.1:${port}/manifest.json`, transaction: 'nokeys' });
+      const r = await delivered(() => of('response/update').find((x) => x.transaction === 'nokeys'), 'reply nokeys');
+      expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/updates\.trustedKeys is empty/) });
+      expect(connections).toBe(0);
+      expect(updatesFor('nokeys')).toEqual([]);
+    } finally {
+      await d.stop();
+      srv.close();
     }
   });
 

@@ -42,6 +42,10 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
     applyConfig,
     restartPipeline: () => daemon.restartPipeline(),
     update: async (url, transaction) => {
+      // a box that trusts no key installs no bundle: anyone on the broker could still make it fetch one
+      if (config.updates.trustedKeys.length === 0) {
+        throw new Error('updates.trustedKeys is empty: this box accepts no bundle, so it fetches none');
+      }
       checkUrl(url, config.updates.allowFileUrls, config.updates.allowedHosts);
       if (updater.busy) throw new Error('an update is already in progress');
       // the install runs on; its steps go to the update topic, not into this reply

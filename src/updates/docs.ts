@@ -43,7 +43,8 @@ thyroid-edge bundle verify b --pub <public key>        # what the box will check
 \`\`\`
 
 To trust a key, put its public key (base64 SPKI, one line) into \`updates.trustedKeys\` in the box's config.
-With no trusted keys, every bundle is refused. To rotate keys, add the new key, sign with the new key, then
+With no trusted keys, every bundle is refused, and \`request/update\` is answered with an error before anything is
+fetched. To rotate keys, add the new key, sign with the new key, then
 remove the old key.
 
 ## Triggers
