@@ -11,6 +11,7 @@ import {
   startDaemon,
   subscriber,
   testConfig,
+  type Received,
   until,
   untilProgress,
 } from './helpers/daemon.js';
@@ -85,7 +86,10 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
   });
 
   it('telemetry on its interval, schema-valid', async () => {
-    const [t, t2] = await waitFor(() => of('telemetry').length >= 2 && of('telemetry'), 'two telemetry messages');
+    const [t, t2] = await waitFor(
+      () => (of('telemetry').length >= 2 ? (of('telemetry') as [Received, Received]) : undefined),
+      'two telemetry messages',
+    );
     expectValid('telemetry', json(t));
     // testConfig's telemetryIntervalS is 1: the next one follows about a second later (loose: a loaded CI machine)
     const gapMs = json(t2).time - json(t).time;
