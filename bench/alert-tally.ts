@@ -57,15 +57,29 @@ export function pct(xs: readonly number[], p: number): number | null {
 
 const ratio = (n: number, d: number): number | null => (d > 0 ? n / d : null);
 
-export function headlineOf(t: Tally): Headline {
+/** The counts over nodule appearances alone: a clip kind's row uses them as the headline does. */
+export type AppearanceCounts = Pick<
+  Tally,
+  'appearances' | 'detected' | 'big' | 'bigDetected' | 'alertsOnDetected' | 'ttfaS'
+>;
+
+export function appearanceFigures(
+  t: AppearanceCounts,
+): Pick<Headline, 'sensitivityBig' | 'sensitivityAll' | 'alertsPerDetected' | 'ttfaMedian' | 'ttfaP90'> {
   return {
     sensitivityBig: ratio(t.bigDetected, t.big),
     sensitivityAll: ratio(t.detected, t.appearances),
     alertsPerDetected: ratio(t.alertsOnDetected, t.detected),
-    falsePerMinTissue: ratio(t.falseTissue, t.tissueMin),
-    alertsLiftedFrozen: t.liftedFrozen,
     ttfaMedian: pct(t.ttfaS, 50),
     ttfaP90: pct(t.ttfaS, 90),
+  };
+}
+
+export function headlineOf(t: Tally): Headline {
+  return {
+    ...appearanceFigures(t),
+    falsePerMinTissue: ratio(t.falseTissue, t.tissueMin),
+    alertsLiftedFrozen: t.liftedFrozen,
     updatedPerMin: ratio(t.updated, t.minutes),
     frameSensitivity: ratio(t.frameTp, t.framePos),
     frameSpecificity: ratio(t.frameTn, t.frameNeg),

@@ -46,7 +46,14 @@ import { AlertTracker, DEFAULT_TRACKER, type AlertEvent } from '../src/alerts/tr
 import { modelCardPath, validateConfig } from '../src/config/load.js';
 import { loadModelCard } from '../src/inference/model-card.js';
 import { parseIntList } from '../src/util/int-list.js';
-import { addTallies, headlineOf, pct, type Headline, type Tally } from './alert-tally.js';
+import {
+  addTallies,
+  appearanceFigures,
+  headlineOf,
+  type AppearanceCounts,
+  type Headline,
+  type Tally,
+} from './alert-tally.js';
 import { clipStructure } from './clip-structure.js';
 import { Mosquitto } from './mosquitto.js';
 import {
@@ -233,6 +240,20 @@ function overlaps(a: Rect, b: Rect): boolean {
   return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
+/** Counts over some nodule appearances: sensitivity (all, and of nodules of minAreaFraction), repeats, delays. */
+function appearanceCounts(apps: Appearance[], minAreaFraction: number, fps: number): AppearanceCounts {
+  const isBig = (x: Appearance) => x.maxAreaFraction >= minAreaFraction;
+  const det = apps.filter((x) => x.alerts.length > 0);
+  return {
+    appearances: apps.length,
+    detected: det.length,
+    big: apps.filter(isBig).length,
+    bigDetected: det.filter(isBig).length,
+    alertsOnDetected: det.reduce((s, x) => s + x.alerts.length, 0),
+    ttfaS: det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / fps),
+  };
+}
+
 export interface Scores {
   rows: string[];
   headline: Headline & { resultsReceived: number; frames: number };
@@ -362,11 +383,12 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   for (const k of kinds) {
     // depth views only where the plan has them (`--depth N`): the other reports keep their rows
     if (k === 'depth' && !v.frames.some((f) => f.kind === 'depth')) continue;
-    const ka = allApps.filter((x) => x.kind === k);
-    const big = ka.filter((x) => x.maxAreaFraction >= minAreaFraction);
-    const det = ka.filter((x) => x.alerts.length > 0);
-    const bigDet = big.filter((x) => x.alerts.length > 0);
-    const ttfa = det.map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps);
+    const c = appearanceCounts(
+      allApps.filter((x) => x.kind === k),
+      minAreaFraction,
+      v.fps,
+    );
+    const a = appearanceFigures(c);
     const mins = minutesOf((f) => f.kind === k);
     const falseK = [...falseBy.entries()]
       .filter(([key]) => (showsNodule(k) ? false : key === k))
@@ -374,17 +396,14 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
     const updated = p.alerts.filter((a) => a.event === 'nodule_updated' && truthAt(a.frameSeq)?.kind === k).length;
     const fs = frameStats((f) => f.kind === k);
     const nodulish = showsNodule(k);
-    const sensAll = f2(ka.length ? det.length / ka.length : null);
-    const sensBig = f2(big.length ? bigDet.length / big.length : null);
-    const perDetected = f2(det.length ? det.reduce((s, x) => s + x.alerts.length, 0) / det.length : null);
     rows.push(
       tableRow([
         k,
         mins.toFixed(2),
-        nodulish ? ka.length : '–',
-        nodulish ? `${sensAll} / ${sensBig} (${bigDet.length}/${big.length})` : '–',
-        nodulish ? perDetected : '–',
-        nodulish ? `${f2(pct(ttfa, 50))} / ${f2(pct(ttfa, 90))}` : '–',
+        nodulish ? c.appearances : '–',
+        nodulish ? `${f2(a.sensitivityAll)} / ${f2(a.sensitivityBig)} (${c.bigDetected}/${c.big})` : '–',
+        nodulish ? f2(a.alertsPerDetected) : '–',
+        nodulish ? `${f2(a.ttfaMedian)} / ${f2(a.ttfaP90)}` : '–',
         nodulish ? '–' : falseK,
         nodulish ? '–' : f2(mins ? falseK / mins : null),
         f2(mins ? updated / mins : null),
@@ -397,14 +416,7 @@ function score(v: ScanVideo, p: Played, minAreaFraction: number, verbose = false
   }
   const fsN = frameStats((f) => showsNodule(f.kind) || f.kind === 'tissue');
   const tally: Tally = {
-    appearances: allApps.length,
-    detected: allApps.filter((x) => x.alerts.length > 0).length,
-    big: allApps.filter((x) => x.maxAreaFraction >= minAreaFraction).length,
-    bigDetected: allApps.filter((x) => x.maxAreaFraction >= minAreaFraction && x.alerts.length > 0).length,
-    alertsOnDetected: allApps.reduce((s, x) => s + x.alerts.length, 0),
-    ttfaS: allApps
-      .filter((x) => x.alerts.length > 0)
-      .map((x) => Math.max(0, x.alerts[0]!.frameSeq - 1 - x.start) / v.fps),
+    ...appearanceCounts(allApps, minAreaFraction, v.fps),
     tissueMin: minutesOf((f) => f.kind === 'tissue'),
     falseTissue: falseBy.get('tissue') ?? 0,
     liftedFrozen: (falseBy.get('lifted') ?? 0) + (falseBy.get('frozen') ?? 0),

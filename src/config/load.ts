@@ -41,12 +41,12 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   return out;
 }
 
-/** Validate an already parsed object; fills defaults; throws ConfigError with key paths. */
 /** `roiPending`: the ROI may still be missing (`thyroid-edge calibrate` is the command that finds it). */
 export interface ValidateOptions {
   roiPending?: boolean;
 }
 
+/** Validate an already parsed object; fills defaults; throws ConfigError with key paths. */
 export function validateConfig(raw: unknown, where = 'config', opts: ValidateOptions = {}): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${where}: the top level must be a mapping of keys`);

@@ -5,7 +5,6 @@
 import type { Logger } from 'pino';
 import { AlertService } from '../alerts/service.js';
 import { LiveViewServer } from '../live/server.js';
-import { checkUrl } from '../updates/fetch-bundle.js';
 import { UpdateScheduler } from '../updates/scheduler.js';
 import { Updater, type UpdateHost } from '../updates/updater.js';
 import type { Config } from '../config/schema.js';
@@ -42,11 +41,7 @@ export async function startServices(fileConfig: Config, logger: Logger): Promise
     applyConfig,
     restartPipeline: () => daemon.restartPipeline(),
     update: async (url, transaction) => {
-      // a box that trusts no key installs no bundle: anyone on the broker could still make it fetch one
-      if (config.updates.trustedKeys.length === 0) {
-        throw new Error('updates.trustedKeys is empty: this box accepts no bundle, so it fetches none');
-      }
-      checkUrl(url, config.updates.allowFileUrls, config.updates.allowedHosts);
+      updater.checkRequest(url); // answered at once, before anything is fetched
       if (updater.busy) throw new Error('an update is already in progress');
       // the install runs on; its steps go to the update topic, not into this reply
       void updater.install(url, transaction).catch((err: unknown) => logger.error({ err }, 'update failed to start'));

@@ -273,6 +273,8 @@ export function noTissueReason(s: FrameStats, o: GateOptions): NoImagingReason |
 /** Debounced imaging state over a stream of frames (one instance per stream). */
 export class ImagingGate {
   private prev: Uint8Array | null = null;
+  /** two frame copies: one is the reference scene's (lastTissue), the next frame is copied into the other */
+  private readonly copies: [Uint8Array | null, Uint8Array | null] = [null, null];
   /** the last frame that showed tissue: a dark blip between two frames of one scene is no cut */
   private lastTissue: SceneRef | null = null;
   private unchangedSince: number | null = null;
@@ -294,9 +296,13 @@ export class ImagingGate {
   update(data: Uint8Array, width: number, height: number, at: number): GateState {
     const prev = this.prev && this.prev.length === data.length ? this.prev : null;
     const stats = frameStats(data, width, height, this.o, prev);
-    // a copy (sources may reuse their buffers), into one buffer kept across frames: no per-frame allocation
-    if (!this.prev || this.prev.length !== data.length) this.prev = new Uint8Array(data.length);
-    this.prev.set(data);
+    // one copy a frame (sources may reuse their buffers), into whichever of two buffers the reference scene does
+    // not hold: no per-frame allocation, and the same copy serves the frozen check and the reference
+    const k = this.copies[0] !== null && this.copies[0] === this.lastTissue?.data ? 1 : 0;
+    if (this.copies[k]?.length !== data.length) this.copies[k] = new Uint8Array(data.length);
+    const copy = this.copies[k] as Uint8Array;
+    copy.set(data);
+    this.prev = copy;
     let reason = noTissueReason(stats, this.o);
     if (stats.diff !== null && stats.diff < this.o.frozenDiff) {
       this.unchangedSince ??= at;
@@ -325,7 +331,7 @@ export class ImagingGate {
     const viewChanged = overLevel && rescaled === null;
     // after a lifted probe the tracks are gone already: the scene before it is no reference
     if (!this.state.imaging) this.lastTissue = null;
-    else if (reason === null) this.lastTissue = this.keep(stats.blocks, data, width, height);
+    else if (reason === null) this.lastTissue = { blocks: stats.blocks, data: copy, width, height };
     return {
       imaging: this.state.imaging,
       reason: this.state.reason,
@@ -335,12 +341,5 @@ export class ImagingGate {
       rescaled,
       stats,
     };
-  }
-
-  /** the reference for the next frames, its pixels copied into one buffer kept across frames */
-  private keep(blocks: Float64Array, data: Uint8Array, width: number, height: number): SceneRef {
-    const buf = this.lastTissue?.data.length === data.length ? this.lastTissue.data : new Uint8Array(data.length);
-    buf.set(data);
-    return { blocks, data: buf, width, height };
   }
 }

@@ -16,7 +16,7 @@ import type { FrameResult } from '../inference/frame-processor.js';
 import type { ModelCard } from '../inference/model-card.js';
 import { VERSION } from '../version.js';
 import semver from 'semver';
-import { fetchBundle, peekManifest } from './fetch-bundle.js';
+import { checkUrl, fetchBundle, peekManifest, type FetchOptions } from './fetch-bundle.js';
 import { BundleError, type BundleManifest } from './manifest.js';
 import { modelFiles, selfTestConfig, selfTestModel } from './self-test.js';
 import { SlotStore, type ActiveSlot, type Recovery } from './slots.js';
@@ -209,6 +209,28 @@ export class Updater {
     return this.running;
   }
 
+  /**
+   * Throws when a bundle at `url` is not to be fetched at all, before anything is: no trusted key (every bundle
+   * would be refused, and anyone on the broker may ask for an update) or a URL the box may not fetch.
+   */
+  checkRequest(url: string): void {
+    if (this.opts.trustedKeys.length === 0) {
+      throw new BundleError('updates.trustedKeys is empty: this box accepts no bundle, so it fetches none');
+    }
+    checkUrl(url, this.opts.allowFileUrls, this.opts.allowedHosts);
+  }
+
+  /** What every download obeys, from the current updates config. */
+  private fetchOptions(): FetchOptions {
+    const o = this.opts;
+    return {
+      maxBytes: o.maxBundleBytes,
+      allowFileUrls: o.allowFileUrls,
+      allowedHosts: o.allowedHosts,
+      timeoutMs: o.downloadTimeoutS * 1000,
+    };
+  }
+
   /** Scheduled check: install the bundle at updates.manifestUrl if it is newer than the active one. */
   async checkScheduled(): Promise<UpdateProgress | null> {
     const o = this.opts;
@@ -222,12 +244,8 @@ export class Updater {
       return null;
     }
     if (this.running) return null;
-    const peek = await peekManifest(o.manifestUrl, {
-      maxBytes: o.maxBundleBytes,
-      allowFileUrls: o.allowFileUrls,
-      allowedHosts: o.allowedHosts,
-      timeoutMs: o.downloadTimeoutS * 1000,
-    });
+    this.checkRequest(o.manifestUrl);
+    const peek = await peekManifest(o.manifestUrl, this.fetchOptions());
     const active = await this.activeVersion(peek.kind);
     const highest = await this.stores[peek.kind].highestActivated();
     // the highest ever activated is never below the active one (which a box from before highest.json has alone)
@@ -250,12 +268,7 @@ export class Updater {
       const fetched = await fetchBundle(
         url,
         staging,
-        {
-          maxBytes: o.maxBundleBytes,
-          allowFileUrls: o.allowFileUrls,
-          allowedHosts: o.allowedHosts,
-          timeoutMs: o.downloadTimeoutS * 1000,
-        },
+        this.fetchOptions(),
         // signature and versions before any file is fetched
         async (bytes, signature, m) => {
           note({ kind: m.kind, name: m.name, version: m.version });
