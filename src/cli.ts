@@ -6,6 +6,7 @@ import { basename, extname, join } from 'node:path';
 import { findImagingArea } from './capture/calibrate.js';
 import { grabFullFrame } from './capture/grab.js';
 import { roiPng } from './capture/roi-png.js';
+import { configOption } from './config/cli-option.js';
 import { ConfigError, loadConfig, modelCardPath } from './config/load.js';
 import { runDaemon } from './daemon/run.js';
 import { FrameProcessor } from './inference/frame-processor.js';
@@ -30,8 +31,8 @@ const program = new Command('thyroid-edge')
 program
   .command('run')
   .description('run the daemon')
-  .option('-c, --config <file>', 'config file (YAML or JSON)')
-  .action(async (o: { config?: string }) => {
+  .addOption(configOption())
+  .action(async (o: { config?: string[] }) => {
     const config = await loadConfig(o.config);
     await runDaemon(config, createLogger(config.logLevel));
   });
@@ -39,18 +40,18 @@ program
 program
   .command('check-config')
   .description('validate a config file and print the effective config')
-  .argument('<file>')
-  .action(async (file: string) => {
-    const config = await loadConfig(file);
+  .argument('<files...>', 'one file, or several merged in order (later ones override earlier)')
+  .action(async (files: string[]) => {
+    const config = await loadConfig(files);
     console.log(JSON.stringify(config, null, 2));
-    console.error(`${file}: OK`);
+    console.error(`${files.join(' + ')}: OK`);
   });
 
 program
   .command('infer')
   .description('segment image files (or phantom frames) without a broker: mask PNG + JSON per image and a summary line')
   .argument('[images...]')
-  .option('-c, --config <file>', 'config file (model, thresholds)')
+  .addOption(configOption('config file (model, thresholds)'))
   .option('-o, --out <dir>', 'output folder for masks and JSON')
   .option('--truth <dir>', 'folder of ground-truth masks with the same names: report IoU')
   .addOption(
@@ -63,7 +64,7 @@ program
   .action(
     async (
       images: string[],
-      o: { config?: string; out?: string; truth?: string; phantom?: number; phantomSeed: number; quiet?: boolean },
+      o: { config?: string[]; out?: string; truth?: string; phantom?: number; phantomSeed: number; quiet?: boolean },
     ) => {
       const config = await loadConfig(o.config);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, true);
@@ -173,13 +174,13 @@ program
   .description(
     'grab a full frame from the configured source, find the imaging area, print the ROI and write a PNG with it drawn',
   )
-  .option('-c, --config <file>', 'config file')
+  .addOption(configOption())
   .option(
     '-o, --out <file>',
     'PNG with the ROI drawn (outside it pixelated: the header holds patient data)',
     'calibrate.png',
   )
-  .action(async (o: { config?: string; out: string }) => {
+  .action(async (o: { config?: string[]; out: string }) => {
     // a new box's config has no ROI yet: finding it is this command's job
     const config = await loadConfig(o.config, process.env, { roiPending: true });
     const full = await grabFullFrame(config.capture);

@@ -34,6 +34,20 @@ describe('thyroid-edge CLI', () => {
     expect(bad.stderr).toContain('capture.phantom.fps: must be number');
   });
 
+  it('check-config and run take several files, merged in order', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'image.yaml'), 'deviceId: box-01\nlogLevel: warn\n');
+    await writeFile(join(dir, 'box.yaml'), 'deviceId: box-17\n');
+    const ok = await cli(['check-config', join(dir, 'image.yaml'), join(dir, 'box.yaml')]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ deviceId: 'box-17', logLevel: 'warn' });
+    // run reads the same layers: the second file's bad key stops it before anything starts
+    await writeFile(join(dir, 'box.yaml'), 'deviceId: box-17\nmqtt:\n  url: mqtt://broker.ward.example\n');
+    const run = await cli(['run', '-c', join(dir, 'image.yaml'), '-c', join(dir, 'box.yaml')]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`${join(dir, 'image.yaml')} + ${join(dir, 'box.yaml')}: mqtt.url: plain mqtt`);
+  });
+
   it('infer on phantom frames writes a mask PNG + JSON per frame and a summary scored on ground truth', async () => {
     const out = await tempDir();
     const r = await cli(['infer', '--phantom', '4', '--out', out, '--quiet']);

@@ -5,7 +5,8 @@ import { CommandRouter, redact, type CommandTarget } from '../src/mqtt/commands.
 import { Topics } from '../src/mqtt/topics.js';
 import { COMMAND_TABLE, COMMANDS, type SnapshotResult } from '../src/mqtt/command-table.js';
 import { compileSchema } from '../src/util/schema.js';
-import { keysOutside, mergePatch } from '../src/config/patch.js';
+import { keysOutside } from '../src/config/patch.js';
+import { mergePatch } from '../src/util/merge-patch.js';
 import { validateConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 

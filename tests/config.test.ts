@@ -63,6 +63,28 @@ describe('config', () => {
     await expect(loadConfig(join(dir, 'missing.yaml'), {})).rejects.toThrow(/cannot read config/);
   });
 
+  it('layers files in order: each merged over the ones before, null removes a key, errors name all', async () => {
+    const dir = await tempDir();
+    const base = join(dir, 'image.yaml');
+    const box = join(dir, 'box.yaml');
+    await writeFile(base, 'deviceId: box-01\nmodel:\n  threads: 2\ncapture:\n  phantom:\n    fps: 5\n    seed: 3\n');
+    await writeFile(box, 'deviceId: box-17\ncapture:\n  phantom:\n    fps: 10\n    seed: null\n');
+    const c = await loadConfig([base, box], {});
+    expect(c.deviceId).toBe('box-17');
+    expect(c.model.threads).toBe(2); // kept from the first layer
+    expect(c.capture.phantom.fps).toBe(10);
+    expect(c.capture.phantom.seed).toBe(validateConfig({}).capture.phantom.seed); // removed: back to the default
+    // the environment still wins over every file
+    expect((await loadConfig([base, box], { THYROID_EDGE__deviceId: 'box-99' })).deviceId).toBe('box-99');
+    await writeFile(box, 'model:\n  threads: many\n');
+    await expect(loadConfig([base, box], {})).rejects.toThrow(`${base} + ${box}: model.threads`);
+    await expect(loadConfig([base, join(dir, 'absent.yaml')], {})).rejects.toThrow(
+      `cannot read config ${join(dir, 'absent.yaml')}`,
+    );
+    await writeFile(box, '- a list\n');
+    await expect(loadConfig([base, box], {})).rejects.toThrow(`${box}: the top level must be a mapping of keys`);
+  });
+
   it('environment overrides win over the file and are validated too', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'a.yaml'), 'capture:\n  source: phantom\n');

@@ -7,6 +7,7 @@ import { publicKeyProblem } from '../util/ed25519-key.js';
 import { compileSchema, makeAjv, formatErrors } from '../util/schema.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { isLoopbackHost } from '../util/loopback.js';
+import { mergePatch } from '../util/merge-patch.js';
 
 export class ConfigError extends Error {}
 
@@ -133,31 +134,42 @@ function checkSemantics(c: Config, where: string, opts: ValidateOptions): void {
   if (problems.length) throw new ConfigError(`${where}: ${problems.join('; ')}`);
 }
 
+/** Read one config file (YAML, or JSON by its extension) as a mapping; errors name the file. */
+async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = extname(path) === '.json' ? JSON.parse(text) : (YAML.parse(text) ?? {});
+  } catch (err) {
+    throw new ConfigError(
+      `${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+    );
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${path}: the top level must be a mapping of keys`);
+  }
+  return raw as Record<string, unknown>;
+}
+
+/**
+ * Load config files in order, each merged over the ones before (mappings key by key, anything else
+ * replaced, null removes a key: JSON merge patch), then the environment overrides, then validate. Layers
+ * let an image carry the settings all boxes share and a box keep its own (deviceId, broker) beside them.
+ */
 export async function loadConfig(
-  path: string | undefined,
+  paths: string | readonly string[] | undefined,
   env: NodeJS.ProcessEnv = process.env,
   opts: ValidateOptions = {},
 ): Promise<Config> {
-  let raw: unknown = {};
-  if (path) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
-    }
-    try {
-      raw = extname(path) === '.json' ? JSON.parse(text) : (YAML.parse(text) ?? {});
-    } catch (err) {
-      throw new ConfigError(
-        `${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
-      );
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new ConfigError(`${path}: the top level must be a mapping of keys`);
-    }
-  }
-  return validateConfig(applyEnvOverrides(raw as Record<string, unknown>, env), path ?? 'config', opts);
+  const files = typeof paths === 'string' ? [paths] : (paths ?? []);
+  let raw: Record<string, unknown> = {};
+  for (const file of files) raw = mergePatch(raw, await readConfigFile(file)) as Record<string, unknown>;
+  return validateConfig(applyEnvOverrides(raw, env), files.length ? files.join(' + ') : 'config', opts);
 }
 
 export function defaultConfig(): Config {

@@ -5,10 +5,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError, validateConfig } from './load.js';
 import { ConfigSchema, type Config } from './schema.js';
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isPlainObject, mergePatch } from '../util/merge-patch.js';
 
 function childrenOf(s: TSchema): Record<string, TSchema> {
   return s.type === 'object' && s.properties ? (s.properties as Record<string, TSchema>) : {};
@@ -45,17 +42,6 @@ export function restartOnlyKeys(patch: Record<string, unknown>, schema: TSchema 
     // a mixed object: only a partial object can be checked key by key (null or a scalar would reset it all)
     else if (isPlainObject(v)) out.push(...restartOnlyKeys(v, s, key));
     else out.push(key);
-  }
-  return out;
-}
-
-/** RFC 7386-style merge: objects merge, everything else replaces, null deletes (back to default). */
-export function mergePatch(base: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return patch;
-  const out: Record<string, unknown> = isPlainObject(base) ? { ...base } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
   }
   return out;
 }

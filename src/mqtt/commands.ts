@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { applyRuntimePatch } from '../config/patch.js';
 import { compileSchema, formatErrors } from '../util/schema.js';
+import { isPlainObject } from '../util/merge-patch.js';
 import {
   COMMAND_TABLE,
   COMMANDS,
@@ -46,10 +47,6 @@ export function redact(c: Config): Config {
   if (copy.mqtt.password) copy.mqtt.password = '***';
   if (copy.liveView.token) copy.liveView.token = '***'; // the live view shows patient images
   return copy;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export class CommandRouter {

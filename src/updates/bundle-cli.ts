@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { configOption } from '../config/cli-option.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../util/logger.js';
 import { VERSION } from '../version.js';
@@ -74,9 +75,9 @@ export function bundleCommand(): Command {
     .command('verify')
     .description("check a bundle folder's signature and files against trusted keys (from --config or --pub)")
     .argument('<dir>')
-    .option('-c, --config <file>', 'config whose updates.trustedKeys to use')
+    .addOption(configOption('config whose updates.trustedKeys to use'))
     .option('--pub <key...>', 'trusted public key(s), base64 SPKI')
-    .action(async (dir: string, o: { config?: string; pub?: string[] }) => {
+    .action(async (dir: string, o: { config?: string[]; pub?: string[] }) => {
       const keys = o.pub ?? (await loadConfig(o.config)).updates.trustedKeys;
       const { manifest, keyId } = await verifyBundleDir(dir, keys);
       print({ ok: true, kind: manifest.kind, name: manifest.name, version: manifest.version, keyId });
@@ -89,8 +90,8 @@ export function bundleCommand(): Command {
         'runs at the next start',
     )
     .argument('<url>', 'manifest URL (https://, file://) or a bundle folder')
-    .option('-c, --config <file>', 'config file')
-    .action(async (url: string, o: { config?: string }) => {
+    .addOption(configOption())
+    .action(async (url: string, o: { config?: string[] }) => {
       const config = await loadConfig(o.config);
       const updater = new Updater(config, createLogger('warn', true));
       updater.onProgress((p) => print(p));
@@ -103,8 +104,8 @@ export function bundleCommand(): Command {
   cmd
     .command('status')
     .description('the active model and config bundles in the state directory, each checked complete')
-    .option('-c, --config <file>', 'config file')
-    .action(async (o: { config?: string }) => {
+    .addOption(configOption())
+    .action(async (o: { config?: string[] }) => {
       const config = await loadConfig(o.config);
       const updater = new Updater(config, createLogger('warn', true));
       await updater.recover({ countBoot: false });
