@@ -19,6 +19,7 @@ CHECKS=(
   "libc6-arm64-cross /usr/aarch64-linux-gnu/lib/libc.so.6"
   "libstdc++6-arm64-cross /usr/aarch64-linux-gnu/lib/libstdc++.so.6"
   "python3 python3"
+  "fdisk /usr/sbin/sfdisk" "e2fsprogs /usr/sbin/mkfs.ext4" "e2fsprogs /usr/sbin/debugfs"
 )
 LINT_VENV=deploy/yocto/.venv-lint
 need_train_venv=0; [ -x training/.venv/bin/python ] || need_train_venv=1

@@ -16,6 +16,8 @@ CVE_PRODUCT = "thyroid-edge"
 # pruned to linux-arm64, with a SHA256SUMS file beside it.
 SRC_URI = "file://${THYROID_EDGE_RELEASE_DIR}/thyroid-edge-${PV}-linux-arm64.tar.gz;subdir=${BP} \
            file://10-static-user.conf \
+           file://20-data-partition.conf \
+           file://thyroid-edge-data.conf \
            file://config.yaml \
            "
 
@@ -41,13 +43,16 @@ do_install() {
     install -d ${D}${systemd_system_unitdir}/thyroid-edge.service.d
     install -m 0644 ${S}/deploy/systemd/thyroid-edge.service ${D}${systemd_system_unitdir}/
     install -m 0644 ${WORKDIR}/10-static-user.conf ${D}${systemd_system_unitdir}/thyroid-edge.service.d/
+    install -m 0644 ${WORKDIR}/20-data-partition.conf ${D}${systemd_system_unitdir}/thyroid-edge.service.d/
+    install -d ${D}${nonarch_libdir}/tmpfiles.d
+    install -m 0644 ${WORKDIR}/thyroid-edge-data.conf ${D}${nonarch_libdir}/tmpfiles.d/
     install -d ${D}${sysconfdir}/thyroid-edge
     install -m 0640 ${WORKDIR}/config.yaml ${D}${sysconfdir}/thyroid-edge/config.yaml
     # the service runs as the recipe's user (10-static-user.conf): it must be able to read its config
     chown root:thyroid-edge ${D}${sysconfdir}/thyroid-edge/config.yaml
 }
 
-FILES:${PN} += "${systemd_system_unitdir}/thyroid-edge.service.d"
+FILES:${PN} += "${systemd_system_unitdir}/thyroid-edge.service.d ${nonarch_libdir}/tmpfiles.d"
 CONFFILES:${PN} = "${sysconfdir}/thyroid-edge/config.yaml"
 
 RDEPENDS:${PN} = "ffmpeg libstdc++ nodejs systemd thyroid-edge-model"
