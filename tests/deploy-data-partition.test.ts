@@ -91,7 +91,7 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
     expect(c.model.path).toBe('/usr/share/thyroid-edge/models/thyroid-nodule-int8.onnx');
   });
 
-  it('refuses, with the image unchanged: a box layer with a bad key or without its deviceId, an image without tedata, a qcow2', async () => {
+  it('refuses, image unchanged: a layer with a bad key or no deviceId, an image without tedata, a qcow2', async () => {
     const dir = await tempDir();
     const file = await image(dir);
     const whole = createHash('sha256')
@@ -135,7 +135,7 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
   });
 
   it.skipIf(!isRoot)(
-    `at boot, the layer's tmpfiles.d gives /data/box to root, readable by the daemon's group only, and the state directory to the daemon${
+    `at boot, tmpfiles.d gives /data/box to root (group-readable by the daemon), the state dir to the daemon${
       isRoot ? '' : ' (skipped: systemd-tmpfiles --root chowns, which needs root; CI runs as root)'
     }`,
     async () => {
@@ -170,7 +170,7 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
     },
   );
 
-  it("the unit with the image's drop-ins: verify clean, both layers read, state on /data, exposure still <= 3.0", async () => {
+  it("the unit with the image's drop-ins: verify clean, both layers, state on /data, exposure <= 3.0", async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'thyroid-edge.service.d'));
     await copyFile('deploy/systemd/thyroid-edge.service', join(dir, 'thyroid-edge.service'));
