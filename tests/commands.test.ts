@@ -146,6 +146,20 @@ describe('command router', () => {
     }
   });
 
+  it('restart_pipeline: at most one per 30 s, whoever asks', async () => {
+    const t = target();
+    let now = 1_000_000;
+    const r = new CommandRouter(t, 1000, () => now);
+    expect((await ask(r, 'restart_pipeline', {})).ok).toBe(true);
+    now += 29_000;
+    expect((await ask(r, 'restart_pipeline', {})).error).toBe(
+      'the pipeline restarted 29 s ago; at most one restart per 30 s',
+    );
+    now += 1_000;
+    expect((await ask(r, 'restart_pipeline', {})).ok).toBe(true);
+    expect(t.restarts).toBe(2);
+  });
+
   it('each command with arguments refuses a bad field, naming the key and the reason, and runs nothing', async () => {
     const t = target();
     const r = new CommandRouter(t, 100_000);
@@ -248,12 +262,27 @@ describe('command queue', () => {
     expect(replies.map((r) => r.error ?? 'ok')).toEqual(['payload of 5000 bytes exceeds the limit of 1024', 'ok']);
   });
 
-  it('the bytes waiting are bounded (16 MiB): beyond, requests are refused as busy, not held', async () => {
-    const { q, release, seen, replies } = queue();
+  it('the bytes waiting are bounded (16 MiB): beyond, requests are dropped unanswered, not held', async () => {
+    const { q, release, seen, replies, warnings } = queue();
     for (let i = 0; i < 300; i++) q.receive(topic, Buffer.alloc(65536, 32)); // 18.75 MiB in all
     release();
     await q.settled();
-    expect(seen.filter((n) => n === 65536).length).toBe(256); // 16 MiB of them were held, the rest only counted
-    expect(replies.filter((r) => /too many pending commands/.test(r.error ?? '')).length).toBe(44);
+    expect(seen.filter((n) => n === 65536).length).toBe(256); // 16 MiB of them were held, the rest dropped
+    expect(replies.length).toBe(256);
+    expect(q.droppedFull).toBe(44);
+    expect(warnings.filter((w) => /dropped unanswered/.test(w)).length).toBe(1); // logged once per interval
+  });
+
+  it('the requests waiting are bounded (2000), and a dropped one costs no outbox write and keeps nothing', async () => {
+    const { q, release, replies, warnings } = queue();
+    // with MQTT 5 properties too: a response topic and 1 KiB of correlation data each
+    const props = { responseTopic: 'thyroid-edge/box-a/response/x', correlationData: Buffer.alloc(1024, 1) };
+    for (let i = 0; i < 2500; i++) q.receive(topic, Buffer.from('{}'), props);
+    release();
+    await q.settled();
+    expect(replies.length).toBe(2000);
+    expect(replies.every((r) => r.ok)).toBe(true);
+    expect(q.droppedFull).toBe(500);
+    expect(warnings.filter((w) => /dropped unanswered/.test(w)).length).toBe(1);
   });
 });

@@ -173,12 +173,19 @@ describe('MQTT contract (real mosquitto)', { timeout: 300_000 }, () => {
     await waitFor(() => of('result').length > n + 2, 'results after set_config');
   });
 
-  it('snapshot returns the next frame with its mask; restart_pipeline restarts', async () => {
+  it('snapshot returns the next frame with its mask; restart_pipeline restarts, once per 30 s', async () => {
     const s = await request('snapshot', '{"transaction":"s"}');
     expect(s.ok).toBe(true);
     expect(Buffer.from(s.result.maskPngBase64, 'base64').subarray(1, 4).toString()).toBe('PNG');
     expect(s.result.maskRle.size).toEqual([256, 256]);
+    const before = d.daemon.pipelineCounters()!;
     expect((await request('restart_pipeline', '{}')).result).toEqual({ restarted: true });
+    // the frame count the watchdog reads goes on from where it was: a restart is no stall
+    expect(d.daemon.pipelineCounters()!.processed).toBeGreaterThanOrEqual(before.processed);
+    // anyone on the broker may send it: a second one within 30 s is refused, the pipeline left running
+    const again = await request('restart_pipeline', '{"transaction":"r2"}');
+    expect(again).toMatchObject({ ok: false, transaction: 'r2' });
+    expect(again.error).toMatch(/^the pipeline restarted \d+ s ago; at most one restart per 30 s$/);
   });
 
   it('errors: unknown command, bad JSON, wrong types, oversized payload — each answered', async () => {

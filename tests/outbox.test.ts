@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Outbox } from '../src/mqtt/outbox.js';
+import { MAX_DEAD_LETTERS, MAX_MESSAGE_BYTES, Outbox, OutboxMessageTooLarge } from '../src/mqtt/outbox.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const alert = (n: number) => ({ kind: 'alert' as const, topic: 't/alert', payload: `{"n":${n}}` });
@@ -86,5 +86,49 @@ describe('outbox', () => {
     expect((await readdir(o.deadDir)).length).toBe(20);
     expect(o.deadLettered).toBe(20);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a message over the cap is refused, and the messages queued before it stay', async () => {
+    const o = await Outbox.open(await tempDir(), { maxMessages: 100, maxBytes: 1e7 });
+    for (let i = 0; i < 5; i++) await o.add(alert(i));
+    const huge = { kind: 'update' as const, topic: 't/update', payload: 'x'.repeat(MAX_MESSAGE_BYTES) };
+    await expect(o.add(huge)).rejects.toThrow(OutboxMessageTooLarge);
+    await expect(o.add(huge)).rejects.toThrow(/^update message of \d+ bytes refused: over 786432 bytes \(t\/update\)$/);
+    expect(o.size).toBe(5);
+    expect(o.dropped).toBe(0);
+    // a small byte limit caps a message too: before, one message larger than it emptied the whole outbox
+    const small = await Outbox.open(await tempDir(), { maxMessages: 100, maxBytes: 10_000 });
+    for (let i = 0; i < 5; i++) await small.add(alert(i));
+    await expect(small.add({ ...huge, payload: 'x'.repeat(20_000) })).rejects.toThrow(/over 10000 bytes/);
+    expect(small.size).toBe(5);
+    await small.add(alert(5)); // and the outbox goes on
+    expect(small.size).toBe(6);
+  });
+
+  it('the dead-letter folder keeps the newest letters only; a reopened outbox never reuses their names', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'outbox');
+    const o = await Outbox.open(dir, { maxMessages: 1000, maxBytes: 1e7 });
+    const n = MAX_DEAD_LETTERS + 20;
+    for (let i = 0; i < n; i++) await o.add(alert(i));
+    for (let m = await o.peek(); m; m = await o.peek()) await o.deadLetter(m, 'refused');
+    const kept = (await readdir(o.deadDir)).sort();
+    expect(kept).toHaveLength(MAX_DEAD_LETTERS);
+    expect(o.deadLettered).toBe(MAX_DEAD_LETTERS);
+    const payloads = await Promise.all(
+      kept.map(async (f) => JSON.parse(await readFile(join(o.deadDir, f), 'utf8')).message.payload as string),
+    );
+    expect(payloads[0]).toBe('{"n":20}'); // the oldest 20 went
+    expect(payloads.at(-1)).toBe(`{"n":${n - 1}}`);
+    // the outbox is empty now: a reopened one numbers on from the dead letters, so a new letter overwrites none
+    const again = await Outbox.open(dir, { maxMessages: 1000, maxBytes: 1e7 });
+    expect(again.deadLettered).toBe(MAX_DEAD_LETTERS);
+    await again.add(alert(999));
+    const m = await again.peek();
+    expect(m!.seq).toBe(n + 1);
+    await again.deadLetter(m!, 'refused');
+    const after = (await readdir(again.deadDir)).sort();
+    expect(after).toHaveLength(MAX_DEAD_LETTERS);
+    expect(after.at(-1)).toMatch(new RegExp(`^0*${n + 1}\\.alert\\.json$`));
   });
 });

@@ -48,6 +48,16 @@ async function offlineUpdater(
   return { updater, progress, stateDir: dir };
 }
 
+/** A folder with manifest.json (by default 100,000 empty file entries) and a signature: by the trusted key or not. */
+async function junkManifest(signed: boolean, bytes?: Buffer): Promise<string> {
+  const dir = await tempDir('te-upd-junk-');
+  const manifest = bytes ?? Buffer.from(JSON.stringify({ files: Array.from({ length: 100_000 }, () => ({})) }));
+  await writeFile(join(dir, 'manifest.json'), manifest);
+  const sig = signManifest(signed ? manifest : Buffer.from('another document'), key.privateKeyPem);
+  await writeFile(join(dir, 'manifest.json.sig'), JSON.stringify(sig));
+  return pathToFileURL(join(dir, 'manifest.json')).href;
+}
+
 describe('signing and manifest', () => {
   it('signs and verifies; a changed byte, an unknown key, no trusted keys are refused with the reason', () => {
     const bytes = Buffer.from('{"a":1}');
@@ -103,6 +113,20 @@ describe('signing and manifest', () => {
         updates: { schedule: '0 3 * * *', manifestUrl: 'https://fleet/m.json', trustedKeys: [key.publicKey] },
       }).updates.health.frames,
     ).toBe(30);
+  });
+
+  it('request URLs: updates.allowedHosts, or else the host of updates.manifestUrl, or else any https host', () => {
+    const updater = (updates: Record<string, unknown>) =>
+      new Updater(validateConfig({ updates: { trustedKeys: [key.publicKey], ...updates } }), logger);
+    const fleet = updater({ manifestUrl: 'https://fleet.hospital.lan/models/manifest.json' });
+    expect(() => fleet.checkRequest('https://fleet.hospital.lan/other/manifest.json')).not.toThrow();
+    expect(() => fleet.checkRequest('https://10.0.0.7/manifest.json')).toThrow(
+      'url: host 10.0.0.7 is not in updates.allowedHosts (fleet.hospital.lan)',
+    );
+    const listed = updater({ manifestUrl: 'https://fleet.hospital.lan/m.json', allowedHosts: ['mirror.hospital.lan'] });
+    expect(() => listed.checkRequest('https://mirror.hospital.lan/m.json')).not.toThrow();
+    expect(() => listed.checkRequest('https://fleet.hospital.lan/m.json')).toThrow(/not in updates\.allowedHosts/);
+    expect(() => updater({}).checkRequest('https://anywhere.example/m.json')).not.toThrow();
   });
 
   it('the operator CLI: keygen, sign, verify', async () => {
@@ -263,6 +287,23 @@ describe('install (offline, real onnxruntime self-test)', () => {
         return { url: pathToFileURL(join(dir, 'manifest.json')).href };
       },
       /not a regular file/,
+    ],
+    [
+      // anyone may serve a manifest: it is not read until its signature verifies (Ajv's every-error mode on it
+      // once made a 45 MB reason and 3 s of CPU)
+      'an unsigned manifest of 100,000 bad entries, before reading it',
+      async () => ({ url: await junkManifest(false) }),
+      /^bad signature: manifest does not verify against key /,
+    ],
+    [
+      'a signed manifest of 100,000 bad entries, with a short reason',
+      async () => ({ url: await junkManifest(true) }),
+      /^manifest: schemaVersion: is required$/, // the first error only
+    ],
+    [
+      'a manifest that is not JSON, without quoting it',
+      async () => ({ url: await junkManifest(true, Buffer.from('<html><title>intranet login</title></html>')) }),
+      /^manifest is not JSON \(42 bytes\)$/,
     ],
     [
       'a config bundle that does not validate',

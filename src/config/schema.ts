@@ -420,7 +420,8 @@ export const ConfigSchema = Type.Object(
             default: null,
             description:
               'The https hosts (names as in the URL, e.g. "fleet.hospital.lan") the box may fetch bundles from, ' +
-              'redirects and listed files included; null: any. Anyone who can publish on the broker may send an ' +
+              'redirects and listed files included; null: the host of `manifestUrl` when that is an https URL, else ' +
+              'any. Anyone who can publish on the broker may send an ' +
               '`update` request: a list keeps the box from being sent to other hosts of the hospital network (the ' +
               'signature protects what is installed, not where the box connects).',
           },

@@ -32,6 +32,8 @@ export class Daemon implements MqttHost {
   private viewChanges = 0;
   private viewRescales = 0;
   private pipeline: Pipeline | null = null;
+  /** frames of the pipelines before this one: the watchdog's count must not go back at a restart */
+  private readonly earlier = { processed: 0, errors: 0 };
   private processor: FrameProcessor | null = null;
   private readonly results: Emitter<FrameResult>;
   private readonly since = new Date().toISOString();
@@ -85,9 +87,17 @@ export class Daemon implements MqttHost {
     this.logger.warn({ model: back.location.modelPath, version: back.location.version }, 'model reverted');
   }
 
-  /** Cheap counters (no percentile sort): the watchdog reads them every tick. */
+  /**
+   * Frames processed and failed since the daemon started, across pipeline restarts; cheap (no percentile sort):
+   * the watchdog reads them every tick. A count that went back to 0 at each restart would look like no progress,
+   * so a restart (set_config, a model swap, request/restart_pipeline) could cost a watchdog kill.
+   */
   pipelineCounters(): { processed: number; errors: number } | null {
-    return this.pipeline ? { processed: this.pipeline.stats.processed, errors: this.pipeline.stats.errors } : null;
+    if (!this.pipeline) return null;
+    return {
+      processed: this.earlier.processed + this.pipeline.stats.processed,
+      errors: this.earlier.errors + this.pipeline.stats.errors,
+    };
   }
 
   /**
@@ -139,6 +149,10 @@ export class Daemon implements MqttHost {
       }
       this.results.emit(r);
     });
+    if (this.pipeline) {
+      this.earlier.processed += this.pipeline.stats.processed;
+      this.earlier.errors += this.pipeline.stats.errors;
+    }
     this.pipeline = p;
     p.start();
     this.logger.info({ source: source.name }, 'pipeline started');

@@ -61,7 +61,7 @@ export const COMMAND_TABLE = {
   restart_pipeline: {
     request: request({}),
     result: Type.Object({ restarted: Type.Literal(true) }),
-    what: '`{ "restarted": true }`',
+    what: '`{ "restarted": true }`; at most one per 30 s (detection is blind while capture restarts), others refused',
   },
   update: {
     request: request({

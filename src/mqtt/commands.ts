@@ -6,7 +6,7 @@ import type { ValidateFunction } from 'ajv';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import { applyRuntimePatch } from '../config/patch.js';
-import { compileSchema, formatErrors } from '../util/schema.js';
+import { compileSchema, formatErrors, makeAjv } from '../util/schema.js';
 import { isPlainObject } from '../util/merge-patch.js';
 import {
   COMMAND_TABLE,
@@ -49,16 +49,26 @@ export function redact(c: Config): Config {
   return copy;
 }
 
+/**
+ * At most one restart_pipeline per this interval: detection is blind while capture restarts, and anyone on the
+ * broker may send the command, so a stream of them would keep the box from seeing anything.
+ */
+export const RESTART_MIN_INTERVAL_MS = 30_000;
+
 export class CommandRouter {
   private readonly validators: { [C in CommandName]: ValidateFunction<CommandRequest<C>> };
   private readonly handlers: Handlers;
+  private lastRestart = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly target: CommandTarget,
     private readonly maxBytes: number,
+    private readonly now: () => number = Date.now,
   ) {
+    // anyone on the broker may send a request: its first error is answered, found without walking the rest
+    const untrusted = makeAjv({ firstErrorOnly: true });
     this.validators = Object.fromEntries(
-      COMMANDS.map((c) => [c, compileSchema(COMMAND_TABLE[c].request)]),
+      COMMANDS.map((c) => [c, compileSchema(COMMAND_TABLE[c].request, untrusted)]),
     ) as CommandRouter['validators'];
     this.handlers = {
       ping: async () => ({ pong: true }),
@@ -81,6 +91,14 @@ export class CommandRouter {
       },
       snapshot: () => this.target.snapshot(10_000),
       restart_pipeline: async () => {
+        const since = this.now() - this.lastRestart;
+        if (since < RESTART_MIN_INTERVAL_MS) {
+          throw new Error(
+            `the pipeline restarted ${Math.round(since / 1000)} s ago; at most one restart per ` +
+              `${RESTART_MIN_INTERVAL_MS / 1000} s`,
+          );
+        }
+        this.lastRestart = this.now();
         await this.target.restartPipeline();
         return { restarted: true };
       },
@@ -124,7 +142,9 @@ export class CommandRouter {
     const transaction = tx ?? null;
     if (refusal) return reply(false, transaction, { error: refusal });
     if (!isCommand(command)) {
-      return reply(false, transaction, { error: `unknown command "${command}"; known: ${COMMANDS.join(', ')}` });
+      return reply(false, transaction, {
+        error: `unknown command "${command.slice(0, 100)}"; known: ${COMMANDS.join(', ')}`,
+      });
     }
     const valid = this.validators[command];
     if (!valid(req)) return reply(false, transaction, { error: formatErrors(valid.errors) });

@@ -164,7 +164,9 @@ export function mqttMarkdown(): string {
     'Unknown commands, payloads that are not a JSON object, a `transaction` that is not a string/number, and ' +
       'payloads over',
     '`mqtt.maxCommandBytes` are answered with `ok: false` and the reason. Commands run one at a time in arrival order;',
-    'beyond 2000 waiting (or 16 MiB of their payloads) each is refused as busy. With MQTT 5 the box asks the broker',
+    'beyond 2000 waiting (or 16 MiB of their payloads and response topics) each is dropped unanswered, since an',
+    'answer apiece would turn a flood into outbox writes; the drops are counted and logged at most every 10 s.',
+    'With MQTT 5 the box asks the broker',
     'for nothing over twice `maxCommandBytes` (plus 4 KiB), so larger messages are dropped there unanswered.',
     'A **retained** request is never run (the broker would hand it over again at every reconnect); MQTT 5',
     'subscribes with retain handling 2.',

@@ -10,7 +10,12 @@
  *
  * A message that cannot be delivered (refused by the broker, an invalid topic, failing every
  * attempt) is moved to a dead-letter folder beside the outbox with its reason: kept for an
- * operator, counted, and no longer in the way of the messages behind it.
+ * operator, counted, and no longer in the way of the messages behind it. The folder keeps the newest
+ * MAX_DEAD_LETTERS: it is on the state partition, which a stream of undeliverable messages must not fill.
+ *
+ * One message is at most MAX_MESSAGE_BYTES (and at most the outbox's byte limit): a larger one is refused
+ * rather than stored, because no broker set up as deploy/mosquitto's (max_packet_size 1 MiB) would take it,
+ * and making room for it would drop every message queued before it.
  */
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -41,6 +46,13 @@ export interface OutboxLimits {
   maxBytes: number;
 }
 
+/** below the shipped broker's max_packet_size (1 MiB), with room for the topic and properties */
+export const MAX_MESSAGE_BYTES = 768 * 1024;
+/** dead letters kept: the oldest go first */
+export const MAX_DEAD_LETTERS = 100;
+
+export class OutboxMessageTooLarge extends Error {}
+
 const NAME = new RegExp(`^(\\d{16})\\.(${DURABLE_TOPICS.join('|')})\\.json$`);
 
 export class Outbox {
@@ -67,7 +79,8 @@ export class Outbox {
   static async open(dir: string, limits: OutboxLimits): Promise<Outbox> {
     await mkdir(dir, { recursive: true });
     const o = new Outbox(dir, limits);
-    o.deadLettered = (await readdir(o.deadDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).length;
+    const dead = (await readdir(o.deadDir).catch(() => [] as string[])).filter((n) => NAME.test(n)).sort();
+    o.deadLettered = dead.length;
     const names = (await readdir(dir)).sort();
     for (const n of names) {
       const m = NAME.exec(n);
@@ -82,7 +95,9 @@ export class Outbox {
       o.bytes += Buffer.byteLength(text);
     }
     o.entries.sort((a, b) => a.seq - b.seq);
-    o.nextSeq = (o.entries.at(-1)?.seq ?? 0) + 1;
+    // past the dead letters too: a new message must not take (and on dead-lettering, overwrite) an old one's name
+    const lastDead = dead.length ? Number(NAME.exec(dead.at(-1) as string)?.[1]) : 0;
+    o.nextSeq = Math.max(o.entries.at(-1)?.seq ?? 0, lastDead) + 1;
     return o;
   }
 
@@ -106,9 +121,14 @@ export class Outbox {
   }
 
   private async addNow(m: Omit<OutboxMessage, 'seq' | 'createdAt'>): Promise<number> {
-    const msg: OutboxMessage = { ...m, seq: this.nextSeq++, createdAt: Date.now() };
+    const msg: OutboxMessage = { ...m, seq: this.nextSeq, createdAt: Date.now() };
     const text = JSON.stringify(msg);
     const bytes = Buffer.byteLength(text);
+    const cap = Math.min(MAX_MESSAGE_BYTES, this.limits.maxBytes);
+    if (bytes > cap) {
+      throw new OutboxMessageTooLarge(`${m.kind} message of ${bytes} bytes refused: over ${cap} bytes (${m.topic})`);
+    }
+    this.nextSeq++;
     let droppedNow = 0;
     while (
       this.entries.length > 0 &&
@@ -169,7 +189,10 @@ export class Outbox {
     await syncDir(this.deadDir);
     await this.remove(e);
     await syncDir(this.dir);
-    this.deadLettered++;
+    const letters = (await readdir(this.deadDir)).filter((n) => NAME.test(n)).sort();
+    for (const old of letters.slice(0, Math.max(0, letters.length - MAX_DEAD_LETTERS)))
+      await unlink(join(this.deadDir, old)).catch(() => undefined);
+    this.deadLettered = Math.min(letters.length, MAX_DEAD_LETTERS);
   }
 
   /** Resolves once every add() called so far is on disk. */

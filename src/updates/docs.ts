@@ -54,7 +54,10 @@ remove the old key.
   The answer on \`response/update\` comes at once (\`accepted\`, or the reason the request was refused). The steps
   that follow appear on \`<base>/<deviceId>/update\`. Anyone who can publish on the broker may send this request:
   set \`updates.allowedHosts\` to the fleet's bundle hosts, so that the box fetches from nowhere else (redirects
-  and listed files included; a URL to another host is refused in the answer).
+  and listed files included; a URL to another host is refused in the answer). Unset, it is the host of
+  \`updates.manifestUrl\` when that is set.
+  Only the manifest and its signature are fetched before the signature is checked, and nothing in the manifest is
+  read before that; a failure reason never quotes what a host served.
 - **Scheduled**: set \`updates.schedule\` (a node-cron expression, e.g. \`"30 2 * * *"\` inside the maintenance window)
   and \`updates.manifestUrl\`. At each tick the box reads the manifest only. It installs the bundle if the version is
   newer than the active one. A check is deferred while a scan is running, that is, while a nodule was seen less
@@ -150,7 +153,10 @@ differs from the card's [null,1,256,256]\` |
 The daemon does not update itself, nor Node, onnxruntime or the OS. Those ship together in the appliance image.
 An A/B image updater (RAUC or SWUpdate, both in Yocto) installs a new image into the inactive root filesystem
 partition and boots it with a boot counter (U-Boot \`bootcount\`/\`altbootcmd\`, or RAUC's bootchooser). The new
-image is marked good only when this daemon is healthy on it:
+image is marked good only when this daemon is healthy on it. **The Yocto layer ships none of that yet** (no RAUC or
+SWUpdate, no mark-good unit, no \`OnFailure=\` on the service): what follows is how an image updater should use the
+daemon's signals, not something a box does today.
+
 
 - \`thyroid-edge.service\` is \`Type=notify\`. It reports READY only once the model is loaded and \
 the first frame has been

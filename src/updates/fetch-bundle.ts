@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { writeSynced } from '../util/durable-fs.js';
-import { BundleError, parseManifest, parseSignature, type BundleManifest, type SignatureFile } from './manifest.js';
+import { BundleError, parseSignature, type BundleManifest, type SignatureFile } from './manifest.js';
 
 /** What every download obeys. */
 export interface NetOptions {
@@ -146,26 +146,34 @@ async function fetchToFile(u: URL, dest: string, limit: number, net: NetOptions)
   return n;
 }
 
-/** Only the manifest (unverified): enough to decide whether a scheduled check has anything new. */
-export async function peekManifest(url: string, o: FetchOptions): Promise<BundleManifest> {
-  return parseManifest(await fetchSmall(checkUrl(url, o.allowFileUrls, o.allowedHosts), MAX_MANIFEST_BYTES, o));
+/**
+ * Only the manifest and its signature, no file: enough for a scheduled check to decide whether anything is new.
+ * `accept` checks the signature before the manifest is parsed, as for an install.
+ */
+export async function peekManifest(
+  url: string,
+  o: FetchOptions,
+  accept: (manifestBytes: Buffer, signature: SignatureFile) => BundleManifest,
+): Promise<BundleManifest> {
+  const base = checkUrl(url, o.allowFileUrls, o.allowedHosts);
+  const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o);
+  return accept(manifestBytes, parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o)));
 }
 
 /**
- * Manifest and signature first; `accept` (signature and version rules) runs on them before any file is
- * fetched, so an unsigned or stale bundle costs the box two small downloads, not a staging area's worth.
+ * Manifest and signature first; `accept` (signature, then parsing, then version rules) runs on them before any
+ * file is fetched, so an unsigned or stale bundle costs the box two small downloads, not a staging area's worth.
  */
 export async function fetchBundle(
   url: string,
   staging: string,
   o: FetchOptions,
-  accept: (manifestBytes: Buffer, signature: SignatureFile, manifest: BundleManifest) => Promise<void>,
+  accept: (manifestBytes: Buffer, signature: SignatureFile) => Promise<BundleManifest>,
 ): Promise<FetchedBundle> {
   const base = checkUrl(url, o.allowFileUrls, o.allowedHosts);
   const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o);
   const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o));
-  const manifest = parseManifest(manifestBytes);
-  await accept(manifestBytes, signature, manifest);
+  const manifest = await accept(manifestBytes, signature);
   const declared = manifest.files.reduce((s, f) => s + f.size, 0);
   if (declared > o.maxBytes)
     throw new BundleError(

@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import semver from 'semver';
-import { compileSchema, formatErrors } from '../util/schema.js';
+import { compileSchema, formatErrors, makeAjv } from '../util/schema.js';
 
 /** Relative file names only: no "..", no absolute paths, at most one folder level. */
 const SAFE_PATH = '^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)?$';
@@ -82,14 +82,17 @@ export type SignatureFile = Static<typeof SignatureFile>;
 
 export class BundleError extends Error {}
 
-const validateManifest = compileSchema(BundleManifest);
-const validateSignature = compileSchema(SignatureFile);
+// from the network: the first error is enough, and cheap whatever the document
+const untrusted = makeAjv({ firstErrorOnly: true });
+const validateManifest = compileSchema(BundleManifest, untrusted);
+const validateSignature = compileSchema(SignatureFile, untrusted);
 
 function parseJson(bytes: Buffer, what: string): unknown {
   try {
     return JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new BundleError(`${what} is not JSON: ${(err as Error).message}`);
+  } catch {
+    // not the parser's message: it quotes the bytes, and the host that served them may be anyone's
+    throw new BundleError(`${what} is not JSON (${bytes.length} bytes)`);
   }
 }
 

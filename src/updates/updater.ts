@@ -20,7 +20,7 @@ import { checkUrl, fetchBundle, peekManifest, type FetchOptions } from './fetch-
 import { BundleError, type BundleManifest } from './manifest.js';
 import { modelFiles, selfTestConfig, selfTestModel } from './self-test.js';
 import { SlotStore, type ActiveSlot, type Recovery } from './slots.js';
-import { verifyFiles, verifyHeader } from './verify-bundle.js';
+import { checkVersions, parseSignedManifest, verifyFiles } from './verify-bundle.js';
 import { Emitter } from '../util/emitter.js';
 
 export type UpdateState = 'downloading' | 'verifying' | 'testing' | 'active' | 'rolled_back' | 'failed';
@@ -61,6 +61,9 @@ export interface ActiveBundles {
 
 type UpdatesConfig = Config['updates'];
 type Step = (state: UpdateState, extra?: Partial<UpdateProgress>) => UpdateProgress;
+
+/** the longest failure reason reported; past it, cut (the rest names what a remote host sent, at length) */
+const MAX_REASON_CHARS = 600;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -106,7 +109,15 @@ export class Updater {
     return this.running !== null;
   }
 
-  private emit(p: UpdateProgress): UpdateProgress {
+  private emit(progress: UpdateProgress): UpdateProgress {
+    // a reason can quote what a remote host sent; it goes to the log and the outbox, so it stays short
+    const p =
+      progress.reason && progress.reason.length > MAX_REASON_CHARS
+        ? {
+            ...progress,
+            reason: `${progress.reason.slice(0, MAX_REASON_CHARS)}… (${progress.reason.length} characters)`,
+          }
+        : progress;
     const log = { state: p.state, kind: p.kind, name: p.name, version: p.version, detail: p.detail, reason: p.reason };
     if (p.state === 'failed' || p.state === 'rolled_back') this.logger.warn(log, `update ${p.state}`);
     else this.logger.info(log, `update ${p.state}`);
@@ -217,7 +228,19 @@ export class Updater {
     if (this.opts.trustedKeys.length === 0) {
       throw new BundleError('updates.trustedKeys is empty: this box accepts no bundle, so it fetches none');
     }
-    checkUrl(url, this.opts.allowFileUrls, this.opts.allowedHosts);
+    checkUrl(url, this.opts.allowFileUrls, this.allowedHosts());
+  }
+
+  /**
+   * updates.allowedHosts, or when unset, the host of updates.manifestUrl: a box that knows its fleet host is not
+   * sent elsewhere on the hospital network by whoever publishes `request/update`. Neither set: any host.
+   */
+  private allowedHosts(): readonly string[] | null {
+    const o = this.opts;
+    if (o.allowedHosts) return o.allowedHosts;
+    if (!o.manifestUrl) return null;
+    const u = new URL(o.manifestUrl);
+    return u.protocol === 'https:' ? [u.hostname] : null;
   }
 
   /** What every download obeys, from the current updates config. */
@@ -226,7 +249,7 @@ export class Updater {
     return {
       maxBytes: o.maxBundleBytes,
       allowFileUrls: o.allowFileUrls,
-      allowedHosts: o.allowedHosts,
+      allowedHosts: this.allowedHosts(),
       timeoutMs: o.downloadTimeoutS * 1000,
     };
   }
@@ -245,7 +268,11 @@ export class Updater {
     }
     if (this.running) return null;
     this.checkRequest(o.manifestUrl);
-    const peek = await peekManifest(o.manifestUrl, this.fetchOptions());
+    const peek = await peekManifest(
+      o.manifestUrl,
+      this.fetchOptions(),
+      (bytes, signature) => parseSignedManifest(bytes, signature, o.trustedKeys).manifest,
+    );
     const active = await this.activeVersion(peek.kind);
     const highest = await this.stores[peek.kind].highestActivated();
     // the highest ever activated is never below the active one (which a box from before highest.json has alone)
@@ -269,16 +296,17 @@ export class Updater {
         url,
         staging,
         this.fetchOptions(),
-        // signature and versions before any file is fetched
-        async (bytes, signature, m) => {
+        // signature, then the manifest, then versions: before any file is fetched
+        async (bytes, signature) => {
+          const { manifest: m } = parseSignedManifest(bytes, signature, o.trustedKeys);
           note({ kind: m.kind, name: m.name, version: m.version });
-          verifyHeader(bytes, signature, m, {
-            trustedKeys: o.trustedKeys,
+          checkVersions(m, {
             daemonVersion: VERSION,
             activeVersion: await this.activeVersion(m.kind),
             highestVersion: await this.stores[m.kind].highestActivated(),
             allowDowngrade: o.allowDowngrade,
           });
+          return m;
         },
       );
       const m = fetched.manifest;

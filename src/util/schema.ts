@@ -6,9 +6,14 @@ import { Type, type TSchema, type Static } from '@sinclair/typebox';
 // ajv-formats ships CJS with a default export; under NodeNext the callable sits on .default.
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
 
-export function makeAjv(opts: { useDefaults?: boolean; coerceTypes?: boolean } = {}): Ajv {
+/**
+ * `firstErrorOnly`: for input from the network (MQTT requests, bundle manifests), where Ajv's every-error mode
+ * lets a crafted document of many bad items cost seconds of CPU and megabytes of messages; a config file keeps
+ * every error, which is what its author needs.
+ */
+export function makeAjv(opts: { useDefaults?: boolean; coerceTypes?: boolean; firstErrorOnly?: boolean } = {}): Ajv {
   const ajv = new Ajv({
-    allErrors: true,
+    allErrors: !opts.firstErrorOnly,
     strict: false,
     useDefaults: opts.useDefaults ?? false,
     coerceTypes: opts.coerceTypes ?? false,
@@ -22,9 +27,18 @@ export function compileSchema<T extends TSchema>(schema: T, ajv: Ajv = makeAjv()
 }
 
 /** Turns Ajv errors into "key.path: reason" lines, which is what an operator needs to fix a file. */
+const MAX_LISTED_ERRORS = 8;
+const MAX_ERROR_CHARS = 200;
+
+/** The first few errors, each cut short: a reason goes into logs and MQTT answers, whatever the input's size. */
 export function formatErrors(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'unknown validation error';
-  return errors.map(describeError).join('; ');
+  const listed = errors
+    .slice(0, MAX_LISTED_ERRORS)
+    .map(describeError)
+    .map((e) => (e.length > MAX_ERROR_CHARS ? `${e.slice(0, MAX_ERROR_CHARS)}…` : e));
+  const more = errors.length - listed.length;
+  return listed.join('; ') + (more > 0 ? `; and ${more} more` : '');
 }
 
 export function describeError(e: ErrorObject): string {
