@@ -82,6 +82,15 @@ describe('command router', () => {
     expect(t.applied).toHaveLength(0);
     expect((await ask(r, 'set_config', { config: { logLevel: 'debug' } })).ok).toBe(true);
     expect(t.config().logLevel).toBe('debug');
+    // louder, not quieter: "error" or "fatal" would hide the warnings that show what a sender tries next
+    for (const level of ['error', 'fatal']) {
+      expect((await ask(r, 'set_config', { config: { logLevel: level } })).error).toBe(
+        `logLevel: "${level}" would hide warnings; set_config allows trace, debug, info and warn ` +
+          '(a signed config bundle may set any level)',
+      );
+    }
+    expect((await ask(r, 'set_config', { config: { logLevel: 'warn' } })).ok).toBe(true);
+    expect(t.applied.map((c) => c.logLevel)).toEqual(['debug', 'warn']);
   });
 
   it('set_config applies a valid patch once and refuses an invalid one without applying', async () => {

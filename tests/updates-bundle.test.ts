@@ -162,7 +162,8 @@ describe('signing and manifest', () => {
 
 describe('install (offline, real onnxruntime self-test)', () => {
   it('a good model bundle installs into slot A with golden IoU 1 and becomes the trial', async () => {
-    const { updater, progress } = await offlineUpdater();
+    // a list of accepted names that holds this bundle's lets it through (the fault list has one that does not)
+    const { updater, progress } = await offlineUpdater({ acceptNames: ['site-settings', 'thyroid-nodule'] });
     const b = await makeModelBundle({ model: fixtureModel('brightness-a'), version: '1.0.0', key, golden });
     const last = await updater.install(bundleUrl(b));
     expect(progress.map((p) => p.state)).toEqual(['downloading', 'verifying', 'testing', 'testing', 'testing']);
@@ -304,6 +305,14 @@ describe('install (offline, real onnxruntime self-test)', () => {
       'a manifest that is not JSON, without quoting it',
       async () => ({ url: await junkManifest(true, Buffer.from('<html><title>intranet login</title></html>')) }),
       /^manifest is not JSON \(42 bytes\)$/,
+    ],
+    [
+      'a signed bundle of another name than updates.acceptNames lists',
+      async () => ({
+        url: bundleUrl(await makeConfigBundle({ alerts: { memoryS: 2 } }, '1.0.0', key)),
+        patch: { acceptNames: ['thyroid-nodule-int8', 'ward-3-settings'] },
+      }),
+      /^bundle "site-settings" is not in updates\.acceptNames \(thyroid-nodule-int8, ward-3-settings\); signed/,
     ],
     [
       'a config bundle that does not validate',

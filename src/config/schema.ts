@@ -426,6 +426,14 @@ export const ConfigSchema = Type.Object(
               'signature protects what is installed, not where the box connects).',
           },
         ),
+        acceptNames: Type.Union([Type.Array(Type.String({ minLength: 1, maxLength: 100 })), Type.Null()], {
+          default: null,
+          description:
+            "The bundle names (the manifest's `name`) this box installs, e.g. its model's and its site's config " +
+            'bundle; null: any. One signing key often serves several sites or products: without a list, anyone ' +
+            "on the broker may have the box install another site's signed config bundle (its ROI, thresholds) " +
+            "or another product's model, and raise the version floor past every real release.",
+        }),
         maxBundleBytes: Type.Integer({
           minimum: 1024,
           default: 209715200,

@@ -55,6 +55,8 @@ export function redact(c: Config): Config {
  */
 export const RESTART_MIN_INTERVAL_MS = 30_000;
 
+const QUIETER_THAN_WARN: readonly string[] = ['error', 'fatal'];
+
 export class CommandRouter {
   private readonly validators: { [C in CommandName]: ValidateFunction<CommandRequest<C>> };
   private readonly handlers: Handlers;
@@ -85,6 +87,14 @@ export class CommandRouter {
         } catch (err) {
           if (err instanceof ConfigError) throw new Error(err.message);
           throw err;
+        }
+        // an unsigned request may make the log louder, not quieter: "error" would hide the warnings that show
+        // refused requests and failed updates before whatever the sender does next
+        if (QUIETER_THAN_WARN.includes(next.logLevel) && next.logLevel !== this.target.config().logLevel) {
+          throw new Error(
+            `logLevel: "${next.logLevel}" would hide warnings; set_config allows trace, debug, info and warn ` +
+              '(a signed config bundle may set any level)',
+          );
         }
         await this.target.applyConfig(next);
         return redact(next);

@@ -300,6 +300,12 @@ export class Updater {
         async (bytes, signature) => {
           const { manifest: m } = parseSignedManifest(bytes, signature, o.trustedKeys);
           note({ kind: m.kind, name: m.name, version: m.version });
+          if (o.acceptNames && !o.acceptNames.includes(m.name)) {
+            throw new BundleError(
+              `bundle "${m.name}" is not in updates.acceptNames (${o.acceptNames.join(', ')}); ` +
+                'signed, but not for this box',
+            );
+          }
           checkVersions(m, {
             daemonVersion: VERSION,
             activeVersion: await this.activeVersion(m.kind),
