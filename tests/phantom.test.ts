@@ -3,14 +3,19 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { findImagingArea } from '../src/capture/calibrate.js';
 import type { Frame, FrameSource } from '../src/capture/frame-source.js';
+import { distanceTo } from '../src/capture/phantom-fields.js';
 import { PhantomSource } from '../src/capture/phantom-source.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../src/capture/phantom.js';
+import lobeStats from '../src/capture/lobe-stats.json' with { type: 'json' };
 import measured from '../src/capture/phantom-stats.json' with { type: 'json' };
+import { lobeContrast, phantomLobeContrast } from '../src/tools/lobe-contrast.js';
+import { measureTg3k } from '../src/tools/measure-lobe-contrast.js';
 import { measureDataset, measurePhantom } from '../src/tools/measure-ultrasound-stats.js';
 import { frameStats } from '../src/tools/ultrasound-stats.js';
 import { SMALL_SPEC } from './helpers/fixtures.js';
 
 const DDTI = '../shared/datasets/ddti';
+const TG3K = '../shared/datasets/tg3k';
 
 async function take(src: FrameSource, n: number): Promise<Frame[]> {
   const out: Frame[] = [];
@@ -58,7 +63,27 @@ describe('phantom', () => {
       expect(s).not.toBeNull();
       expect(s!.noduleRatio).toBeLessThan(0.95); // hypoechoic, not anechoic
       expect(s!.noduleRatio).toBeGreaterThan(0.4);
-      expect(s!.haloRatio).toBeLessThan(1); // a darker rim around it
+      // a darker rim around it, against the lobe's own parenchyma 8..24 px out (frameStats' surround may leave the
+      // lobe, whose surroundings are darker than it, as on real scans)
+      const { width: w, height: h } = o.roi;
+      const lobe = g.lobe(0);
+      const toNodule = distanceTo(w, h, (i) => f0.mask[i] === 1);
+      const roiGrey = (i: number) => f0.screen[(o.roi.y + Math.floor(i / w)) * o.screenWidth + o.roi.x + (i % w)]!;
+      let rim = 0;
+      let nRim = 0;
+      let par = 0;
+      let nPar = 0;
+      for (let i = 0; i < w * h; i++) {
+        const d = toNodule[i]!;
+        if (d > 0.5 && d <= 4) {
+          rim += roiGrey(i);
+          nRim++;
+        } else if (d > 8 && d <= 24 && lobe[i]) {
+          par += roiGrey(i);
+          nPar++;
+        }
+      }
+      expect(rim / nRim / (par / nPar)).toBeLessThan(1);
       expect(Buffer.from(f0.mask).equals(Buffer.from(f50.mask))).toBe(false); // the view moved
     }
   });
@@ -159,6 +184,20 @@ describe('phantom', () => {
       expect(Math.abs(s.p50 - ddti.depthProfile[b]!.p50)).toBeLessThan(0.15);
   });
 
+  it("its lobe stands out from its surroundings as real lobes do (TG3K's gland masks, lobe-stats.json)", async () => {
+    // drawn at the level of soft tissue, the lobe read 1.27 against TG3K's 1.51: a dark lobe reads as a mass
+    const seeds = Array.from({ length: 12 }, (_, k) => k + 1);
+    const ph = (await phantomLobeContrast(seeds)).sort((a, b) => a - b);
+    expect(ph).toHaveLength(12);
+    const { p10, p50, p90 } = lobeStats.lobeContrast;
+    const median = ((ph[5] as number) + (ph[6] as number)) / 2;
+    expect(Math.abs(median - p50), `phantom median ${median}, TG3K ${p50}`).toBeLessThan(0.05);
+    for (const v of ph) {
+      expect(v).toBeGreaterThanOrEqual(p10);
+      expect(v).toBeLessThanOrEqual(p90);
+    }
+  });
+
   it("draws nodules of DDTI's size: the lobe grows to hold a large one instead of shrinking it", () => {
     // before, the lobe capped every nodule at under 9 % of the imaging area (median 6 %), where DDTI's median
     // is 11 %; the model over-outlines small nodules on DDTI val as on the phantom
@@ -213,6 +252,33 @@ describe('measure-ultrasound-stats', () => {
       expect(m.stats.speckleCvSurround.p50).toBeLessThan(0.6);
       expect(m.stats.depthProfile).toHaveLength(10);
       expect(m.stats.corrLengthX.p50).toBeGreaterThan(m.stats.corrLengthY.p50); // speckle is wider across the beam
+    },
+  );
+});
+
+describe('measure-lobe-contrast', () => {
+  it('lobe contrast: core over ring, near-black pixels left out', () => {
+    // a 64x64 frame: a 30x30 lobe at grey 150 in tissue at 100, a black bar along the top that must not count
+    const w = 64;
+    const grey = new Uint8Array(w * w).fill(100);
+    const lobe = new Uint8Array(w * w);
+    for (let y = 17; y < 47; y++) {
+      for (let x = 17; x < 47; x++) {
+        grey[y * w + x] = 150;
+        lobe[y * w + x] = 1;
+      }
+    }
+    for (let i = 0; i < w * 4; i++) grey[i] = 0;
+    expect(lobeContrast(grey, lobe, w, w)).toBeCloseTo(1.5, 6);
+    expect(lobeContrast(grey, new Uint8Array(w * w), w, w)).toBeNull(); // no lobe: nothing to measure
+  });
+
+  it.skipIf(!existsSync(`${TG3K}/index.csv`))(
+    'measures TG3K val frames into the committed spread (skips without ../shared)',
+    async () => {
+      const m = await measureTg3k(TG3K);
+      expect(m.frames).toBe(lobeStats.frames);
+      expect(m.lobeContrast).toEqual(lobeStats.lobeContrast);
     },
   );
 });

@@ -3,7 +3,7 @@
  * speckle). Skin, subcutaneous fat, strap muscles, the lobe with its bright capsule and the isthmus
  * over the trachea (air arc, shadow, reverberation), the carotid and jugular with the
  * sternocleidomastoid above them, longus colli and the prevertebral fascia deep. Levels are relative
- * to parenchyma (1); the caller scales rows to the measured depth profile and gain. Pure and seeded.
+ * to soft tissue; the caller scales rows to the measured depth profile and gain. Pure and seeded.
  */
 import { distanceTo, gaussianBlur, smoothNoise } from './phantom-fields.js';
 
@@ -27,7 +27,12 @@ export interface Anatomy {
   texture: Float32Array;
 }
 
-/** Echo levels relative to parenchyma, from the look of B-mode neck scans. */
+/**
+ * Echo levels, from the look of B-mode neck scans, except the lobe's: it is set so that the lobe reads back as much
+ * brighter than its surroundings as real lobes do, the median of TG3K's gland masks (src/capture/lobe-stats.json;
+ * `measure-lobe-contrast --phantom` prints both). At 1.0, as first drawn, the lobe read 1.27 against TG3K's 1.51:
+ * a lobe that dark among muscle and soft tissue looks like one large hypoechoic mass.
+ */
 const LEVEL = {
   skinLine: 2.2,
   skin: 1.5,
@@ -35,7 +40,7 @@ const LEVEL = {
   septum: 1.4,
   fascia: 1.7,
   muscle: 0.7,
-  gland: 1.0,
+  gland: 1.3,
   capsule: 1.75,
   cartilage: 0.3,
   air: 2.3,

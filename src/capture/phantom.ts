@@ -154,6 +154,8 @@ export class PhantomGenerator {
   private readonly mult: Float32Array;
   /** the parenchyma texture factor per canvas pixel (a nodule's interior replaces it) */
   private readonly texture: Float32Array;
+  /** 1 inside the lobe and isthmus, per canvas pixel */
+  private readonly glandMask: Uint8Array;
 
   constructor(private readonly o: PhantomOptions) {
     const r = o.roi;
@@ -174,6 +176,7 @@ export class PhantomGenerator {
     let anatomy = renderAnatomy(this.cw, this.ch, view, mulberry32((o.seed * 7919 + 1) >>> 0), lobe);
     if (rnd() < 0.5) anatomy = mirror(anatomy);
     this.texture = anatomy.texture;
+    this.glandMask = anatomy.glandMask;
     this.gain = within(STATS.areaMean, 0.25, 0.75);
     this.base = toGrey(
       anatomy,
@@ -196,6 +199,16 @@ export class PhantomGenerator {
     this.nodules = placeNodules(sizes, anatomy.gland, rnd, within);
     this.header = renderHeader(o.screenWidth, o.roi.y, rnd);
     this.mult = new Float32Array(r.width * r.height);
+  }
+
+  /** The lobe (and isthmus) in the imaging area at frame `index`, ROI-sized, 0/1: for measuring the phantom. */
+  lobe(index: number): Uint8Array {
+    const { width: w, height: h } = this.o.roi;
+    const { ox, oy } = this.offset(index);
+    const out = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++)
+      out.set(this.glandMask.subarray((y + oy) * this.cw + ox, (y + oy) * this.cw + ox + w), y * w);
+    return out;
   }
 
   /** Pan offset of the view inside the canvas at frame `index` (integer pixels). */
