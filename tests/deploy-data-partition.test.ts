@@ -119,6 +119,20 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
         .digest('hex'),
     ).toBe(whole);
 
+    // the image's own config need not be valid alone (a dongle without its ROI, which each box's layer brings)
+    await writeFile(join(dir, 'site.yaml'), 'capture:\n  source: v4l2\nmqtt:\n  setConfigKeys: [logLevel]\n');
+    await writeFile(
+      join(dir, 'box.yaml'),
+      'deviceId: box-5\ncapture:\n  roi: { x: 0, y: 0, width: 640, height: 480 }\n',
+    );
+    const site = await run('bash', [PROVISION, '--base', join(dir, 'site.yaml'), file, join(dir, 'box.yaml')]);
+    expect(site.status, site.stderr).toBe(0);
+    expect(site.stdout).toContain('is now box box-5');
+    await writeFile(join(dir, 'box.yaml'), 'capture:\n  roi: { x: 0, y: 0, width: 640, height: 480 }\n');
+    const siteAnon = await run('bash', [PROVISION, '--base', join(dir, 'site.yaml'), file, join(dir, 'box.yaml')]);
+    expect(siteAnon.status).toBe(2);
+    expect(siteAnon.stderr).toContain("deviceId: must be set, to this box's own (the image's is the default");
+
     await writeFile(join(dir, 'box.yaml'), BOX);
     const other = await image(await tempDir(), 'size=8MiB, name=root\nsize=32MiB, name=data\n');
     const none = await run('bash', [PROVISION, other, join(dir, 'box.yaml')]);
@@ -146,13 +160,25 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
       const data = await partition(file, 'tedata');
       const fs = join(dir, 'data.ext4');
       await writeFile(fs, (await readFile(file)).subarray(data.start, data.start + data.size));
-      // the box as booted: the partition's files under /data, the recipe's user in /etc/passwd
+      // the box as booted: the partition's files under /data, the recipe's user (its fixed ids) in /etc/passwd
+      const bb = await readFile(join(LAYER, 'recipes-thyroid-edge/thyroid-edge/thyroid-edge_0.1.0.bb'), 'utf8');
+      const uid = /USERADD_PARAM:\$\{PN\} = "[^"]*--uid (\d+)/.exec(bb)?.[1];
+      const gid = /GROUPADD_PARAM:\$\{PN\} = "[^"]*--gid (\d+)/.exec(bb)?.[1];
+      expect(uid, 'the recipe fixes the uid').toBeDefined();
+      expect(gid, 'the recipe fixes the gid').toBeDefined();
       const root = join(dir, 'root');
       await mkdir(join(root, 'etc'), { recursive: true });
       await mkdir(join(root, 'data'));
-      await writeFile(join(root, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nthyroid-edge:x:990:990::/:/sbin/nologin\n');
-      await writeFile(join(root, 'etc/group'), 'root:x:0:\nvideo:x:44:thyroid-edge\nthyroid-edge:x:990:\n');
+      await writeFile(
+        join(root, 'etc/passwd'),
+        `root:x:0:0::/root:/bin/sh\nthyroid-edge:x:${uid}:${gid}::/:/sbin/nologin\n`,
+      );
+      await writeFile(join(root, 'etc/group'), `root:x:0:\nvideo:x:44:thyroid-edge\nthyroid-edge:x:${gid}:\n`);
       await debugfs(fs, `rdump /box ${join(root, 'data')}`);
+      // as written by whoever provisioned (not root), and a state directory left with another owner
+      await mkdir(join(root, 'data/thyroid-edge'), { mode: 0o755 });
+      const chown = await run('chown', ['-R', '1000:1000', join(root, 'data/box'), join(root, 'data/thyroid-edge')]);
+      expect(chown.status, chown.stderr).toBe(0);
       const conf = join(dir, 'thyroid-edge-data.conf');
       await copyFile(join(FILES, 'thyroid-edge-data.conf'), conf);
       const t = await run('systemd-tmpfiles', ['--create', `--root=${root}`, conf]);
@@ -163,9 +189,9 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
         ...['box', 'box/config.yaml', 'thyroid-edge'].map((p) => join(root, 'data', p)),
       ]);
       expect(stat.stdout.replaceAll(`${root}/data/`, '').trim().split('\n')).toEqual([
-        'box 750 0:990',
-        'box/config.yaml 640 0:990',
-        'thyroid-edge 700 990:990',
+        `box 750 0:${gid}`,
+        `box/config.yaml 640 0:${gid}`,
+        `thyroid-edge 700 ${uid}:${gid}`,
       ]);
     },
   );

@@ -114,7 +114,7 @@ describe('outbox', () => {
     for (let m = await o.peek(); m; m = await o.peek()) await o.deadLetter(m, 'refused');
     const kept = (await readdir(o.deadDir)).sort();
     expect(kept).toHaveLength(MAX_DEAD_LETTERS);
-    expect(o.deadLettered).toBe(MAX_DEAD_LETTERS);
+    expect(o.deadLettered).toBe(n); // a count, which goes on past the folder's limit
     const payloads = await Promise.all(
       kept.map(async (f) => JSON.parse(await readFile(join(o.deadDir, f), 'utf8')).message.payload as string),
     );

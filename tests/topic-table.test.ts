@@ -58,6 +58,7 @@ const telemetry: TelemetryPayload = {
   stagesMs: {},
   outbox: { messages: 0, bytes: 0, dropped: 0, deadLettered: 0 },
   resultsDroppedOffline: 0,
+  requestsDropped: 0,
   imaging: null,
   cpu: { loadPercent: null, temperatureC: null },
   memory: { rssBytes: 1, systemUsedBytes: null, systemTotalBytes: null },

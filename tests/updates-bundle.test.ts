@@ -302,6 +302,15 @@ describe('install (offline, real onnxruntime self-test)', () => {
       /^manifest: schemaVersion: is required$/, // the first error only
     ],
     [
+      'a signature file of another shape, without quoting it',
+      async () => {
+        const url = await junkManifest(true, Buffer.from('{}'));
+        await writeFile(new URL(`${url}.sig`), JSON.stringify({ 'SECRET-intranet-page': 1 }));
+        return { url };
+      },
+      /^signature file: not an ed25519 signature file \(\d+ bytes; algorithm, keyId, signature\)$/,
+    ],
+    [
       'a manifest that is not JSON, without quoting it',
       async () => ({ url: await junkManifest(true, Buffer.from('<html><title>intranet login</title></html>')) }),
       /^manifest is not JSON \(42 bytes\)$/,

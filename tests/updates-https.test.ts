@@ -143,7 +143,7 @@ describe('bundles over https', () => {
     expect(http.at(-1)!.reason).toMatch(
       new RegExp(
         String.raw`redirect from https:\/\/127\.0\.0\.1:\d+\/to-http\/manifest\.json ` +
-          String.raw`to http:\/\/127\.0\.0\.1:\d+\/b\/manifest\.json refused \(url: http: is refused`,
+          String.raw`to http:\/\/127\.0\.0\.1:\d+ refused \(url: http: is refused`,
       ),
     );
     const many = await install(`/chain/${MAX_REDIRECTS + 1}/manifest.json`);
@@ -165,7 +165,7 @@ describe('bundles over https', () => {
     const hop = await install('/to-name/manifest.json', { allowedHosts: ['127.0.0.1'] });
     expect(hop.at(-1)!.state).toBe('failed');
     expect(hop.at(-1)!.reason).toMatch(
-      /to https:\/\/localhost:\d+\/b\/manifest\.json refused \(url: host localhost is not in/,
+      /to https:\/\/localhost:\d+ refused \(url: host localhost is not in/, // scheme and host only, not the path
     );
   }, 120_000);
 });

@@ -57,15 +57,23 @@ if ! env -i PATH="$PATH" node "$ROOT/dist/src/cli.js" check-config "$BASE" "$BOX
   exit 2
 fi
 
-# every box of the fleet would otherwise share the image's deviceId (the broker's client id, the topics)
-deviceIdOf() { node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).deviceId)'; }
-deviceId=$(deviceIdOf <"$work/effective.json")
-imageId=$(env -i PATH="$PATH" node "$ROOT/dist/src/cli.js" check-config "$BASE" 2>/dev/null | deviceIdOf)
-if [ "$deviceId" = "$imageId" ]; then
-  echo "provision-box: $BOX: deviceId: must be set, to this box's own (the image's is $imageId, which every" \
-    "box would share); $IMAGE is unchanged" >&2
+# the layer must name its box: every box of the fleet would otherwise share the image's deviceId (the broker's
+# client id, the topics). Read from the files as written, since the image's config need not be valid alone.
+boxFile=$(realpath "$BOX") baseFile=$(realpath "$BASE")
+deviceId=$(cd "$ROOT" && node --input-type=module -e '
+  import { readFileSync } from "node:fs";
+  import YAML from "yaml";
+  const [box, base] = process.argv.slice(1).map((f) => YAML.parse(readFileSync(f, "utf8")) ?? {});
+  const id = box.deviceId;
+  if (typeof id !== "string" || id === "" || id === base.deviceId) {
+    console.error(`deviceId: must be set, to this box'"'"'s own (the image'"'"'s is ${base.deviceId ?? "the default"}, which every box would share)`);
+    process.exit(2);
+  }
+  console.log(id);
+' "$boxFile" "$baseFile") || {
+  echo "provision-box: $BOX: see the line above; $IMAGE is unchanged" >&2
   exit 2
-fi
+}
 
 # the data partition: start and size in bytes
 read -r START SIZE < <(sfdisk --json "$IMAGE" | node -e '

@@ -34,6 +34,8 @@ export class Daemon implements MqttHost {
   private pipeline: Pipeline | null = null;
   /** frames of the pipelines before this one: the watchdog's count must not go back at a restart */
   private readonly earlier = { processed: 0, errors: 0 };
+  /** the restart in progress, if any: restarts queue behind it */
+  private restarts: Promise<void> = Promise.resolve();
   private processor: FrameProcessor | null = null;
   private readonly results: Emitter<FrameResult>;
   private readonly since = new Date().toISOString();
@@ -158,11 +160,19 @@ export class Daemon implements MqttHost {
     this.logger.info({ source: source.name }, 'pipeline started');
   }
 
-  /** Stop capture and processing (the in-flight frame finishes), then start again. */
-  async restartPipeline(config?: Config): Promise<void> {
-    await this.pipeline?.stop();
-    if (config) this.config = config;
-    this.startPipeline();
+  /**
+   * Stop capture and processing (the in-flight frame finishes), then start again. Restarts run one at a time: two
+   * that overlapped (a set_config and a model swap) would each start a pipeline, and the first would keep running,
+   * unstopped, holding the capture device.
+   */
+  restartPipeline(config?: Config): Promise<void> {
+    const run = this.restarts.then(async () => {
+      await this.pipeline?.stop();
+      if (config) this.config = config;
+      this.startPipeline();
+    });
+    this.restarts = run.catch(() => undefined);
+    return run;
   }
 
   /** Apply a validated config: the pipeline restarts with it (model settings need a restart). */
@@ -227,6 +237,7 @@ export class Daemon implements MqttHost {
   }
 
   async stop(): Promise<void> {
+    await this.restarts; // a restart in progress would otherwise start a pipeline after this stopped the last one
     await this.pipeline?.stop();
     this.pipeline = null;
     await this.models.release();

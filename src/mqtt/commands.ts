@@ -108,8 +108,8 @@ export class CommandRouter {
               `${RESTART_MIN_INTERVAL_MS / 1000} s`,
           );
         }
-        this.lastRestart = this.now();
         await this.target.restartPipeline();
+        this.lastRestart = this.now(); // a restart that failed leaves the next one free to try
         return { restarted: true };
       },
       update: (req) => this.target.update(req.url, req.transaction ?? null),

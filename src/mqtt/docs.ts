@@ -165,7 +165,8 @@ export function mqttMarkdown(): string {
       'payloads over',
     '`mqtt.maxCommandBytes` are answered with `ok: false` and the reason. Commands run one at a time in arrival order;',
     'beyond 2000 waiting (or 16 MiB of their payloads and response topics) each is dropped unanswered, since an',
-    'answer apiece would turn a flood into outbox writes; the drops are counted and logged at most every 10 s.',
+    'answer apiece would turn a flood into outbox writes; the drops are counted (telemetry `requestsDropped`) and',
+    'logged at most every 10 s.',
     'With MQTT 5 the box asks the broker',
     'for nothing over twice `maxCommandBytes` (plus 4 KiB), so larger messages are dropped there unanswered.',
     'A **retained** request is never run (the broker would hand it over again at every reconnect); MQTT 5',
@@ -190,7 +191,8 @@ export function mqttMarkdown(): string {
     '  topic cannot be published (a wildcard, e.g. in an outbox file from an older version), or one that fails',
     '  `mqtt.outbox.maxAttempts` times in a row while connected (the connection drops under it, or no PUBACK within',
     '  `attemptTimeoutS`) is moved to `<stateDir>/outbox-dead/` with its reason, logged at error level, and counted in',
-    '  telemetry (`outbox.deadLettered`); the messages behind it flow on. Dead letters are kept for an operator.',
+    '  telemetry (`outbox.deadLettered`); the messages behind it flow on. The newest 100 dead letters are kept for',
+    '  an operator.',
     '- **Alerts: persist first, then log and deliver.** An alert is in the outbox (fsync\'d) before its "alert" log ' +
       'line and',
     "  before the live view hears of it; a new track's id and the open tracks are fsync'd " +

@@ -60,7 +60,7 @@ export class Outbox {
   private nextSeq = 1;
   private bytes = 0;
   dropped = 0;
-  /** dead letters in the folder (from every run: the count survives restarts) */
+  /** messages dead-lettered: at open, the letters in the folder (it keeps MAX_DEAD_LETTERS), then one per move */
   deadLettered = 0;
   private readonly waiters = new Set<() => void>();
   /** adds run one at a time so files land on disk in sequence order */
@@ -192,7 +192,8 @@ export class Outbox {
     const letters = (await readdir(this.deadDir)).filter((n) => NAME.test(n)).sort();
     for (const old of letters.slice(0, Math.max(0, letters.length - MAX_DEAD_LETTERS)))
       await unlink(join(this.deadDir, old)).catch(() => undefined);
-    this.deadLettered = Math.min(letters.length, MAX_DEAD_LETTERS);
+    // counted, not the folder's size: a fleet alarm on "it went up" must go on firing past the folder's limit
+    this.deadLettered++;
   }
 
   /** Resolves once every add() called so far is on disk. */

@@ -94,10 +94,14 @@ export const TelemetryPayload = Type.Object(
       dropped: Type.Integer(),
       deadLettered: Type.Integer({
         description:
-          'messages moved to the dead-letter folder (refused by the broker, or failing every attempt); kept on disk',
+          'messages moved to the dead-letter folder (refused by the broker, or failing every attempt): at start the ' +
+          'letters on disk (the newest 100 are kept), then one more per message moved',
       }),
     }),
     resultsDroppedOffline: Type.Integer(),
+    requestsDropped: Type.Integer({
+      description: 'requests dropped unanswered since start because 2000 (or 16 MiB) were already waiting',
+    }),
     imaging: Type.Union([ImagingState, Type.Null()]),
     cpu: Type.Object({
       loadPercent: Type.Union([Type.Number(), Type.Null()]),

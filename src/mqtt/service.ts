@@ -302,6 +302,7 @@ export class MqttService {
         deadLettered: this.outbox.deadLettered,
       },
       resultsDroppedOffline: this.resultsDroppedOffline,
+      requestsDropped: this.commands.droppedFull,
       imaging: this.host.status().imaging,
       cpu: { loadPercent: sys.loadPercent, temperatureC: sys.temperatureC },
       memory: {

@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     console.log(`phantom lobe contrast per seed (${seeds.join(',')}): ${ph.map((v) => v.toFixed(3)).join(' ')}`);
     console.log(
       `phantom median ${quantile(ph, 0.5).toFixed(3)} [p10 ${quantile(ph, 0.1).toFixed(2)} .. p90 ` +
-        `${quantile(ph, 0.9).toFixed(2)}]; TG3K median ${ref.p50.toFixed(3)} [${ref.p10.toFixed(2)} .. ${ref.p90.toFixed(2)}]`,
+        `${quantile(ph, 0.9).toFixed(2)}]; TG3K median ${ref.p50.toFixed(3)} ` +
+        `[${ref.p10.toFixed(2)} .. ${ref.p90.toFixed(2)}]`,
     );
     return;
   }

@@ -78,13 +78,19 @@ async function httpsGet(u: URL, net: NetOptions): Promise<Response> {
     try {
       next = checkUrl(new URL(location, url).href, false, net.allowedHosts);
     } catch (err) {
-      throw new BundleError(
-        `cannot fetch ${u.href}: redirect from ${url.href} to ${location.slice(0, 300)} refused ` +
-          `(${(err as Error).message})`,
-      );
+      // where it pointed, but only its scheme and host: the rest of a Location may carry a session or a token
+      const t = URL.canParse(location, url) ? new URL(location, url) : null;
+      const where = t ? `${t.protocol}//${t.host}` : 'an invalid URL';
+      throw new BundleError(`cannot fetch ${u.href}: redirect from ${url.href} to ${where} refused (${refusal(err)})`);
     }
     url = next;
   }
+}
+
+/** checkUrl's reason without the URL it quotes (a redirect's target is the remote host's words) */
+function refusal(err: unknown): string {
+  const m = (err as Error).message;
+  return m.startsWith('url: "') ? 'not a URL' : m;
 }
 
 async function openStream(u: URL, net: NetOptions): Promise<Readable> {

@@ -98,7 +98,11 @@ function parseJson(bytes: Buffer, what: string): unknown {
 
 export function parseSignature(bytes: Buffer): SignatureFile {
   const json = parseJson(bytes, 'signature file');
-  if (!validateSignature(json)) throw new BundleError(`signature file: ${formatErrors(validateSignature.errors)}`);
+  // read before any key vouches for it: its errors do not quote it (an unknown key's name would)
+  if (!validateSignature(json))
+    throw new BundleError(
+      `signature file: not an ed25519 signature file (${bytes.length} bytes; algorithm, keyId, signature)`,
+    );
   return json;
 }
 

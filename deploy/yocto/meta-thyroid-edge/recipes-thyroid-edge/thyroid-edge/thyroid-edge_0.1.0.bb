@@ -28,8 +28,10 @@ inherit systemd useradd
 COMPATIBLE_HOST = "aarch64.*-linux"
 
 USERADD_PACKAGES = "${PN}"
-# a static system user keeps the state directory owned by the same uid across image updates
-USERADD_PARAM:${PN} = "--system --no-create-home --home-dir ${localstatedir}/lib/thyroid-edge --shell /sbin/nologin --user-group --groups video thyroid-edge"
+# Fixed ids: the state on the data partition (0600 files, UMask=0077) outlives image updates, and a later image
+# that allocated another uid would leave the daemon unable to read its own outbox and slots.
+GROUPADD_PARAM:${PN} = "--system --gid 847 thyroid-edge"
+USERADD_PARAM:${PN} = "--system --uid 847 --gid thyroid-edge --no-create-home --home-dir /data/thyroid-edge --shell /sbin/nologin --groups video thyroid-edge"
 
 SYSTEMD_SERVICE:${PN} = "thyroid-edge.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
