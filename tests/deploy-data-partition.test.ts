@@ -46,6 +46,12 @@ async function partition(file: string, name: string): Promise<{ start: number; s
   return { start: p.start * t.sectorsize, size: p.size * t.sectorsize };
 }
 
+async function sha256Of(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+}
+
 /** The image's bytes outside one partition, hashed: what provisioning must leave alone. */
 async function outside(file: string, part: { start: number; size: number }): Promise<string> {
   const b = await readFile(file);
@@ -94,30 +100,20 @@ describe('the data partition and a box of its own (deploy/yocto)', () => {
   it('refuses, image unchanged: a layer with a bad key or no deviceId, an image without tedata, a qcow2', async () => {
     const dir = await tempDir();
     const file = await image(dir);
-    const whole = createHash('sha256')
-      .update(await readFile(file))
-      .digest('hex');
+    const whole = await sha256Of(file);
     await writeFile(join(dir, 'box.yaml'), 'deviceId: box-17\nmqtt:\n  url: mqtt://broker.ward.example\n');
     const bad = await run('bash', [PROVISION, file, join(dir, 'box.yaml')]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('mqtt.url: plain mqtt to broker.ward.example is refused');
     expect(bad.stderr).toContain('is unchanged');
-    expect(
-      createHash('sha256')
-        .update(await readFile(file))
-        .digest('hex'),
-    ).toBe(whole);
+    expect(await sha256Of(file)).toBe(whole);
 
     // a layer without its own deviceId: the box would join the fleet as the image's box-01, as every other would
     await writeFile(join(dir, 'box.yaml'), 'mqtt:\n  url: mqtts://broker.ward.example:8883\n');
     const anon = await run('bash', [PROVISION, file, join(dir, 'box.yaml')]);
     expect(anon.status).toBe(2);
     expect(anon.stderr).toContain("deviceId: must be set, to this box's own (the image's is box-01");
-    expect(
-      createHash('sha256')
-        .update(await readFile(file))
-        .digest('hex'),
-    ).toBe(whole);
+    expect(await sha256Of(file)).toBe(whole);
 
     // the image's own config need not be valid alone (a dongle without its ROI, which each box's layer brings)
     await writeFile(join(dir, 'site.yaml'), 'capture:\n  source: v4l2\nmqtt:\n  setConfigKeys: [logLevel]\n');
