@@ -161,9 +161,19 @@ export async function peekManifest(
   o: FetchOptions,
   accept: (manifestBytes: Buffer, signature: SignatureFile) => BundleManifest,
 ): Promise<BundleManifest> {
+  const { manifestBytes, signature } = await fetchSigned(url, o);
+  return accept(manifestBytes, signature);
+}
+
+/** The manifest's bytes (unread) and its signature file, from `url` and `url`.sig. */
+async function fetchSigned(
+  url: string,
+  o: FetchOptions,
+): Promise<{ base: URL; manifestBytes: Buffer; signature: SignatureFile }> {
   const base = checkUrl(url, o.allowFileUrls, o.allowedHosts);
   const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o);
-  return accept(manifestBytes, parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o)));
+  const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o));
+  return { base, manifestBytes, signature };
 }
 
 /**
@@ -176,9 +186,7 @@ export async function fetchBundle(
   o: FetchOptions,
   accept: (manifestBytes: Buffer, signature: SignatureFile) => Promise<BundleManifest>,
 ): Promise<FetchedBundle> {
-  const base = checkUrl(url, o.allowFileUrls, o.allowedHosts);
-  const manifestBytes = await fetchSmall(base, MAX_MANIFEST_BYTES, o);
-  const signature = parseSignature(await fetchSmall(new URL(`${base.href}.sig`), MAX_SIGNATURE_BYTES, o));
+  const { base, manifestBytes, signature } = await fetchSigned(url, o);
   const manifest = await accept(manifestBytes, signature);
   const declared = manifest.files.reduce((s, f) => s + f.size, 0);
   if (declared > o.maxBytes)
