@@ -30,7 +30,7 @@ export interface Anatomy {
 /**
  * Echo levels, from the look of B-mode neck scans, except the lobe's: it is set so that the lobe reads back as much
  * brighter than its surroundings as real lobes do, the median of TG3K's gland masks (src/capture/lobe-stats.json;
- * `measure-lobe-contrast --phantom` prints both). At 1.0, as first drawn, the lobe read 1.27 against TG3K's 1.51:
+ * `measure-lobe-contrast --phantom` prints both). At 1.0, as first drawn, the lobe read 1.30 against TG3K's 1.51:
  * a lobe that dark among muscle and soft tissue looks like one large hypoechoic mass.
  */
 const LEVEL = {
@@ -40,7 +40,7 @@ const LEVEL = {
   septum: 1.4,
   fascia: 1.7,
   muscle: 0.7,
-  gland: 1.3,
+  gland: 1.25,
   capsule: 1.75,
   cartilage: 0.3,
   air: 2.3,

@@ -4,11 +4,13 @@
  * the near-black pixels (letterbox bars, lumen, air), which would measure the layout rather than the tissue.
  * Measured on TG3K's gland masks (DDTI marks nodules only) and on the phantom's lobe, with the same code.
  */
-import sharp from 'sharp';
 import { distanceTo } from '../capture/phantom-fields.js';
 import { DEFAULT_PHANTOM, PhantomGenerator } from '../capture/phantom.js';
+import { decodeMask, resizeGrey, type ResizeSpec } from '../inference/preprocess.js';
 
 export const VIEW = 256;
+/** the model's view: the daemon's crop and resize to the shipped card's size, with its kernel */
+const SPEC: ResizeSpec = { width: VIEW, height: VIEW, resizeKernel: 'linear' };
 const CORE_INSET = 4;
 const RING = { from: 4, to: 20 };
 const DARK = 8;
@@ -45,17 +47,15 @@ export async function phantomLobeContrast(seeds: readonly number[]): Promise<num
     const g = new PhantomGenerator(o);
     const index = 75;
     const { screen } = g.render(index);
-    const r = o.roi;
-    const roi = new Uint8Array(r.width * r.height);
-    for (let y = 0; y < r.height; y++)
-      roi.set(screen.subarray((r.y + y) * o.screenWidth + r.x, (r.y + y) * o.screenWidth + r.x + r.width), y * r.width);
-    const raw = { raw: { width: r.width, height: r.height, channels: 1 as const } };
-    const grey = await sharp(roi, raw).resize(VIEW, VIEW).extractChannel(0).raw().toBuffer();
-    const lobe = await sharp(g.lobe(index), raw)
-      .resize(VIEW, VIEW, { kernel: 'nearest' })
-      .extractChannel(0)
-      .raw()
-      .toBuffer();
+    const { roi } = o;
+    // the daemon's crop and resize, and its label resize for the lobe
+    const { data: grey } = await resizeGrey({ width: o.screenWidth, height: o.screenHeight, data: screen }, SPEC, roi);
+    const lobe = await decodeMask(
+      g.lobe(index).map((v) => v * 255),
+      VIEW,
+      VIEW,
+      roi,
+    );
     const c = lobeContrast(grey, lobe, VIEW, VIEW);
     if (c !== null) out.push(c);
   }

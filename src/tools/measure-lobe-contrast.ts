@@ -13,6 +13,7 @@ import { Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { decodeMask } from '../inference/preprocess.js';
 import { parseIntList } from '../util/int-list.js';
 import { parseIndexCsv, requireColumns } from './index-csv.js';
 import { lobeContrast, phantomLobeContrast, VIEW } from './lobe-contrast.js';
@@ -40,13 +41,7 @@ export async function measureTg3k(data: string): Promise<Omit<LobeStats, 'comman
   const values: number[] = [];
   for (const id of ids) {
     const image = await grey(join(data, 'images', `${id}.png`));
-    const mask = await grey(join(data, 'masks', `${id}.png`));
-    const c = lobeContrast(
-      image,
-      mask.map((v) => (v > 127 ? 1 : 0)),
-      VIEW,
-      VIEW,
-    );
+    const c = lobeContrast(image, await decodeMask(join(data, 'masks', `${id}.png`), VIEW, VIEW), VIEW, VIEW);
     if (c !== null) values.push(c);
   }
   const at = (q: number) => Number(quantile(values, q).toFixed(4));
