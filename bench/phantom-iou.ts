@@ -5,10 +5,15 @@
  * model, the card's decision rule) and scored against the phantom's ground truth, as `thyroid-edge infer
  * --phantom N --phantom-seed S` does for one seed.
  *
- *   npm run build && node dist/bench/phantom-iou.js [--seeds 1-12] [--frames 40] [--model models/….onnx]
+ * 400 frames per seed by default: the phantom's drift and gain wander slowly, so 40 frames of one seed read
+ * anywhere from 0.57 to 0.65 on seed 3. Each mean comes with its standard error from 40-frame blocks
+ * (block-spread.ts) and the range of those blocks.
+ *
+ *   npm run build && node dist/bench/phantom-iou.js [--seeds 1-12] [--frames 400] [--model models/….onnx]
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { blockSpread } from './block-spread.js';
 import { DEFAULT_PHANTOM } from '../src/capture/phantom.js';
 import { PhantomSource } from '../src/capture/phantom-source.js';
 import { FrameProcessor } from '../src/inference/frame-processor.js';
@@ -19,11 +24,14 @@ import { quantile } from '../src/tools/ultrasound-stats.js';
 import { parseIntList } from '../src/util/int-list.js';
 import { silentLogger } from '../src/util/logger.js';
 
+/** frames per block for the standard error: about a second and a half of the phantom at its 30 fps */
+const BLOCK = 40;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       seeds: { type: 'string', default: '1-12' },
-      frames: { type: 'string', default: '40' },
+      frames: { type: 'string', default: '400' },
       model: { type: 'string', default: 'models/thyroid-nodule-int8.onnx' },
     },
   });
@@ -43,9 +51,10 @@ async function main(): Promise<void> {
   const proc = new FrameProcessor(seg, { minAreaPx: null, pixelSpacingMm: null });
   const rows = [
     `phantom IoU, ${card.name} (${modelPath}), ${frames} frames per seed, nodule at full size:`,
-    '| seed | nodule area, % of the imaging area | mean IoU | frames with a nodule shown | ' +
-      'frames without a nodule (the same scene) where one is shown |',
-    '| --- | --- | --- | --- | --- |',
+    '| seed | nodule area, % of the imaging area | mean IoU ± standard error | ' +
+      `${BLOCK}-frame blocks, lowest-highest | ` +
+      'frames with a nodule shown | frames without a nodule (the same scene) where one is shown |',
+    '| --- | --- | --- | --- | --- | --- |',
   ];
   const means: number[] = [];
   const areas: number[] = [];
@@ -55,7 +64,7 @@ async function main(): Promise<void> {
       { ...DEFAULT_PHANTOM, seed, nodules: 1, cycleFrames: 0, fps: 0, maxFrames: frames },
       card.preprocessing,
     );
-    let sum = 0;
+    const perFrame: number[] = [];
     let shown = 0;
     for (let i = 0; i < frames; i++) {
       const frame = await src.renderFrame(i);
@@ -63,10 +72,11 @@ async function main(): Promise<void> {
       // the nodule's share of the imaging area: its ground truth in the first frame
       if (i === 0) areas.push(truth.reduce((n, v) => n + (v ? 1 : 0), 0) / truth.length);
       const r = await proc.process(frame);
-      sum += iou(r.mask, truth);
+      perFrame.push(iou(r.mask, truth));
       if (r.nodules.length > 0) shown++;
     }
-    means.push(sum / frames);
+    const spread = blockSpread(perFrame, Math.min(BLOCK, frames));
+    means.push(spread.mean);
     // the same scene while its nodule is out of view (a cycle, the probe kept on the gland): a nodule shown
     // there is a false one
     const away = new PhantomSource(
@@ -81,7 +91,10 @@ async function main(): Promise<void> {
       if ((await proc.process(await away.renderFrame(i))).nodules.length > 0) falseShown++;
     }
     falseFrames += falseShown;
-    const cells = [seed, (100 * (areas.at(-1) as number)).toFixed(1), (sum / frames).toFixed(3), `${shown}/${frames}`];
+    const se = Number.isNaN(spread.standardError) ? '' : ` ± ${spread.standardError.toFixed(3)}`;
+    const range = `${Math.min(...spread.blocks).toFixed(3)}-${Math.max(...spread.blocks).toFixed(3)}`;
+    const cells = [seed, (100 * (areas.at(-1) as number)).toFixed(1), `${spread.mean.toFixed(3)}${se}`, range];
+    cells.push(`${shown}/${frames}`);
     rows.push(`| ${[...cells, `${falseShown}/${frames}`].join(' | ')} |`);
   }
   const mean = means.reduce((a, b) => a + b, 0) / means.length;
