@@ -169,6 +169,26 @@ describe('command router', () => {
     expect(t.restarts).toBe(2);
   });
 
+  it('set_config that changes capture shares restart_pipeline’s limit; other keys do not', async () => {
+    const t = target({ setConfigKeys: ['capture.roi', 'logLevel'] });
+    let now = 1_000_000;
+    const r = new CommandRouter(t, 100_000, () => now);
+    const roi = (x: number) => ({ config: { capture: { roi: { x, y: 0, width: 100, height: 100 } } } });
+    expect((await ask(r, 'set_config', roi(1))).ok).toBe(true);
+    now += 10_000;
+    expect((await ask(r, 'set_config', roi(2))).error).toBe(
+      'a capture change restarts the pipeline: the pipeline restarted 10 s ago; at most one restart per 30 s',
+    );
+    expect((await ask(r, 'restart_pipeline', {})).ok).toBe(false);
+    // a key that does not restart capture is not held back
+    expect((await ask(r, 'set_config', { config: { logLevel: 'debug' } })).ok).toBe(true);
+    expect(t.applied.map((c) => c.capture.roi?.x)).toEqual([1, 1]);
+    now += 20_000;
+    expect((await ask(r, 'set_config', roi(3))).ok).toBe(true);
+    expect(t.config().capture.roi?.x).toBe(3);
+    expect(t.restarts).toBe(0); // the daemon's applyConfig restarts, not the router
+  });
+
   it('each command with arguments refuses a bad field, naming the key and the reason, and runs nothing', async () => {
     const t = target();
     const r = new CommandRouter(t, 100_000);

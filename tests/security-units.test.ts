@@ -228,23 +228,35 @@ describe('response topics (D1, D2)', () => {
 });
 
 describe('update URLs (anyone on the broker may request an update)', () => {
-  it('https only (file:// when allowed); with updates.allowedHosts, only those hosts, by URL host name', () => {
+  it('https only (file:// when allowed); with updates.allowedHosts, only those hosts and ports', () => {
     expect(checkUrl('https://fleet.example/m.json', false).hostname).toBe('fleet.example');
     expect(() => checkUrl('http://fleet.example/m.json', false)).toThrow(/http: is refused/);
     expect(() => checkUrl('file:///tmp/m.json', false)).toThrow(/file: is refused/);
     expect(checkUrl('file:///tmp/m.json', true).protocol).toBe('file:');
-    const hosts = ['Fleet.Hospital.lan', '[::1]'];
-    expect(checkUrl('https://fleet.hospital.lan:8443/b/m.json', false, hosts).port).toBe('8443');
+    const hosts = ['Fleet.Hospital.lan', '[::1]', 'mirror.hospital.lan:8443'];
+    expect(checkUrl('https://fleet.hospital.lan/b/m.json', false, hosts).hostname).toBe('fleet.hospital.lan');
+    expect(checkUrl('https://fleet.hospital.lan:443/b/m.json', false, hosts).port).toBe(''); // 443 is the default
+    expect(checkUrl('https://mirror.hospital.lan:8443/m.json', false, hosts).port).toBe('8443');
     expect(checkUrl('https://[::1]/m.json', false, hosts).hostname).toBe('[::1]');
     for (const url of [
       'https://intranet.hospital.lan/',
       'https://fleet.hospital.lan.evil.example/m.json',
       'https://10.0.0.5/',
+      // a listed host on another port: the broker could otherwise probe the fleet host's other services
+      'https://fleet.hospital.lan:22/',
+      'https://mirror.hospital.lan/m.json',
+      'https://[::1]:8443/m.json',
     ]) {
       expect(() => checkUrl(url, false, hosts), url).toThrow(/is not in updates\.allowedHosts/);
     }
+    expect(() => checkUrl('https://fleet.hospital.lan:22/', false, hosts)).toThrow(
+      'url: host fleet.hospital.lan:22 is not in updates.allowedHosts',
+    );
     expect(() => validateConfig({ updates: { allowedHosts: ['https://fleet.example'] } })).toThrow(
       /updates\.allowedHosts/,
+    );
+    expect(() => validateConfig({ updates: { allowedHosts: ['ok.lan', 'fleet.example:99999'] } })).toThrow(
+      'config: updates.allowedHosts.1: "fleet.example:99999" is not a host or host:port',
     );
   });
 });

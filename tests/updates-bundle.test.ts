@@ -115,7 +115,7 @@ describe('signing and manifest', () => {
     ).toBe(30);
   });
 
-  it('request URLs: updates.allowedHosts, or else the host of updates.manifestUrl, or else any https host', () => {
+  it('request URLs: updates.allowedHosts, else the host and port of updates.manifestUrl, else any https host', () => {
     const updater = (updates: Record<string, unknown>) =>
       new Updater(validateConfig({ updates: { trustedKeys: [key.publicKey], ...updates } }), logger);
     const fleet = updater({ manifestUrl: 'https://fleet.hospital.lan/models/manifest.json' });
@@ -127,6 +127,12 @@ describe('signing and manifest', () => {
     expect(() => listed.checkRequest('https://mirror.hospital.lan/m.json')).not.toThrow();
     expect(() => listed.checkRequest('https://fleet.hospital.lan/m.json')).toThrow(/not in updates\.allowedHosts/);
     expect(() => updater({}).checkRequest('https://anywhere.example/m.json')).not.toThrow();
+    // the manifest's port too: not the fleet host's other services
+    const ported = updater({ manifestUrl: 'https://fleet.hospital.lan:8443/m.json' });
+    expect(() => ported.checkRequest('https://fleet.hospital.lan:8443/b.json')).not.toThrow();
+    expect(() => ported.checkRequest('https://fleet.hospital.lan/b.json')).toThrow(
+      'url: host fleet.hospital.lan is not in updates.allowedHosts (fleet.hospital.lan:8443)',
+    );
   });
 
   it('the operator CLI: keygen, sign, verify', async () => {

@@ -155,17 +155,22 @@ describe('bundles over https', () => {
 
   it('updates.allowedHosts: a host in the list installs; another host, or a redirect to one, is refused', async () => {
     cutModel = false;
-    const listed = await install('/chain/1/manifest.json', { allowedHosts: ['127.0.0.1'] });
+    const listed = await install('/chain/1/manifest.json', { allowedHosts: [`127.0.0.1:${port}`] });
     expect(listed.at(-1)!.reason).toBeNull();
+    // the host without its port means port 443: this server's port is another service of that host
+    const portless = await install('/b/manifest.json', { allowedHosts: ['127.0.0.1'] });
+    expect(portless.at(-1)!.reason).toMatch(
+      /url: host 127\.0\.0\.1:\d+ is not in updates\.allowedHosts \(127\.0\.0\.1\)/,
+    );
     const other = await install('/b/manifest.json', { allowedHosts: ['fleet.hospital.example'] });
     expect(other.at(-1)).toMatchObject({ state: 'failed' });
     expect(other.at(-1)!.reason).toMatch(
-      /url: host 127\.0\.0\.1 is not in updates\.allowedHosts \(fleet\.hospital\.example\)/,
+      /url: host 127\.0\.0\.1:\d+ is not in updates\.allowedHosts \(fleet\.hospital\.example\)/,
     );
-    const hop = await install('/to-name/manifest.json', { allowedHosts: ['127.0.0.1'] });
+    const hop = await install('/to-name/manifest.json', { allowedHosts: [`127.0.0.1:${port}`] });
     expect(hop.at(-1)!.state).toBe('failed');
     expect(hop.at(-1)!.reason).toMatch(
-      /to https:\/\/localhost:\d+ refused \(url: host localhost is not in/, // scheme and host only, not the path
+      /to https:\/\/localhost:\d+ refused \(url: host localhost:\d+ is not in/, // scheme and host only, not the path
     );
   }, 120_000);
 });

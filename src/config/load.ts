@@ -124,6 +124,10 @@ function checkSemantics(c: Config, where: string, opts: ValidateOptions): void {
     const bad = publicKeyProblem(k);
     if (bad) problems.push(`updates.trustedKeys.${i}: ${bad}`);
   });
+  c.updates.allowedHosts?.forEach((h, i) => {
+    // the pattern admits "host:99999"; the URL parser, which checkUrl compares with, does not
+    if (!URL.canParse(`https://${h}`)) problems.push(`updates.allowedHosts.${i}: "${h}" is not a host or host:port`);
+  });
   if (c.updates.schedule !== null) {
     if (!cron.validate(c.updates.schedule))
       problems.push(`updates.schedule: "${c.updates.schedule}" is not a valid cron expression`);

@@ -415,13 +415,17 @@ export const ConfigSchema = Type.Object(
           description: 'Accept file:// bundle URLs (field service, tests); https:// is always accepted.',
         }),
         allowedHosts: Type.Union(
-          [Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9.-]+$|^\\[[0-9A-Fa-f:.]+\\]$' })), Type.Null()],
+          [
+            Type.Array(Type.String({ minLength: 1, pattern: '^([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$' })),
+            Type.Null(),
+          ],
           {
             default: null,
             description:
-              'The https hosts (names as in the URL, e.g. "fleet.hospital.lan") the box may fetch bundles from, ' +
-              'redirects and listed files included; null: the host of `manifestUrl` when that is an https URL, else ' +
-              'any. Anyone who can publish on the broker may send an ' +
+              'The https hosts (names as in the URL, e.g. "fleet.hospital.lan", port 443; another port named, ' +
+              'e.g. "fleet.hospital.lan:8443") the box may fetch bundles from, redirects and listed files included; ' +
+              'null: the host and port of `manifestUrl` when that is an https URL, else any. Anyone who can publish ' +
+              'on the broker may send an ' +
               '`update` request: a list keeps the box from being sent to other hosts of the hospital network (the ' +
               'signature protects what is installed, not where the box connects).',
           },

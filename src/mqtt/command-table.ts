@@ -61,7 +61,9 @@ export const COMMAND_TABLE = {
   restart_pipeline: {
     request: request({}),
     result: Type.Object({ restarted: Type.Literal(true) }),
-    what: '`{ "restarted": true }`; at most one per 30 s (detection is blind while capture restarts), others refused',
+    what:
+      '`{ "restarted": true }`; at most one restart per 30 s, this or a `set_config` that changes `capture` ' +
+      '(detection is blind while capture restarts), others refused',
   },
   update: {
     request: request({

@@ -50,8 +50,9 @@ export function redact(c: Config): Config {
 }
 
 /**
- * At most one restart_pipeline per this interval: detection is blind while capture restarts, and anyone on the
- * broker may send the command, so a stream of them would keep the box from seeing anything.
+ * At most one pipeline restart (restart_pipeline, or a set_config that changes capture) per this interval:
+ * detection is blind while capture restarts, and anyone on the broker may send the command, so a stream of them
+ * would keep the box from seeing anything.
  */
 export const RESTART_MIN_INTERVAL_MS = 30_000;
 
@@ -96,24 +97,34 @@ export class CommandRouter {
               '(a signed config bundle may set any level)',
           );
         }
+        // a capture change restarts the pipeline: the same limit as restart_pipeline, or a stream of ROI changes
+        // (where mqtt.setConfigKeys allows them) would keep the box blind as surely as a stream of restarts
+        const restarts = JSON.stringify(next.capture) !== JSON.stringify(this.target.config().capture);
+        if (restarts) this.checkRestartInterval('a capture change restarts the pipeline: ');
         await this.target.applyConfig(next);
+        if (restarts) this.lastRestart = this.now();
         return redact(next);
       },
       snapshot: () => this.target.snapshot(10_000),
       restart_pipeline: async () => {
-        const since = this.now() - this.lastRestart;
-        if (since < RESTART_MIN_INTERVAL_MS) {
-          throw new Error(
-            `the pipeline restarted ${Math.round(since / 1000)} s ago; at most one restart per ` +
-              `${RESTART_MIN_INTERVAL_MS / 1000} s`,
-          );
-        }
+        this.checkRestartInterval('');
         await this.target.restartPipeline();
         this.lastRestart = this.now(); // a restart that failed leaves the next one free to try
         return { restarted: true };
       },
       update: (req) => this.target.update(req.url, req.transaction ?? null),
     };
+  }
+
+  /** Throws when the pipeline restarted (by either command) less than RESTART_MIN_INTERVAL_MS ago. */
+  private checkRestartInterval(prefix: string): void {
+    const since = this.now() - this.lastRestart;
+    if (since < RESTART_MIN_INTERVAL_MS) {
+      throw new Error(
+        `${prefix}the pipeline restarted ${Math.round(since / 1000)} s ago; at most one restart per ` +
+          `${RESTART_MIN_INTERVAL_MS / 1000} s`,
+      );
+    }
   }
 
   /** Why a payload of this many bytes is refused by its size alone, or null. */

@@ -36,8 +36,17 @@ const MAX_MANIFEST_BYTES = 1 << 20;
 const MAX_SIGNATURE_BYTES = 4096;
 
 /**
- * A bundle URL the box may fetch: https (to a host in `allowedHosts` when that is a list), or file:// when
- * allowed. Anyone on the broker may ask for an update: the list keeps the box from fetching from any host.
+ * An allowedHosts entry as URL.host spells it: lower case, the port only when it is not 443. "fleet.lan" is
+ * fleet.lan:443 alone; another port has to be named ("fleet.lan:8443").
+ */
+export function hostEntry(entry: string): string {
+  return new URL(`https://${entry}`).host;
+}
+
+/**
+ * A bundle URL the box may fetch: https (to a host and port in `allowedHosts` when that is a list), or file://
+ * when allowed. Anyone on the broker may ask for an update: the list keeps the box from fetching from any host,
+ * and the port from being used to probe the fleet host's other services.
  */
 export function checkUrl(url: string, allowFileUrls: boolean, allowedHosts: readonly string[] | null = null): URL {
   let u: URL;
@@ -47,8 +56,8 @@ export function checkUrl(url: string, allowFileUrls: boolean, allowedHosts: read
     throw new BundleError(`url: "${url}" is not a URL`);
   }
   if (u.protocol === 'https:') {
-    if (allowedHosts && !allowedHosts.some((h) => h.toLowerCase() === u.hostname))
-      throw new BundleError(`url: host ${u.hostname} is not in updates.allowedHosts (${allowedHosts.join(', ')})`);
+    if (allowedHosts && !allowedHosts.some((h) => hostEntry(h) === u.host))
+      throw new BundleError(`url: host ${u.host} is not in updates.allowedHosts (${allowedHosts.join(', ')})`);
     return u;
   }
   if (u.protocol === 'file:' && allowFileUrls) return u;

@@ -232,15 +232,15 @@ export class Updater {
   }
 
   /**
-   * updates.allowedHosts, or when unset, the host of updates.manifestUrl: a box that knows its fleet host is not
-   * sent elsewhere on the hospital network by whoever publishes `request/update`. Neither set: any host.
+   * updates.allowedHosts, or when unset, the host and port of updates.manifestUrl: a box that knows its fleet host
+   * is not sent elsewhere on the hospital network by whoever publishes `request/update`. Neither set: any host.
    */
   private allowedHosts(): readonly string[] | null {
     const o = this.opts;
     if (o.allowedHosts) return o.allowedHosts;
     if (!o.manifestUrl) return null;
     const u = new URL(o.manifestUrl);
-    return u.protocol === 'https:' ? [u.hostname] : null;
+    return u.protocol === 'https:' ? [u.host] : null;
   }
 
   /** What every download obeys, from the current updates config. */
