@@ -115,7 +115,7 @@ describe('signing and manifest', () => {
     ).toBe(30);
   });
 
-  it('request URLs: updates.allowedHosts, else the host and port of updates.manifestUrl, else any https host', () => {
+  it('request URLs: updates.allowedHosts, else the host and port of updates.manifestUrl, else no https host', () => {
     const updater = (updates: Record<string, unknown>) =>
       new Updater(validateConfig({ updates: { trustedKeys: [key.publicKey], ...updates } }), logger);
     const fleet = updater({ manifestUrl: 'https://fleet.hospital.lan/models/manifest.json' });
@@ -126,7 +126,11 @@ describe('signing and manifest', () => {
     const listed = updater({ manifestUrl: 'https://fleet.hospital.lan/m.json', allowedHosts: ['mirror.hospital.lan'] });
     expect(() => listed.checkRequest('https://mirror.hospital.lan/m.json')).not.toThrow();
     expect(() => listed.checkRequest('https://fleet.hospital.lan/m.json')).toThrow(/not in updates\.allowedHosts/);
-    expect(() => updater({}).checkRequest('https://anywhere.example/m.json')).not.toThrow();
+    // neither set: a request may not send the box anywhere on the hospital network (file:// still, where allowed)
+    expect(() => updater({}).checkRequest('https://anywhere.example/m.json')).toThrow(
+      'updates.allowedHosts and updates.manifestUrl are unset: this box fetches no bundle a request names',
+    );
+    expect(() => updater({ allowFileUrls: true }).checkRequest('file:///media/usb/m.json')).not.toThrow();
     // the manifest's port too: not the fleet host's other services
     const ported = updater({ manifestUrl: 'https://fleet.hospital.lan:8443/m.json' });
     expect(() => ported.checkRequest('https://fleet.hospital.lan:8443/b.json')).not.toThrow();

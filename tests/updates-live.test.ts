@@ -128,7 +128,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     }
   });
 
-  it('with no trusted key, request/update is refused at once and nothing is fetched', async () => {
+  it('with no trusted key, or no fleet host, request/update is refused at once and nothing is fetched', async () => {
     let connections = 0;
     const srv = createServer((socket) => {
       connections++;
@@ -136,18 +136,25 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as AddressInfo).port;
-    const d = await startDaemon(await config({ trustedKeys: [] }));
-    try {
-      await ready();
-      await request('update', { url: `https://127.0.0.1:${port}/manifest.json`, transaction: 'nokeys' });
-      const r = await delivered(() => of('response/update').find((x) => x.transaction === 'nokeys'), 'reply nokeys');
-      expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/updates\.trustedKeys is empty/) });
-      expect(connections).toBe(0);
-      expect(updatesFor('nokeys')).toEqual([]);
-    } finally {
-      await d.stop();
-      srv.close();
+    const refused: [Record<string, unknown>, string, RegExp][] = [
+      [{ trustedKeys: [] }, 'nokeys', /updates\.trustedKeys is empty/],
+      // keys but neither allowedHosts nor manifestUrl: the sender would pick any host and port of the hospital
+      [{}, 'nohosts', /updates\.allowedHosts and updates\.manifestUrl are unset/],
+    ];
+    for (const [updates, tx, reason] of refused) {
+      const d = await startDaemon(await config(updates));
+      try {
+        await ready();
+        await request('update', { url: `https://127.0.0.1:${port}/manifest.json`, transaction: tx });
+        const r = await delivered(() => of('response/update').find((x) => x.transaction === tx), `reply ${tx}`);
+        expect(r).toMatchObject({ ok: false, error: expect.stringMatching(reason) });
+        expect(updatesFor(tx)).toEqual([]);
+      } finally {
+        await d.stop();
+      }
     }
+    expect(connections).toBe(0);
+    srv.close();
   });
 
   it('a bad request is answered with the reason; the model keeps serving', async () => {

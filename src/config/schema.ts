@@ -424,8 +424,9 @@ export const ConfigSchema = Type.Object(
             description:
               'The https hosts (names as in the URL, e.g. "fleet.hospital.lan", port 443; another port named, ' +
               'e.g. "fleet.hospital.lan:8443") the box may fetch bundles from, redirects and listed files included; ' +
-              'null: the host and port of `manifestUrl` when that is an https URL, else any. Anyone who can publish ' +
-              'on the broker may send an ' +
+              'null: the host and port of `manifestUrl` when that is an https URL; with neither, an `update` request ' +
+              "for an https URL is refused (the operator's `bundle install` on the box may fetch from any host). " +
+              'Anyone who can publish on the broker may send an ' +
               '`update` request: a list keeps the box from being sent to other hosts of the hospital network (the ' +
               'signature protects what is installed, not where the box connects).',
           },

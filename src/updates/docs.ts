@@ -56,7 +56,8 @@ remove the old key.
   set \`updates.allowedHosts\` to the fleet's bundle hosts, so that the box fetches from nowhere else (redirects
   and listed files included; a URL to another host, or another port, is refused in the answer; an entry is port 443
   unless it names one, \`fleet.lan:8443\`). Unset, it is the host and port of \`updates.manifestUrl\` when that is
-  set, so a fleet host that redirects downloads elsewhere (a CDN) needs both hosts listed.
+  set, so a fleet host that redirects downloads elsewhere (a CDN) needs both hosts listed. With neither set, a
+  request for an https URL is refused: the box knows no fleet host yet.
   Only the manifest and its signature are fetched before the signature is checked, and nothing in the manifest is
   read before that; a failure reason never quotes what a host served.
 - **Scheduled**: set \`updates.schedule\` (a node-cron expression, e.g. \`"30 2 * * *"\` inside the maintenance window)

@@ -222,18 +222,30 @@ export class Updater {
 
   /**
    * Throws when a bundle at `url` is not to be fetched at all, before anything is: no trusted key (every bundle
-   * would be refused, and anyone on the broker may ask for an update) or a URL the box may not fetch.
+   * would be refused, and anyone on the broker may ask for an update), a URL the box may not fetch, or an https
+   * URL while the box knows no fleet host (neither updates.allowedHosts nor an https updates.manifestUrl): the
+   * request would have the box connect wherever the sender likes on the hospital network, and the answer would
+   * tell an open port from a closed one. The operator's `bundle install` on the box is not a request: it is not
+   * held to this.
    */
   checkRequest(url: string): void {
     if (this.opts.trustedKeys.length === 0) {
       throw new BundleError('updates.trustedKeys is empty: this box accepts no bundle, so it fetches none');
     }
-    checkUrl(url, this.opts.allowFileUrls, this.allowedHosts());
+    const hosts = this.allowedHosts();
+    const u = checkUrl(url, this.opts.allowFileUrls, hosts);
+    if (u.protocol === 'https:' && hosts === null) {
+      throw new BundleError(
+        'updates.allowedHosts and updates.manifestUrl are unset: this box fetches no bundle a request names ' +
+          'until its fleet hosts are configured',
+      );
+    }
   }
 
   /**
    * updates.allowedHosts, or when unset, the host and port of updates.manifestUrl: a box that knows its fleet host
-   * is not sent elsewhere on the hospital network by whoever publishes `request/update`. Neither set: any host.
+   * is not sent elsewhere on the hospital network by whoever publishes `request/update`. Neither set: null (any
+   * host for the operator's `bundle install`; none for a request, see checkRequest).
    */
   private allowedHosts(): readonly string[] | null {
     const o = this.opts;
