@@ -42,6 +42,8 @@ export class MqttService {
   private timers: NodeJS.Timeout[] = [];
   private lastStatusKey = '';
   private lastMaskAt = 0;
+  /** a telemetry tick still reading the system (df can take seconds on a loaded box): the next one is skipped */
+  private telemetryBusy = false;
   private backoffMs: number;
   resultsDroppedOffline = 0;
   private offResult: (() => void) | null = null;
@@ -284,11 +286,12 @@ export class MqttService {
     };
   }
 
-  telemetryPayload(sys: Awaited<ReturnType<typeof readSystem>>): TelemetryPayload {
+  /** `time`: when the tick fired, so that messages keep the interval however long reading the system took */
+  telemetryPayload(sys: Awaited<ReturnType<typeof readSystem>>, time = Date.now()): TelemetryPayload {
     const p = this.host.pipelineStats();
     return {
       deviceId: this.config.deviceId,
-      time: Date.now(),
+      time,
       processedFps: p?.processedFps ?? 0,
       droppedFps: p?.droppedFps ?? 0,
       processed: p?.processed ?? 0,
@@ -315,12 +318,16 @@ export class MqttService {
   }
 
   private async publishTelemetry(): Promise<void> {
-    if (!this.connected) return;
+    if (!this.connected || this.telemetryBusy) return;
+    this.telemetryBusy = true;
+    const firedAt = Date.now();
     try {
-      const payload = this.telemetryPayload(await readSystem(this.config.stateDir));
+      const payload = this.telemetryPayload(await readSystem(this.config.stateDir), firedAt);
       if (this.client) await publishTo(this.client, this.topics, 'telemetry', payload, this.config.mqtt);
     } catch (err) {
       this.logger.warn({ err }, 'telemetry failed');
+    } finally {
+      this.telemetryBusy = false;
     }
   }
 
