@@ -5,9 +5,9 @@
  * model, the card's decision rule) and scored against the phantom's ground truth, as `thyroid-edge infer
  * --phantom N --phantom-seed S` does for one seed.
  *
- * 400 frames per seed by default: the phantom's drift and gain wander slowly, so 40 frames of one seed read
- * anywhere from 0.57 to 0.65 on seed 3. Each mean comes with its standard error from 40-frame blocks
- * (block-spread.ts) and the range of those blocks.
+ * 400 frames per seed by default: the phantom's pan and gain cycles outlast 40 frames, so 40 frames of one seed
+ * read anywhere from 0.57 to 0.65 on seed 3. Each mean comes with the spread of its 40-frame blocks
+ * (block-spread.ts: how far it moves with the phantom's phase, not a standard error) and their range.
  *
  *   npm run build && node dist/bench/phantom-iou.js [--seeds 1-12] [--frames 400] [--model models/….onnx]
  */
@@ -24,7 +24,7 @@ import { quantile } from '../src/tools/ultrasound-stats.js';
 import { parseIntList } from '../src/util/int-list.js';
 import { silentLogger } from '../src/util/logger.js';
 
-/** frames per block for the standard error: about a second and a half of the phantom at its 30 fps */
+/** frames per block: about a second and a half of the phantom at its 30 fps */
 const BLOCK = 40;
 
 async function main(): Promise<void> {
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const proc = new FrameProcessor(seg, { minAreaPx: null, pixelSpacingMm: null });
   const rows = [
     `phantom IoU, ${card.name} (${modelPath}), ${frames} frames per seed, nodule at full size:`,
-    '| seed | nodule area, % of the imaging area | mean IoU ± standard error | ' +
+    '| seed | nodule area, % of the imaging area | mean IoU ± spread of block means | ' +
       `${BLOCK}-frame blocks, lowest-highest | ` +
       'frames with a nodule shown | frames without a nodule (the same scene) where one is shown |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -91,11 +91,18 @@ async function main(): Promise<void> {
       if ((await proc.process(await away.renderFrame(i))).nodules.length > 0) falseShown++;
     }
     falseFrames += falseShown;
-    const se = Number.isNaN(spread.standardError) ? '' : ` ± ${spread.standardError.toFixed(3)}`;
+    const pm = Number.isNaN(spread.blockError) ? '' : ` ± ${spread.blockError.toFixed(3)}`;
     const range = `${Math.min(...spread.blocks).toFixed(3)}-${Math.max(...spread.blocks).toFixed(3)}`;
-    const cells = [seed, (100 * (areas.at(-1) as number)).toFixed(1), `${spread.mean.toFixed(3)}${se}`, range];
-    cells.push(`${shown}/${frames}`);
-    rows.push(`| ${[...cells, `${falseShown}/${frames}`].join(' | ')} |`);
+    const area = (100 * (areas.at(-1) as number)).toFixed(1);
+    const cells = [
+      seed,
+      area,
+      `${spread.mean.toFixed(3)}${pm}`,
+      range,
+      `${shown}/${frames}`,
+      `${falseShown}/${frames}`,
+    ];
+    rows.push(`| ${cells.join(' | ')} |`);
   }
   const mean = means.reduce((a, b) => a + b, 0) / means.length;
   const medianArea = quantile(areas, 0.5);

@@ -1,4 +1,4 @@
-/** The phantom benchmark's uncertainty: standard error from block means, as pure logic. */
+/** The phantom benchmark's spread: block means and their spread, as pure logic. */
 import { describe, expect, it } from 'vitest';
 import { blockSpread } from '../bench/block-spread.js';
 
@@ -10,7 +10,7 @@ describe('block spread', () => {
     expect(s.mean).toBeCloseTo(0.6, 12);
     expect(s.blocks).toEqual([0.5, 0.7, 0.5, 0.7].map((v) => expect.closeTo(v, 12)));
     // block sd = sqrt(4 * 0.01 / 3); over sqrt(4)
-    expect(s.standardError).toBeCloseTo(Math.sqrt(0.04 / 3) / 2, 12);
+    expect(s.blockError).toBeCloseTo(Math.sqrt(0.04 / 3) / 2, 12);
   });
 
   it('leaves a partial last block out of the blocks but not out of the mean', () => {
@@ -20,7 +20,7 @@ describe('block spread', () => {
   });
 
   it('has no standard error from one block, and refuses nonsense', () => {
-    expect(Number.isNaN(blockSpread([0.2, 0.4], 2).standardError)).toBe(true);
+    expect(Number.isNaN(blockSpread([0.2, 0.4], 2).blockError)).toBe(true);
     expect(() => blockSpread([], 2)).toThrow('no values');
     expect(() => blockSpread([1], 0)).toThrow('blockSize');
   });

@@ -128,9 +128,12 @@ describe('signing and manifest', () => {
     expect(() => listed.checkRequest('https://fleet.hospital.lan/m.json')).toThrow(/not in updates\.allowedHosts/);
     // neither set: a request may not send the box anywhere on the hospital network (file:// still, where allowed)
     expect(() => updater({}).checkRequest('https://anywhere.example/m.json')).toThrow(
-      'updates.allowedHosts and updates.manifestUrl are unset: this box fetches no bundle a request names',
+      'updates.allowedHosts is unset and updates.manifestUrl is not an https URL: this box fetches no bundle',
     );
     expect(() => updater({ allowFileUrls: true }).checkRequest('file:///media/usb/m.json')).not.toThrow();
+    // a file:// manifest names no fleet host either
+    const local = updater({ allowFileUrls: true, manifestUrl: 'file:///media/usb/m.json' });
+    expect(() => local.checkRequest('https://fleet.hospital.lan/m.json')).toThrow(/manifestUrl is not an https URL/);
     // the manifest's port too: not the fleet host's other services
     const ported = updater({ manifestUrl: 'https://fleet.hospital.lan:8443/m.json' });
     expect(() => ported.checkRequest('https://fleet.hospital.lan:8443/b.json')).not.toThrow();

@@ -139,7 +139,7 @@ describe('updates on a running daemon (real mosquitto)', { timeout: 600_000 }, (
     const refused: [Record<string, unknown>, string, RegExp][] = [
       [{ trustedKeys: [] }, 'nokeys', /updates\.trustedKeys is empty/],
       // keys but neither allowedHosts nor manifestUrl: the sender would pick any host and port of the hospital
-      [{}, 'nohosts', /updates\.allowedHosts and updates\.manifestUrl are unset/],
+      [{}, 'nohosts', /updates\.allowedHosts is unset and updates\.manifestUrl is not an https URL/],
     ];
     for (const [updates, tx, reason] of refused) {
       const d = await startDaemon(await config(updates));

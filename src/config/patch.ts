@@ -90,3 +90,12 @@ export function applyRuntimePatch(
   }
   return validateConfig(mergePatch(current, patch), where);
 }
+
+/**
+ * Whether moving from `prev` to `next` restarts the pipeline: a capture change does (the source is rebuilt);
+ * post-processing, alert and log settings apply to the next frame. The daemon acts on it, and set_config's
+ * restart limit counts by it.
+ */
+export function restartsPipeline(prev: Config, next: Config): boolean {
+  return JSON.stringify(next.capture) !== JSON.stringify(prev.capture);
+}

@@ -11,6 +11,7 @@ import { grabFullFrame, type FullFrame } from '../capture/grab.js';
 import { Pipeline } from '../capture/pipeline.js';
 import type { PipelineSummary } from '../capture/pipeline-stats.js';
 import { modelCardPath } from '../config/load.js';
+import { restartsPipeline } from '../config/patch.js';
 import type { Config } from '../config/schema.js';
 import { FrameProcessor, type FrameResult } from '../inference/frame-processor.js';
 import type { GateState } from '../inference/imaging-gate.js';
@@ -177,8 +178,7 @@ export class Daemon implements MqttHost {
 
   /** Apply a validated config: the pipeline restarts with it (model settings need a restart). */
   async applyConfig(next: Config): Promise<void> {
-    const sameCapture = JSON.stringify(next.capture) === JSON.stringify(this.config.capture);
-    if (sameCapture && this.processor) {
+    if (!restartsPipeline(this.config, next) && this.processor) {
       // only post-processing (or alert/log settings) changed: no need to stop capture
       this.config = next;
       this.processor.setOptions({

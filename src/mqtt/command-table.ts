@@ -51,7 +51,8 @@ export const COMMAND_TABLE = {
     result: ConfigSchema,
     what:
       'the new config (redacted); a change of `alerts` closes open tracks (nodule_cleared, reason `config_changed`); ' +
-      'invalid → `ok: false` with the key path and reason, config unchanged; the pipeline restarts',
+      'invalid → `ok: false` with the key path and reason, config unchanged; a change of `capture.*` restarts the ' +
+      'pipeline, at most once per 30 s together with `restart_pipeline` (else refused)',
   },
   snapshot: {
     request: request({}),
@@ -62,7 +63,7 @@ export const COMMAND_TABLE = {
     request: request({}),
     result: Type.Object({ restarted: Type.Literal(true) }),
     what:
-      '`{ "restarted": true }`; at most one restart per 30 s, this or a `set_config` that changes `capture` ' +
+      '`{ "restarted": true }`; at most one restart per 30 s, this or a `set_config` that changes `capture.*` ' +
       '(detection is blind while capture restarts), others refused',
   },
   update: {

@@ -5,7 +5,7 @@
 import type { ValidateFunction } from 'ajv';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
-import { applyRuntimePatch } from '../config/patch.js';
+import { applyRuntimePatch, restartsPipeline } from '../config/patch.js';
 import { compileSchema, formatErrors, makeAjv } from '../util/schema.js';
 import { isPlainObject } from '../util/merge-patch.js';
 import {
@@ -99,7 +99,7 @@ export class CommandRouter {
         }
         // a capture change restarts the pipeline: the same limit as restart_pipeline, or a stream of ROI changes
         // (where mqtt.setConfigKeys allows them) would keep the box blind as surely as a stream of restarts
-        const restarts = JSON.stringify(next.capture) !== JSON.stringify(this.target.config().capture);
+        const restarts = restartsPipeline(this.target.config(), next);
         if (restarts) this.checkRestartInterval('a capture change restarts the pipeline: ');
         await this.target.applyConfig(next);
         if (restarts) this.lastRestart = this.now();

@@ -42,7 +42,7 @@ export class MqttService {
   private timers: NodeJS.Timeout[] = [];
   private lastStatusKey = '';
   private lastMaskAt = 0;
-  /** a telemetry tick still reading the system (df can take seconds on a loaded box): the next one is skipped */
+  /** a telemetry tick still reading the system (bounded by the interval): the next one is skipped */
   private telemetryBusy = false;
   private backoffMs: number;
   resultsDroppedOffline = 0;
@@ -322,7 +322,9 @@ export class MqttService {
     this.telemetryBusy = true;
     const firedAt = Date.now();
     try {
-      const payload = this.telemetryPayload(await readSystem(this.config.stateDir), firedAt);
+      // bounded by the interval: a reading that hangs is sent as null rather than stopping telemetry
+      const sys = await readSystem(this.config.stateDir, this.config.mqtt.telemetryIntervalS * 1000);
+      const payload = this.telemetryPayload(sys, firedAt);
       if (this.client) await publishTo(this.client, this.topics, 'telemetry', payload, this.config.mqtt);
     } catch (err) {
       this.logger.warn({ err }, 'telemetry failed');

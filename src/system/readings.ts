@@ -10,20 +10,28 @@ export interface SystemFigures {
   disk: { mount: string; usedBytes: number; sizeBytes: number } | null;
 }
 
-async function safe<T>(p: Promise<T>): Promise<T | null> {
+/** A reading, or null when it fails or takes longer than `ms` (df hangs on a stuck network mount). */
+export async function orNullAfter<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((r) => {
+    timer = setTimeout(() => r(null), ms);
+  });
   try {
-    return await p;
+    return await Promise.race([p, late]);
   } catch {
     return null;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-export async function readSystem(stateDir: string): Promise<SystemFigures> {
+/** The figures, each null when it could not be read within `timeoutMs`. */
+export async function readSystem(stateDir: string, timeoutMs = 5000): Promise<SystemFigures> {
   const [load, temp, mem, fs] = await Promise.all([
-    safe(si.currentLoad()),
-    safe(si.cpuTemperature()),
-    safe(si.mem()),
-    safe(si.fsSize()),
+    orNullAfter(si.currentLoad(), timeoutMs),
+    orNullAfter(si.cpuTemperature(), timeoutMs),
+    orNullAfter(si.mem(), timeoutMs),
+    orNullAfter(si.fsSize(), timeoutMs),
   ]);
   const abs = resolve(stateDir);
   const disk = (fs ?? [])
@@ -41,7 +49,7 @@ export async function readSystem(stateDir: string): Promise<SystemFigures> {
 
 /** Only CPU load and temperature: cheap enough for the live view's 1 s charts. */
 export async function readCpu(): Promise<{ loadPercent: number | null; temperatureC: number | null }> {
-  const [load, temp] = await Promise.all([safe(si.currentLoad()), safe(si.cpuTemperature())]);
+  const [load, temp] = await Promise.all([orNullAfter(si.currentLoad(), 5000), orNullAfter(si.cpuTemperature(), 5000)]);
   const t = temp?.main;
   return {
     loadPercent: load ? Math.round(load.currentLoad * 10) / 10 : null,

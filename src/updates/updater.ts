@@ -236,8 +236,8 @@ export class Updater {
     const u = checkUrl(url, this.opts.allowFileUrls, hosts);
     if (u.protocol === 'https:' && hosts === null) {
       throw new BundleError(
-        'updates.allowedHosts and updates.manifestUrl are unset: this box fetches no bundle a request names ' +
-          'until its fleet hosts are configured',
+        'updates.allowedHosts is unset and updates.manifestUrl is not an https URL: this box fetches no bundle ' +
+          'a request names until its fleet hosts are configured',
       );
     }
   }
